@@ -1,14 +1,77 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+
 namespace KvmTyped.Cli;
 
-/// <summary>The kvmtyped command line.</summary>
+/// <summary>The kvmtyped command line: options common to every command, and the commands.</summary>
 public static class CommandLine
 {
+    /// <summary>Exit code of a command that failed (the errstr contract's message is on stderr).</summary>
+    public const int Failure = 1;
+
+    /// <summary>Exit code of a usage error.</summary>
+    public const int Usage = 2;
+
     /// <summary>Runs the tool with the given arguments and writers; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
-        ArgumentNullException.ThrowIfNull(stderr);
-        stderr.WriteLine("kvmtyped: no command given");
-        return 2;
+        var common = new CommonOptions();
+        var root = new RootCommand("kvmtyped: read a Linux kernel's memory from a crash dump, a VM image or the live kernel");
+        common.AddTo(root);
+        root.Subcommands.Add(InfoCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(NlistCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(SymCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(RdCommand.Build(common, stdout, stderr));
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors)
+                stderr.WriteLine($"kvmtyped: {e.Message}");
+            stderr.WriteLine("Try 'kvmtyped --help'.");
+            return Usage;
+        }
+        if (parsed.CommandResult.Command == root && !args.Any(a => a is "-h" or "--help" or "-?" or "--version"))
+        {
+            stderr.WriteLine("kvmtyped: no command given; try 'kvmtyped --help'");
+            return Usage;
+        }
+        return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+}
+
+/// <summary>Options every command takes: which kernel image to open, and how.</summary>
+internal sealed class CommonOptions
+{
+    public Option<string?> Namelist { get; } = new("--namelist", "-n") { Description = "namelist: vmlinux, System.map or kallsyms (default: the running kernel's symbols)", Recursive = true };
+    public Option<string?> Core { get; } = new("--core", "-c") { Description = "corefile: ELF vmcore, kdump-compressed dump or raw image (default: the live kernel)", Recursive = true };
+    public Option<string?> Swap { get; } = new("--swap", "-s") { Description = "swap device or file", Recursive = true };
+    public Option<bool> NoSearch { get; } = new("--nsrch") { Description = "KVM_NSRCH: open even when section files named by the core are missing", Recursive = true };
+    public Option<bool> Write { get; } = new("--write") { Description = "open the corefile read-write (O_RDWR)", Recursive = true };
+    public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
+
+    public void AddTo(Command root)
+    {
+        root.Options.Add(Namelist);
+        root.Options.Add(Core);
+        root.Options.Add(Swap);
+        root.Options.Add(NoSearch);
+        root.Options.Add(Write);
+        root.Options.Add(Json);
+    }
+
+    /// <summary>Opens the image with the errstr contract: errors go to stderr as "kvmtyped: message".</summary>
+    public Kvm? Open(ParseResult r, TextWriter stderr)
+    {
+        var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
+        try
+        {
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr });
+        }
+        catch (KvmException)
+        {
+            return null;
+        }
     }
 }

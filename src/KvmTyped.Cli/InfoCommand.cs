@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace KvmTyped.Cli;
+
+/// <summary>`info`: what the image is.</summary>
+internal static class InfoCommand
+{
+    public static Command Build(CommonOptions common, TextWriter stdout, TextWriter stderr)
+    {
+        var cmd = new Command("info", "data model, machine, format, page size, release, segments and section files");
+        cmd.SetAction(r =>
+        {
+            using var kvm = common.Open(r, stderr);
+            if (kvm is null)
+                return CommandLine.Failure;
+            if (r.GetValue(common.Json))
+                stdout.WriteLine(Json(kvm));
+            else
+                Text(kvm, stdout);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string MachineName(Kvm kvm) => kvm.Machine.UnameName();
+
+    private static void Text(Kvm kvm, TextWriter o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        o.WriteLine($"data model:   {kvm.DataModel}");
+        o.WriteLine($"machine:      {MachineName(kvm)}");
+        o.WriteLine($"format:       {kvm.FormatName}");
+        o.WriteLine($"page size:    {kvm.PageSize.ToString(inv)}");
+        o.WriteLine($"release:      {kvm.Release ?? "(unknown)"}");
+        o.WriteLine($"namelist:     {kvm.NamelistPath} ({kvm.Symbols.Kind})");
+        o.WriteLine($"core:         {kvm.CorePath}{(kvm.IsLive ? " (live kernel)" : "")}{(kvm.IsWritable ? " (read-write)" : "")}");
+        if (kvm.CpuCount > 0)
+            o.WriteLine($"cpus:         {kvm.CpuCount.ToString(inv)}");
+        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}");
+        if (kvm.DataModel == DataModel.LP64)
+            o.WriteLine($"phys_base:    {(kvm.PhysBase < 0 ? "-" + Output.Hex((ulong)-kvm.PhysBase) : Output.Hex((ulong)kvm.PhysBase))}");
+        var ranges = kvm.Physical.Ranges;
+        ulong total = 0;
+        foreach (var r in ranges)
+            total += r.Length;
+        o.WriteLine($"memory:       {ranges.Count.ToString(inv)} ranges, {(total >> 20).ToString(inv)} MiB");
+        foreach (var r in ranges.Take(32))
+            o.WriteLine($"  {r.Start:x12}-{r.End:x12}  {r.Origin}");
+        if (ranges.Count > 32)
+            o.WriteLine($"  … {(ranges.Count - 32).ToString(inv)} more");
+        foreach (var s in kvm.SectionFiles)
+            o.WriteLine($"section file: {s.FileName} {s.PhysicalAddress:x}+{s.Size:x}{(s.Present ? "" : " (missing)")}");
+        foreach (var w in kvm.Warnings)
+            o.WriteLine($"warning:      {w}");
+    }
+
+    private static string Json(Kvm kvm) => Output.Json(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("dataModel", kvm.DataModel.ToString());
+        w.WriteString("machine", MachineName(kvm));
+        w.WriteString("format", kvm.FormatName);
+        w.WriteNumber("pageSize", kvm.PageSize);
+        if (kvm.Release is { } rel)
+            w.WriteString("release", rel);
+        else
+            w.WriteNull("release");
+        w.WriteString("namelist", kvm.NamelistPath);
+        w.WriteString("namelistKind", kvm.Symbols.Kind);
+        w.WriteString("core", kvm.CorePath);
+        w.WriteBoolean("live", kvm.IsLive);
+        w.WriteBoolean("writable", kvm.IsWritable);
+        w.WriteNumber("cpus", kvm.CpuCount);
+        w.WriteString("kaslrOffset", Output.Hex(kvm.KaslrOffset));
+        w.WriteString("physBase", kvm.PhysBase < 0 ? "-" + Output.Hex((ulong)-kvm.PhysBase) : Output.Hex((ulong)kvm.PhysBase));
+        w.WriteStartArray("memory");
+        foreach (var r in kvm.Physical.Ranges)
+        {
+            w.WriteStartObject();
+            w.WriteString("start", Output.Hex(r.Start));
+            w.WriteString("end", Output.Hex(r.End));
+            w.WriteString("origin", r.Origin);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("sectionFiles");
+        foreach (var s in kvm.SectionFiles)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", s.FileName);
+            w.WriteString("start", Output.Hex(s.PhysicalAddress));
+            w.WriteString("size", Output.Hex(s.Size));
+            w.WriteBoolean("present", s.Present);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("warnings");
+        foreach (var s in kvm.Warnings)
+            w.WriteStringValue(s);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+}

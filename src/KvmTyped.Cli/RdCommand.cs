@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+
+namespace KvmTyped.Cli;
+
+/// <summary>`rd ADDRESS|SYMBOL[+OFF] [-l LEN] [--phys] [-s]`: hex dump or string.</summary>
+internal static class RdCommand
+{
+    public static Command Build(CommonOptions common, TextWriter stdout, TextWriter stderr)
+    {
+        var where = new Argument<string>("address") { Description = "ADDRESS, SYMBOL or SYMBOL+OFF (hex address; offset hex with 0x, else decimal)" };
+        var length = new Option<int>("--length", "-l") { Description = "bytes to read (default 64; with -s, the longest string)", DefaultValueFactory = _ => -1 };
+        var phys = new Option<bool>("--phys") { Description = "ADDRESS is a physical address" };
+        var str = new Option<bool>("--string") { Description = "print a NUL-terminated string" };
+        str.Aliases.Add("-s");
+        var cmd = new Command("rd", "read memory: hex dump, or a string with -s/--string") { where, length, phys, str };
+        // `-s` means string for rd (as in crash); the swap file stays reachable as --swap.
+        cmd.SetAction(r =>
+        {
+            using var kvm = common.Open(r, stderr);
+            if (kvm is null)
+                return CommandLine.Failure;
+            var isPhys = r.GetValue(phys);
+            if (!Output.TryResolve(kvm, r.GetValue(where)!, isPhys, out var address, out var err))
+            {
+                stderr.WriteLine($"kvmtyped: {err}");
+                return CommandLine.Failure;
+            }
+            var len = r.GetValue(length);
+            try
+            {
+                if (r.GetValue(str))
+                {
+                    var max = len < 0 ? 4096 : len;
+                    var s = isPhys ? PhysString(kvm, address, max) : kvm.ReadCString(address, max);
+                    if (r.GetValue(common.Json))
+                        stdout.WriteLine(Output.Json(w => { w.WriteStartObject(); w.WriteString("address", Output.Hex(address)); w.WriteString("string", s); w.WriteEndObject(); }));
+                    else
+                        stdout.WriteLine(s.TrimEnd('\n'));
+                    return 0;
+                }
+                if (len < 0)
+                    len = 64;
+                if (len > 1 << 26)
+                {
+                    stderr.WriteLine("kvmtyped: length too large (at most 64 MiB)");
+                    return CommandLine.Usage;
+                }
+                var buf = new byte[len];
+                if (isPhys)
+                    kvm.ReadPhysical(address, buf);
+                else
+                    kvm.ReadVirtual(address, buf);
+                if (r.GetValue(common.Json))
+                    stdout.WriteLine(Output.Json(w => { w.WriteStartObject(); w.WriteString("address", Output.Hex(address)); w.WriteString("hex", Convert.ToHexStringLower(buf)); w.WriteEndObject(); }));
+                else
+                    HexDump(stdout, address, buf, kvm.PointerSize * 2);
+                return 0;
+            }
+            catch (KvmException e)
+            {
+                stderr.WriteLine($"kvmtyped: {e.Message}");
+                return CommandLine.Failure;
+            }
+        });
+        return cmd;
+    }
+
+    private static string PhysString(Kvm kvm, ulong address, int max)
+    {
+        var buf = new byte[max];
+        var got = 0;
+        while (got < max)
+        {
+            var n = (int)Math.Min((ulong)(max - got), 4096 - ((address + (ulong)got) & 4095));
+            kvm.ReadPhysical(address + (ulong)got, buf.AsSpan(got, n));
+            var nul = buf.AsSpan(got, n).IndexOf((byte)0);
+            if (nul >= 0)
+                return Encoding.UTF8.GetString(buf, 0, got + nul);
+            got += n;
+        }
+        return Encoding.UTF8.GetString(buf, 0, got);
+    }
+
+    internal static void HexDump(TextWriter o, ulong address, ReadOnlySpan<byte> data, int width)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < data.Length; i += 16)
+        {
+            sb.Clear();
+            sb.Append((address + (ulong)i).ToString("x" + width, CultureInfo.InvariantCulture)).Append(": ");
+            for (var j = 0; j < 16; j++)
+            {
+                if (j == 8)
+                    sb.Append(' ');
+                sb.Append(i + j < data.Length ? " " + data[i + j].ToString("x2", CultureInfo.InvariantCulture) : "   ");
+            }
+            sb.Append("  ");
+            for (var j = 0; j < 16 && i + j < data.Length; j++)
+            {
+                var c = data[i + j];
+                sb.Append(c is >= 0x20 and < 0x7f ? (char)c : '.');
+            }
+            o.WriteLine(sb.ToString());
+        }
+    }
+}

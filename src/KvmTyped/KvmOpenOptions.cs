@@ -1,0 +1,35 @@
+namespace KvmTyped;
+
+/// <summary>Less common settings of an open.</summary>
+public sealed record KvmOpenOptions
+{
+    /// <summary>The data models the application supports (null: all). An image outside them is refused as
+    /// kvm_open refuses a core of the other word size: "… is a 32-bit core file - cannot examine with 64-bit libkvm".
+    /// When null, a <see cref="KvmDataModelsAttribute"/> on the entry assembly applies.</summary>
+    public IReadOnlyCollection<DataModel>? SupportedModels { get; init; }
+
+    /// <summary>Where the running kernel's memory is read when corefile is null.</summary>
+    public string LiveCorePath { get; init; } = "/proc/kcore";
+
+    /// <summary>Where the running kernel's symbols are read when namelist is null.</summary>
+    public string LiveSymbolsPath { get; init; } = "/proc/kallsyms";
+
+    /// <summary>The data model of this process, which must equal the running kernel's to examine it
+    /// (kvm_open(3KVM), Notes). Defaults to the process's pointer size.</summary>
+    public DataModel ProcessModel { get; init; } = IntPtr.Size == 8 ? DataModel.LP64 : DataModel.ILP32;
+
+    /// <summary>Where errors go when an errstr is given (default: standard error).</summary>
+    public TextWriter? ErrorWriter { get; init; }
+
+    /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
+    public bool ZeroFillExcludedPages { get; init; }
+}
+
+/// <summary>Declares, on an application's assembly, the kernel data models it was written for.</summary>
+/// <param name="models">The supported models.</param>
+[AttributeUsage(AttributeTargets.Assembly)]
+public sealed class KvmDataModelsAttribute(params DataModel[] models) : Attribute
+{
+    /// <summary>The supported models.</summary>
+    public IReadOnlyList<DataModel> Models { get; } = models;
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics.CodeAnalysis;
+using KvmTyped.Translation;
+
+namespace KvmTyped.Open;
+
+/// <summary>Kernel virtual addresses as an ELF core's PT_LOADs (and section references) state them:
+/// kdump's vmcore and makedumpfile -E give kernel virtual addresses beside physical ones.
+/// Falls back to another space for addresses no segment covers.</summary>
+internal sealed class CoreVirtualMap : IAddressSpace
+{
+    private readonly (ulong Virt, ulong Phys, ulong Size)[] _maps;
+    private readonly ulong[] _starts;
+    private readonly IAddressSpace? _fallback;
+
+    public CoreVirtualMap(IEnumerable<(ulong Virt, ulong Phys, ulong Size)> maps, IAddressSpace? fallback)
+    {
+        _maps = [.. maps.Where(m => m.Size > 0 && m.Virt + m.Size > m.Virt).OrderBy(m => m.Virt)];
+        _starts = [.. _maps.Select(m => m.Virt)];
+        _fallback = fallback;
+    }
+
+    public int Count => _maps.Length;
+
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous, [NotNullWhen(false)] out string? failure)
+    {
+        var i = Array.BinarySearch(_starts, virtualAddress);
+        if (i < 0)
+            i = ~i - 1;
+        // Segments may overlap (the kernel text mapping lies inside no other, but be safe): scan back a little.
+        for (var j = i; j >= 0 && j > i - 4; j--)
+        {
+            var m = _maps[j];
+            if (virtualAddress >= m.Virt && virtualAddress - m.Virt < m.Size)
+            {
+                physicalAddress = m.Phys + (virtualAddress - m.Virt);
+                contiguous = m.Size - (virtualAddress - m.Virt);
+                failure = null;
+                return true;
+            }
+        }
+        if (_fallback is not null)
+            return _fallback.TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure);
+        physicalAddress = contiguous = 0;
+        failure = $"cannot translate 0x{virtualAddress:x}: no segment of the core maps it";
+        return false;
+    }
+}
+
+/// <summary>A linear window of kernel virtual addresses: [start, start+size) maps to phys = virt - start + physStart.
+/// The x86-64 kernel text mapping (__START_KERNEL_map, phys_base) and the i386 lowmem direct map (PAGE_OFFSET) are such windows.</summary>
+internal sealed class LinearWindow(string name, ulong start, ulong size, ulong physStart, IAddressSpace? fallback) : IAddressSpace
+{
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous, [NotNullWhen(false)] out string? failure)
+    {
+        if (virtualAddress >= start && virtualAddress - start < size)
+        {
+            physicalAddress = virtualAddress - start + physStart;
+            contiguous = size - (virtualAddress - start);
+            failure = null;
+            return true;
+        }
+        if (fallback is not null)
+            return fallback.TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure);
+        physicalAddress = contiguous = 0;
+        failure = $"cannot translate 0x{virtualAddress:x}: outside the {name} and page-table translation is not available for this image";
+        return false;
+    }
+}

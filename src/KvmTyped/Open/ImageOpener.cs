@@ -1,0 +1,272 @@
+using System.Reflection;
+using KvmTyped.Elf;
+using KvmTyped.IO;
+using KvmTyped.Linux;
+using KvmTyped.Physical;
+using KvmTyped.Symbols;
+using KvmTyped.Translation;
+using static KvmTyped.Elf.ElfConstants;
+
+namespace KvmTyped.Open;
+
+/// <summary>What an open produced, handed to <see cref="Kvm"/>.</summary>
+internal sealed record OpenedImage(
+    ISymbolTable Symbols, IPhysicalMemory Physical, IAddressSpace KernelSpace, IDisposable? Swap,
+    DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, ulong KaslrOffset, long PhysBase, int PageSize,
+    KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
+    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings);
+
+/// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
+internal static class ImageOpener
+{
+    /// <summary>x86-64 __START_KERNEL_map: where the kernel text mapping starts.</summary>
+    public const ulong StartKernelMap = 0xffffffff80000000;
+
+    /// <summary>Size of the x86-64 kernel text mapping (KERNEL_IMAGE_SIZE with KASLR: 1 GiB).</summary>
+    public const ulong KernelImageSize = 1UL << 30;
+
+    /// <summary>The i386 default PAGE_OFFSET (CONFIG_VMSPLIT_3G).</summary>
+    public const ulong I386PageOffset = 0xc0000000;
+
+    /// <summary>Size of the i386 lowmem direct map (896 MiB by default).</summary>
+    public const ulong I386LowmemSize = 896UL << 20;
+
+    private const KvmOpenFlags Legal = KvmOpenFlags.ReadWrite | KvmOpenFlags.NoSearch;
+
+    public static OpenedImage Open(string? namelist, string? corefile, string? swapfile, KvmOpenFlags flags, KvmOpenOptions options)
+    {
+        if ((flags & ~Legal) != 0)
+            throw new KvmOpenException($"illegal flag 0x{(int)flags:x} to kvm_open()");
+        var writable = (flags & KvmOpenFlags.ReadWrite) != 0;
+        var live = corefile is null;
+        var corePath = corefile ?? options.LiveCorePath;
+        var namelistPath = namelist ?? options.LiveSymbolsPath;
+
+        var owned = new List<IDisposable>();
+        try
+        {
+            var symbols = OpenNamelist(namelist, options);
+            owned.Add(symbols);
+
+            if (live && !File.Exists(corePath))
+                throw new KvmOpenException($"{corePath}: No such file or directory - the live kernel cannot be examined without it (needs CONFIG_PROC_KCORE and a mounted /proc)");
+            var coreFile = MappedFile.Open(corePath, writable && !live);
+            owned.Add(coreFile);
+            if (live && writable)
+                throw new KvmOpenException($"{corePath}: the live kernel is opened read-only here; O_RDWR is refused");
+
+            var core = OpenCore(coreFile, options);
+            owned.Remove(coreFile);
+            owned.Add(core.Memory);
+
+            var sections = new List<SectionFileReference>();
+            IPhysicalMemory physical = core.Memory;
+            if (core.SectionRefs.Count > 0)
+            {
+                var dir = Path.GetDirectoryName(Path.GetFullPath(corePath)) ?? ".";
+                var opened = new List<(SectionFileReference, MappedFile?)>();
+                foreach (var r in core.SectionRefs)
+                {
+                    var p = Path.Combine(dir, r.FileName);
+                    if (!File.Exists(p))
+                    {
+                        if ((flags & KvmOpenFlags.NoSearch) == 0)
+                            throw new KvmOpenException($"{corePath}: section file {r.FileName} is missing (looked in {dir})");
+                        opened.Add((r, null));
+                        sections.Add(r with { Present = false });
+                        continue;
+                    }
+                    var f = MappedFile.Open(p, writable);
+                    owned.Add(f);
+                    if ((ulong)f.Length < r.Size)
+                        throw new KvmOpenException($"{p}: section file holds {f.Length} bytes, but {corePath} says its section has {r.Size}");
+                    opened.Add((r, f));
+                    sections.Add(r with { Present = true });
+                }
+                physical = new SectionedPhysicalMemory(core.Memory, opened);
+                owned.Clear();
+                owned.Add(symbols);
+                owned.Add(physical);
+            }
+
+            SwapFile? swap = null;
+            if (swapfile is not null)
+            {
+                swap = SwapFile.Open(swapfile);
+                owned.Add(swap);
+            }
+
+            // Data-model rules (DESIGN.md): the kernel's model, from each file; they must agree.
+            var coreModel = core.Model ?? ModelFromVmcoreInfo(core.VmcoreInfo);
+            var nlModel = symbols.DataModel;
+            var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
+            if (coreModel is { } cm && nlModel is { } nm && cm != nm)
+                throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
+            if (live && model != options.ProcessModel)
+                throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
+            var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
+            if (supported is not null && !supported.Contains(model))
+            {
+                var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
+                throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
+            }
+            var machine = core.Machine != KernelMachine.Unknown ? core.Machine
+                : symbols.Machine != KernelMachine.Unknown ? symbols.Machine
+                : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
+
+            var vmi = core.VmcoreInfo;
+            var pageSize = vmi?.PageSize ?? 4096;
+            var (kaslr, physBase, space) = BuildKernelSpace(model, vmi, symbols, core.VirtualMaps);
+
+            return new OpenedImage(symbols, physical, space, swap, model, machine, vmi, kaslr, physBase, pageSize,
+                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings);
+        }
+        catch
+        {
+            for (var i = owned.Count - 1; i >= 0; i--)
+                owned[i].Dispose();
+            throw;
+        }
+    }
+
+    private static ISymbolTable OpenNamelist(string? namelist, KvmOpenOptions options)
+    {
+        if (namelist is null)
+            return TextSymbolTable.OpenKallsyms(options.LiveSymbolsPath);
+        var file = MappedFile.Open(namelist, writable: false);
+        try
+        {
+            var head = file.Unchecked(0, (int)Math.Min(file.Length, 64));
+            if (ElfImage.HasMagic(head))
+            {
+                var image = ElfImage.Parse(file);
+                if (image.Type == EtCore)
+                    throw new KvmOpenException($"{namelist}: is a core file, not a kernel image (namelist and corefile swapped?)");
+                return new ElfSymbolTable(image);
+            }
+            if (file.Length == 0)
+                throw new KvmFormatException(namelist, 0, "empty file: not a namelist");
+            return TextSymbolTable.OpenMap(file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private sealed record CoreParts(
+        IPhysicalMemory Memory, DataModel? Model, KernelMachine Machine, VmcoreInfo? VmcoreInfo,
+        List<(ulong Virt, ulong Phys, ulong Size)> VirtualMaps, List<SectionFileReference> SectionRefs, int CpuCount, List<string> Warnings);
+
+    private static CoreParts OpenCore(MappedFile file, KvmOpenOptions options)
+    {
+        _ = options;
+        if (file.Length == 0)
+            throw new KvmFormatException(file.Path, 0, "empty file: not a core");
+        var head = file.Unchecked(0, (int)Math.Min(file.Length, 64));
+        if (ElfImage.HasMagic(head))
+            return OpenElfCore(file);
+        if (KdumpSignature.Matches(head))
+            throw new KvmOpenException($"{file.Path}: kdump-compressed dumps are not supported by this build");
+        return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
+    }
+
+    private static CoreParts OpenElfCore(MappedFile file)
+    {
+        var image = ElfImage.Parse(file);
+        if (image.Type != EtCore)
+            throw new KvmOpenException($"{file.Path}: is an ELF file of type {image.Type}, not a core file (ET_CORE)");
+        var machine = image.Machine switch
+        {
+            Em386 => KernelMachine.X86,
+            EmX86_64 => KernelMachine.X86_64,
+            _ => KernelMachine.Unknown,
+        };
+        // The kernel's model is the machine's: QEMU writes ELF64 cores with EM_386 for i386 guests.
+        DataModel? model = machine.DataModel() ?? (image.Is64 ? DataModel.LP64 : DataModel.ILP32);
+        VmcoreInfo? vmi = null;
+        var refs = new List<SectionFileReference>();
+        var cpus = 0;
+        foreach (var note in image.ReadNotes())
+        {
+            if (note.Name == "VMCOREINFO")
+            {
+                if (note.DescSize > VmcoreInfo.MaxBytes)
+                    throw new KvmFormatException(file.Path, note.DescOffset, $"VMCOREINFO note of {note.DescSize} bytes is larger than {VmcoreInfo.MaxBytes}");
+                vmi = VmcoreInfo.Parse(file.Unchecked(note.DescOffset, note.DescSize));
+            }
+            else if (note.Name == "CORE" && note.Type == 1)
+                cpus++;
+            else if (note.Name == SectionFileReference.NoteName && note.Type == SectionFileReference.NoteType)
+            {
+                if (refs.Count >= SectionFileReference.MaxReferences)
+                    throw new KvmFormatException(file.Path, note.DescOffset, $"more than {SectionFileReference.MaxReferences} section references");
+                refs.Add(SectionFileReference.Decode(file.Unchecked(note.DescOffset, note.DescSize), image.BigEndian, file.Path, note.DescOffset));
+            }
+        }
+        var memory = new ElfCoreMemory(image);
+        var warnings = new List<string>();
+        var maps = new List<(ulong, ulong, ulong)>();
+        for (var i = 0; i < image.Segments.Count; i++)
+        {
+            var s = image.Segments[i];
+            if (s.Type != PtLoad)
+                continue;
+            if (s.FileSize > 0 && !file.Contains(s.Offset, s.FileSize))
+                warnings.Add($"{file.Path}: PT_LOAD {i} (offset 0x{s.Offset:x}, 0x{s.FileSize:x} bytes) extends past the end of the file (size 0x{file.Length:x}): the dump is truncated");
+            var size = Math.Max(s.MemorySize, (ulong)s.FileSize);
+            if (s.VirtualAddress != s.PhysicalAddress && s.VirtualAddress != 0 && s.PhysicalAddress != ulong.MaxValue)
+                maps.Add((s.VirtualAddress, s.PhysicalAddress, size));
+        }
+        foreach (var r in refs)
+        {
+            if (r.VirtualAddress != 0)
+                maps.Add((r.VirtualAddress, r.PhysicalAddress, r.Size));
+        }
+        return new CoreParts(memory, model, machine, vmi, maps, refs, cpus, warnings);
+    }
+
+    /// <summary>Where the machine is silent, VMCOREINFO's addresses tell the pointer width.</summary>
+    private static DataModel? ModelFromVmcoreInfo(VmcoreInfo? vmi)
+    {
+        if (vmi is null)
+            return null;
+        if (vmi.KernelOffset is not null || vmi.Symbol("init_top_pgt") is not null)
+            return DataModel.LP64;
+        if (vmi.IsPae)
+            return DataModel.ILP32;
+        var swapper = vmi.Symbol("swapper_pg_dir");
+        return swapper is null ? null : swapper > uint.MaxValue ? DataModel.LP64 : DataModel.ILP32;
+    }
+
+    private static (ulong Kaslr, long PhysBase, IAddressSpace Space) BuildKernelSpace(
+        DataModel model, VmcoreInfo? vmi, ISymbolTable symbols, List<(ulong Virt, ulong Phys, ulong Size)> maps)
+    {
+        ulong kaslr = 0;
+        long physBase = 0;
+        IAddressSpace window;
+        if (model == DataModel.LP64)
+        {
+            kaslr = vmi?.KernelOffset ?? 0;
+            physBase = vmi?.Number("phys_base") ?? 0;
+            window = new LinearWindow("kernel text mapping", StartKernelMap, KernelImageSize, unchecked((ulong)physBase), null);
+        }
+        else
+        {
+            // i386 VMCOREINFO has no KERNELOFFSET: the slide is SYMBOL(_stext) there minus _stext in the namelist.
+            if (vmi?.Symbol("_stext") is { } runStext && symbols.TryLookup("_stext", out var st))
+                kaslr = unchecked((uint)(runStext - st.Address));
+            window = new LinearWindow("lowmem direct map", I386PageOffset, I386LowmemSize, 0, null);
+        }
+        var space = maps.Count > 0 ? new CoreVirtualMap(maps, window) : window;
+        return (kaslr, physBase, space);
+    }
+}
+
+/// <summary>Signatures of kdump-compressed dumps (plain and flattened), so a raw image is never mistaken for one.</summary>
+internal static class KdumpSignature
+{
+    public static bool Matches(ReadOnlySpan<byte> head) =>
+        head.StartsWith("KDUMP   "u8) || head.StartsWith("DISKDUMP"u8) || head.StartsWith("makedumpfile"u8);
+}
