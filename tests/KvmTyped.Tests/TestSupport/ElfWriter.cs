@@ -234,7 +234,7 @@ internal sealed class ElfWriter
                     U32(s[36..], (uint)entsize);
                 }
             }
-            Shdr(1, 1, 8, 3, 0, 0x1000, 0, 0, 0);
+            Shdr(1, 1, 1, 3, 0, 0, 0, 0, 0);
             Shdr(2, 7, 2, 0, symOff, symtab.Length, 3, 1, Is64 ? 24 : 16);
             Shdr(3, 15, 3, 0, strOff, strtab.Length, 0, 0, 0);
             Shdr(4, 23, 3, 0, shstrOff, shstrtab.Length, 0, 0, 0);
