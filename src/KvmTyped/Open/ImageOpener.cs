@@ -169,6 +169,8 @@ internal static class ImageOpener
             return OpenElfCore(file);
         if (KdumpSignature.Matches(head))
             throw new KvmOpenException($"{file.Path}: kdump-compressed dumps are not supported by this build");
+        if (file.Length < 4096)
+            throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for an ELF core, a kdump or a raw memory image");
         return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
     }
 

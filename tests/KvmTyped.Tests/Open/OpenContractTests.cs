@@ -182,3 +182,27 @@ public class OpenContractTests
         Assert.True(kd!.Kvm.IsClosed);
     }
 }
+
+public class RawImageTests
+{
+    [Fact]
+    public void Raw_image_maps_file_offset_to_physical_address_and_takes_the_namelist_model()
+    {
+        using var d = new TempDir();
+        var path = Path.Combine(d.Path, "mem.raw");
+        using (var f = File.Create(path))
+        {
+            f.SetLength((long)Images.Lp64Phys + 0x2000); // sparse
+            f.Position = (long)Images.Lp64Phys;
+            f.Write(Images.Page());
+        }
+        using var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), path);
+        Assert.Equal("raw", kvm.FormatName);
+        Assert.Equal(DataModel.LP64, kvm.DataModel);
+        Assert.Equal(Images.Banner, kvm.ReadCString(kvm.SymbolAddress("linux_banner")));
+        Assert.Throws<KvmReadException>(() => kvm.ReadPhysical(Images.Lp64Phys + 0x2000, new byte[1]));
+        using var kvm32 = Kvm.Open(d.Text("map32", Images.Ilp32Map), path);
+        Assert.Equal(DataModel.ILP32, kvm32.DataModel);
+        Assert.Equal(Images.Banner, kvm32.ReadCString(kvm32.SymbolAddress("linux_banner")));
+    }
+}
