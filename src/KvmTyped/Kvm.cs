@@ -154,7 +154,9 @@ public sealed class Kvm : IDisposable, IKernelMemory
     /// <summary>The nearest symbol at or below a running address, and the offset from it.</summary>
     public bool TryFindSymbol(ulong address, [NotNullWhen(true)] out string? name, out ulong offset)
     {
-        if (Live()._symbols.TryFindNearest(address - KaslrOffset, out var s))
+        var imageBase = DataModel == DataModel.LP64 ? ImageOpener.StartKernelMap : ImageOpener.I386PageOffset;
+        var link = address >= imageBase + KaslrOffset ? address - KaslrOffset : address;
+        if (Live()._symbols.TryFindNearest(link, out var s))
         {
             name = s.Name;
             offset = address - Relocate(s);
@@ -165,8 +167,15 @@ public sealed class Kvm : IDisposable, IKernelMemory
         return false;
     }
 
-    /// <summary>A symbol's address as the kernel runs it: absolute symbols stay, others move by the KASLR slide.</summary>
-    internal ulong Relocate(KernelSymbol s) => s.Type is 'A' or 'a' ? s.Address : s.Address + KaslrOffset;
+    /// <summary>A symbol's address as the kernel runs it: kernel-image symbols move by the KASLR slide; absolute
+    /// symbols and x86-64 per-CPU symbols (linked from 0) stay where the namelist puts them.</summary>
+    internal ulong Relocate(KernelSymbol s)
+    {
+        if (KaslrOffset == 0 || s.Type is 'A' or 'a')
+            return s.Address;
+        var imageBase = DataModel == DataModel.LP64 ? ImageOpener.StartKernelMap : ImageOpener.I386PageOffset;
+        return s.Address >= imageBase ? s.Address + KaslrOffset : s.Address;
+    }
 
     /// <summary>Translates a kernel virtual address.</summary>
     public bool TryTranslate(ulong address, out ulong physical, [NotNullWhen(false)] out string? failure) =>
