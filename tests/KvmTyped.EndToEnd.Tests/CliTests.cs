@@ -1,0 +1,125 @@
+using System.Text.Json;
+using KvmTyped.Cli;
+using KvmTyped.TestSupport;
+
+namespace KvmTyped.EndToEnd.Tests;
+
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var code = CommandLine.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private static string[] Amd64(params string[] args) =>
+        [.. args, "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.NoKaslrElf)];
+
+    [Fact]
+    public void Rd_string_prints_the_banner_from_truth()
+    {
+        var truth = Truth.Load("amd64/nokaslr");
+        var (code, o, e) = Run(Amd64("rd", "linux_banner", "-s"));
+        Assert.Equal(0, code);
+        Assert.Equal("", e);
+        Assert.Equal(truth.LinuxBanner + Environment.NewLine, o);
+    }
+
+    [Fact]
+    public void Rd_string_on_the_i386_dump_prints_its_banner()
+    {
+        var truth = Truth.Load("i386/pae-kdump-kaslr");
+        var (code, o, _) = Run("rd", "linux_banner", "-s", "-n", Fixtures.Get(Dumps.I386Map), "-c", Fixtures.Get(Dumps.I386KdumpElf));
+        Assert.Equal(0, code);
+        Assert.Equal(truth.LinuxBanner, o.TrimEnd());
+    }
+
+    [Fact]
+    public void Rd_hex_dump_and_offsets_and_physical()
+    {
+        var (code, o, _) = Run(Amd64("rd", "linux_banner+0x6", "-l", "20"));
+        Assert.Equal(0, code);
+        var lines = o.TrimEnd().Split(Environment.NewLine);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("ffffffff82161906:  76 65 72 73 69 6f 6e 20", lines[0]); // "version "
+        Assert.EndsWith("version 6.1.0-56", lines[0]);
+        // The same bytes physically: text mapping, phys_base 0.
+        var (pcode, po, _) = Run(Amd64("rd", "0x2161906", "--phys", "-l", "8"));
+        Assert.Equal(0, pcode);
+        Assert.StartsWith("0000000002161906:  76 65 72 73 69 6f 6e 20", po);
+        var (bad, _, be) = Run(Amd64("rd", "0xffff888000000000"));
+        Assert.Equal(1, bad);
+        Assert.StartsWith("kvmtyped: cannot translate 0xffff888000000000", be);
+    }
+
+    [Fact]
+    public void Info_json_has_the_documented_keys()
+    {
+        var truth = Truth.Load("amd64/nokaslr");
+        var (code, o, _) = Run(Amd64("info", "--json"));
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(o);
+        var r = doc.RootElement;
+        Assert.Equal("LP64", r.GetProperty("dataModel").GetString());
+        Assert.Equal("x86_64", r.GetProperty("machine").GetString());
+        Assert.Equal("ELF64 core", r.GetProperty("format").GetString());
+        Assert.Equal(4096, r.GetProperty("pageSize").GetInt32());
+        Assert.Equal(truth.Release, r.GetProperty("release").GetString());
+        Assert.Equal("0x0", r.GetProperty("kaslrOffset").GetString());
+        Assert.True(r.GetProperty("memory").GetArrayLength() > 0);
+        Assert.StartsWith("0x", r.GetProperty("memory")[0].GetProperty("start").GetString());
+        var (tcode, text, _) = Run(Amd64("info"));
+        Assert.Equal(0, tcode);
+        Assert.Contains("data model:   LP64", text);
+        Assert.Contains("release:      " + truth.Release, text);
+    }
+
+    [Fact]
+    public void Nlist_json_and_missing_symbols()
+    {
+        var truth = Truth.Load("amd64/nokaslr");
+        var expected = truth.RuntimeSymbols().First(s => s.Name == "init_task");
+        var (code, o, _) = Run(Amd64("nlist", "init_task", "linux_banner", "--json"));
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(o);
+        Assert.Equal($"0x{expected.Address:x}", doc.RootElement.GetProperty("init_task").GetString());
+        Assert.Equal("0xffffffff82161900", doc.RootElement.GetProperty("linux_banner").GetString());
+        var (mcode, mo, me) = Run(Amd64("nlist", "linux_banner", "no_such_symbol_xyz"));
+        Assert.Equal(1, mcode);
+        Assert.Equal("ffffffff82161900 linux_banner" + Environment.NewLine, mo);
+        Assert.Contains("no symbol \"no_such_symbol_xyz\"", me);
+        Assert.StartsWith("kvmtyped: ", me);
+    }
+
+    [Fact]
+    public void Sym_prints_nearest_symbol_and_offset()
+    {
+        var (code, o, _) = Run(Amd64("sym", "ffffffff82161910", "0xffffffff82161900"));
+        Assert.Equal(0, code);
+        Assert.Equal($"ffffffff82161910 linux_banner+0x10{Environment.NewLine}ffffffff82161900 linux_banner{Environment.NewLine}", o);
+        var (jcode, jo, _) = Run(Amd64("sym", "ffffffff82161910", "--json"));
+        Assert.Equal(0, jcode);
+        using var doc = JsonDocument.Parse(jo);
+        Assert.Equal("linux_banner", doc.RootElement[0].GetProperty("symbol").GetString());
+        Assert.Equal(16, doc.RootElement[0].GetProperty("offset").GetInt32());
+    }
+
+    [Fact]
+    public void Errors_follow_the_errstr_contract_and_usage_errors_exit_2()
+    {
+        var core = Fixtures.Get(Dumps.NoKaslrElf);
+        var (code, o, e) = Run("info", "-n", Fixtures.Get(Dumps.I386Map), "-c", core);
+        Assert.Equal(1, code);
+        Assert.Equal("", o);
+        Assert.Equal($"kvmtyped: {core} is a 64-bit core file - cannot examine with a 32-bit namelist{Environment.NewLine}", e);
+        Assert.Equal(2, Run("no-such-command").Code);
+        Assert.Equal(2, Run("info", "--no-such-option").Code);
+        Assert.Equal(2, Run().Code);
+        Assert.Equal(2, Run("nlist").Code);
+        var (hcode, ho, _) = Run("--help");
+        Assert.Equal(0, hcode);
+        Assert.Contains("nlist", ho);
+    }
+}
