@@ -96,6 +96,17 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
         return null;
     }
 
+    /// <summary>Where the core's part ends: the start of the next section above an address.</summary>
+    private ulong NextSectionStart(ulong address)
+    {
+        foreach (var s in _sections)
+        {
+            if (s.Ref.PhysicalAddress > address)
+                return s.Ref.PhysicalAddress;
+        }
+        return ulong.MaxValue;
+    }
+
     public bool TryRead(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure)
     {
         while (!destination.IsEmpty)
@@ -104,9 +115,7 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
             int n;
             if (s is null)
             {
-                // Up to the next section's start, from the core.
-                var next = _sections.Where(x => x.Ref.PhysicalAddress > address).Select(x => x.Ref.PhysicalAddress).DefaultIfEmpty(ulong.MaxValue).Min();
-                n = (int)Math.Min((ulong)destination.Length, next - address);
+                n = (int)Math.Min((ulong)destination.Length, NextSectionStart(address) - address);
                 if (!_core.TryRead(address, destination[..n], out failure))
                     return false;
             }
@@ -143,8 +152,7 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
             int n;
             if (s is null)
             {
-                var next = _sections.Where(x => x.Ref.PhysicalAddress > address).Select(x => x.Ref.PhysicalAddress).DefaultIfEmpty(ulong.MaxValue).Min();
-                n = (int)Math.Min((ulong)source.Length, next - address);
+                n = (int)Math.Min((ulong)source.Length, NextSectionStart(address) - address);
                 _core.Write(address, source[..n]);
             }
             else
