@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Text;
+
 namespace KvmTyped.Btf;
 
 public sealed partial class BtfTypes
@@ -92,49 +96,64 @@ public sealed partial class BtfTypes
         return null;
     }
 
-    private sealed class NameIndex(Dictionary<string, int> first, int[] next)
+    /// <summary>A hash table over this blob's type names, built on first use without decoding them: buckets hold
+    /// the first local index + 1 whose name hashes there, <c>Next</c> chains the rest (ascending ids).</summary>
+    private sealed class NameIndex(int[] buckets, int[] next)
     {
-        public readonly Dictionary<string, int> First = first;
+        public readonly int[] Buckets = buckets;
         public readonly int[] Next = next;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static uint HashName(ReadOnlySpan<byte> name)
+    {
+        uint h = 2166136261;
+        foreach (byte b in name)
+            h = (h ^ b) * 16777619;
+        return h;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private NameIndex BuildNameIndex()
     {
-        var first = new Dictionary<string, int>(StringComparer.Ordinal);
+        int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, _count * 2));
+        var buckets = new int[size];
         var next = new int[_count];
-        var byOffset = new Dictionary<uint, string>();
+        uint lastOffset = uint.MaxValue;
+        uint lastHash = 0;
         for (int i = _count - 1; i >= 0; i--)
         {
             uint nameOff = _words[_start[i]];
             if (nameOff == 0)
                 continue;
-            if (!byOffset.TryGetValue(nameOff, out var name))
-                byOffset[nameOff] = name = GetString(nameOff);
-            if (name.Length == 0)
-                continue;
-            if (first.TryGetValue(name, out int later))
-                next[i] = later;
-            first[name] = FirstId + i;
+            uint h = nameOff == lastOffset ? lastHash : HashName(StringBytes(nameOff));
+            (lastOffset, lastHash) = (nameOff, h);
+            ref int bucket = ref buckets[h & (uint)(size - 1)];
+            next[i] = bucket;
+            bucket = i + 1;
         }
-        return new NameIndex(first, next);
+        return new NameIndex(buckets, next);
     }
 
     /// <summary>Every type id with this name, the base's first, each in id order.</summary>
     public IEnumerable<int> FindAll(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (Base is not null)
-        {
-            foreach (int id in Base.FindAll(name))
-                yield return id;
-        }
+        var result = new List<int>();
+        if (name.Length > 0)
+            CollectByName(Encoding.UTF8.GetBytes(name), result);
+        return result;
+    }
+
+    private void CollectByName(byte[] utf8, List<int> into)
+    {
+        Base?.CollectByName(utf8, into);
         var index = _names.Value;
-        if (!index.First.TryGetValue(name, out int at))
-            yield break;
-        while (at != 0)
+        uint h = HashName(utf8);
+        for (int local = index.Buckets[h & (uint)(index.Buckets.Length - 1)]; local != 0; local = index.Next[local - 1])
         {
-            yield return at;
-            at = index.Next[at - FirstId];
+            if (StringBytes(_words[_start[local - 1]]).SequenceEqual(utf8))
+                into.Add(FirstId + local - 1);
         }
     }
 

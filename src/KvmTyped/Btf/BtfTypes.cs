@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -91,6 +92,7 @@ public sealed partial class BtfTypes
     public static BtfTypes Parse(ReadOnlyMemory<byte> blob, BtfTypes? baseTypes = null, string? sourceName = null, int? pointerSize = null)
         => Parse(blob.Span, baseTypes, sourceName ?? "BTF", 0, pointerSize);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static BtfTypes Parse(ReadOnlySpan<byte> blob, BtfTypes? baseTypes, string source, long fileOffset, int? pointerSize)
     {
         if (pointerSize is not (null or 4 or 8))
@@ -181,13 +183,93 @@ public sealed partial class BtfTypes
     }
 
     /// <summary>Pass 2: every name inside the string space, every referenced id defined, sizes and widths sane.
-    /// Returns the size of <c>long</c> when the blob names one.</summary>
+    /// Returns the size of <c>long</c> when the blob names one. A tight loop accepts the good records; a record
+    /// it doubts is checked again by <see cref="ValidateOne"/>, which says what is wrong.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int? Validate()
     {
         int? longSize = null;
         uint lastId = (uint)LastId;
-        uint stringsLength = StringsLength;
+        uint strings = StringsLength;
+        ReadOnlySpan<uint> w = _words;
         for (int i = 0; i < _count; i++)
+        {
+            int at = _start[i];
+            uint info = w[at + 1];
+            int vlen = (int)(info & 0xffff);
+            uint st = w[at + 2];
+            bool ok = w[at] < strings;
+            switch ((info >> 24) & 0x1f)
+            {
+                case 1:
+                {
+                    uint enc = w[at + 3];
+                    uint bits = enc & 0xff, bitOff = (enc >> 16) & 0xff;
+                    ok &= st is 1 or 2 or 4 or 8 or 16 && bits + bitOff <= 128 && bits <= st * 8;
+                    if (ok && st is 4 or 8 && longSize is null && IsLongName(w[at]))
+                        longSize = (int)st;
+                    break;
+                }
+                case 2 or 8 or 9 or 10 or 11 or 12 or 14 or 18:
+                    ok &= st <= lastId;
+                    break;
+                case 17:
+                    ok &= st <= lastId && w[at] != 0;
+                    break;
+                case 3:
+                    ok &= w[at + 3] <= lastId && w[at + 4] <= lastId;
+                    break;
+                case 4 or 5:
+                {
+                    bool kflag = (info & 0x8000_0000) != 0;
+                    ulong sizeBits = 8UL * st;
+                    var members = w.Slice(at + 3, 3 * vlen);
+                    for (int m = 0; m < members.Length; m += 3)
+                    {
+                        uint off = members[m + 2];
+                        ulong end = kflag ? (off & 0xff_ffff) + (ulong)(off >> 24) : off;
+                        ok &= members[m] < strings & members[m + 1] <= lastId & end <= sizeBits;
+                    }
+                    break;
+                }
+                case 6 or 19:
+                {
+                    ok &= st is 1 or 2 or 4 or 8;
+                    int stride = (info >> 24 & 0x1f) == 6 ? 2 : 3;
+                    var values = w.Slice(at + 3, stride * vlen);
+                    for (int m = 0; m < values.Length; m += stride)
+                        ok &= values[m] < strings;
+                    break;
+                }
+                case 13:
+                {
+                    ok &= st <= lastId;
+                    var ps = w.Slice(at + 3, 2 * vlen);
+                    for (int m = 0; m < ps.Length; m += 2)
+                        ok &= ps[m] < strings & ps[m + 1] <= lastId;
+                    break;
+                }
+                case 15:
+                {
+                    var vars = w.Slice(at + 3, 3 * vlen);
+                    for (int m = 0; m < vars.Length; m += 3)
+                        ok &= vars[m] <= lastId & (ulong)vars[m + 1] + vars[m + 2] <= st;
+                    break;
+                }
+                case 16:
+                    ok &= st is 2 or 4 or 8 or 12 or 16;
+                    break;
+            }
+            if (!ok)
+                ValidateOne(i);
+        }
+        return longSize;
+    }
+
+    private void ValidateOne(int i)
+    {
+        uint lastId = (uint)LastId;
+        uint stringsLength = StringsLength;
         {
             int at = _start[i];
             int id = FirstId + i;
@@ -219,8 +301,6 @@ public sealed partial class BtfTypes
                         throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): size {sizeOrType} is not 1, 2, 4, 8 or 16");
                     if (bits + bitOff > 128 || bits > sizeOrType * 8)
                         throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): {bits} bits at bit {bitOff} do not fit its {sizeOrType} bytes");
-                    if (sizeOrType is 4 or 8 && longSize is null && IsLongName(_words[at]))
-                        longSize = (int)sizeOrType;
                     break;
                 }
                 case BtfKind.Ptr or BtfKind.Typedef or BtfKind.Volatile or BtfKind.Const or BtfKind.Restrict
@@ -293,7 +373,7 @@ public sealed partial class BtfTypes
                     break;
             }
         }
-        return longSize;
+        throw new KvmFormatException(SourceName, RecordFileOffset(i), $"BTF type id {FirstId + i}: malformed record");
     }
 
     private bool IsLongName(uint nameOff)
@@ -359,6 +439,7 @@ public sealed partial class BtfTypes
     /// <exception cref="ArgumentOutOfRangeException">The offset is outside the string space.</exception>
     public string GetString(uint offset) => Encoding.UTF8.GetString(StringBytes(offset));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal ReadOnlySpan<byte> StringBytes(uint offset)
     {
         if (offset < _stringBase)
