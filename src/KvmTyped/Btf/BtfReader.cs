@@ -130,12 +130,12 @@ public static class BtfReader
 
         var table = new byte[tableBytes];
         ReadExactly(handle, path, table, (long)shoff);
-        (uint Name, uint Type, ulong Offset, ulong Size) Section(long i)
+        (uint Name, uint Type, ulong Flags, ulong Offset, ulong Size) Section(long i)
         {
             var s = table.AsSpan((int)(i * shentsize), shentsize);
             return is64
-                ? (U32(s), U32(s[4..]), U64(s[24..]), U64(s[32..]))
-                : (U32(s), U32(s[4..]), U32(s[16..]), U32(s[20..]));
+                ? (U32(s), U32(s[4..]), U64(s[8..]), U64(s[24..]), U64(s[32..]))
+                : (U32(s), U32(s[4..]), U32(s[8..]), U32(s[16..]), U32(s[20..]));
         }
         long SectionHeaderOffset(long i) => (long)shoff + i * shentsize;
 
@@ -157,6 +157,9 @@ public static class BtfReader
                 continue;
             if (sec.Type == ShtNobits)
                 throw new KvmFormatException(path, SectionHeaderOffset(i), "the ELF file's .BTF section has no contents (SHT_NOBITS)");
+            const ulong ShfCompressed = 0x800;
+            if ((sec.Flags & ShfCompressed) != 0)
+                throw new KvmFormatException(path, SectionHeaderOffset(i), "the ELF file's .BTF section is compressed (SHF_COMPRESSED), which this reader does not unpack");
             if (sec.Size > MaxBlobLength)
                 throw new KvmFormatException(path, SectionHeaderOffset(i), $"the .BTF section's size {sec.Size} exceeds {MaxBlobLength} bytes");
             if (sec.Offset > (ulong)fileLength || sec.Size > (ulong)fileLength - sec.Offset)

@@ -151,6 +151,9 @@ public sealed class BtfReaderTests : IDisposable
         var nobits = Write(Elf(true, false, sections, patchSection: (b, h) => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(h(0) + 4), 8)));
         Assert.Contains("SHT_NOBITS", Assert.Throws<KvmFormatException>(() => BtfReader.Load(nobits)).Message, StringComparison.Ordinal);
 
+        var compressed = Write(Elf(false, true, sections, patchSection: (b, h) => BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(h(0) + 8), 0x800)));
+        Assert.Contains("SHF_COMPRESSED", Assert.Throws<KvmFormatException>(() => BtfReader.Load(compressed)).Message, StringComparison.Ordinal);
+
         var elf = Elf(true, false, sections);
         var truncated = Write(elf[..(elf.Length - 10)]);
         Assert.Contains("section header table", Assert.Throws<KvmFormatException>(() => BtfReader.Load(truncated)).Message, StringComparison.Ordinal);

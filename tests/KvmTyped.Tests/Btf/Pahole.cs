@@ -67,8 +67,8 @@ internal static partial class Pahole
     [GeneratedRegex(@"/\*\s*size:\s*(\d+),")]
     private static partial Regex SizeComment();
 
-    [GeneratedRegex(@"\s*__attribute__\(\(.*\)\)\s*$")]
-    private static partial Regex TrailingAttribute();
+    [GeneratedRegex(@"\s*__attribute__\(\((?:[^()]|\([^()]*\))*\)\)")]
+    private static partial Regex Attribute();
 
     [GeneratedRegex(@":\s*(\d+)$")]
     private static partial Regex BitfieldWidth();
@@ -154,7 +154,7 @@ internal static partial class Pahole
     {
         var d = comment.Success ? body[..comment.Index] : body;
         d = d.Trim().TrimEnd(';').TrimEnd();
-        return TrailingAttribute().Replace(d, "").Trim();
+        return Attribute().Replace(d, "").Trim();
     }
 
     private static string Name(string declarator)

@@ -116,6 +116,29 @@ public class PaholeOracleTests
         Assert.True(bitfields > 50, $"{bitfields} bitfields");
     }
 
+    [Theory]
+    [MemberData(nameof(RealBtfTests.Sources), MemberType = typeof(RealBtfTests))]
+    public void Every_member_of_every_struct_pahole_prints_agrees(string source)
+    {
+        var t = RealBtfTests.Of(source);
+        string path = PathOf(source);
+        var unique = UniqueComposites(t);
+        var printed = Pahole.Parse(Pahole.Run("-F", "btf", path));
+        var mismatches = new List<string>();
+        int structs = 0;
+        foreach (var (name, expected) in printed)
+        {
+            if (!unique.TryGetValue(name, out int id))
+                continue;
+            structs++;
+            if (expected.Size >= 0 && expected.Size != t.SizeOf(id))
+                mismatches.Add($"{name}: size pahole {expected.Size}, ours {t.SizeOf(id)}");
+            mismatches.AddRange(Compare(name, expected.Fields, t.GetFlattenedMembers(id)));
+        }
+        Assert.True(structs > 5_000, $"only {structs} structs compared");
+        Assert.True(mismatches.Count == 0, $"{mismatches.Count} mismatches:\n" + string.Join('\n', mismatches.Take(30)));
+    }
+
     internal static IEnumerable<string> Compare(string name, IReadOnlyList<PaholeField> expected, IReadOnlyList<BtfField> ours)
     {
         if (expected.Count != ours.Count)

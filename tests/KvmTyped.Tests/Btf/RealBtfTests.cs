@@ -134,6 +134,20 @@ public class RealBtfTests
     }
 
     [Fact]
+    public void One_instance_answers_many_threads_at_once()
+    {
+        var t = BtfReader.Load(RequireSysfs());
+        string[] names = ["task_struct", "mm_struct", "sk_buff", "inode", "file", "page", "dentry", "list_head"];
+        var expected = names.Select(n => BtfReader.Load(RequireSysfs()).GetFlattenedMembers(t.Find(n, BtfKind.Struct)).ToList()).ToList();
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, k =>
+        {
+            int n = k % names.Length;
+            int id = t.Find(names[n], BtfKind.Struct);
+            Assert.Equal(expected[n], t.GetFlattenedMembers(id));
+        });
+    }
+
+    [Fact]
     public void The_running_kernel_has_the_newer_kinds()
     {
         var t = Sysfs;
