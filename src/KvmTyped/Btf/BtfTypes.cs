@@ -270,108 +270,106 @@ public sealed partial class BtfTypes
     {
         uint lastId = (uint)LastId;
         uint stringsLength = StringsLength;
+        int at = _start[i];
+        int id = FirstId + i;
+        long offset = RecordFileOffset(i);
+        uint info = _words[at + 1];
+        var kind = (BtfKind)((info >> 24) & 0x1f);
+        int vlen = (int)(info & 0xffff);
+        uint sizeOrType = _words[at + 2];
+
+        void Name(uint nameOff, long where, string what)
         {
-            int at = _start[i];
-            int id = FirstId + i;
-            long offset = RecordFileOffset(i);
-            uint info = _words[at + 1];
-            var kind = (BtfKind)((info >> 24) & 0x1f);
-            int vlen = (int)(info & 0xffff);
-            uint sizeOrType = _words[at + 2];
+            if (nameOff >= stringsLength)
+                throw new KvmFormatException(SourceName, where, $"BTF type id {id} ({kind}): {what} name offset 0x{nameOff:x} is outside the {stringsLength}-byte string space");
+        }
+        void Ref(uint target, long where, string what)
+        {
+            if (target > lastId)
+                throw new KvmFormatException(SourceName, where, $"BTF type id {id} ({kind}): {what} refers to type id {target}, beyond the last id {lastId}");
+        }
 
-            void Name(uint nameOff, long where, string what)
+        Name(_words[at], offset, "its");
+        switch (kind)
+        {
+            case BtfKind.Int:
             {
-                if (nameOff >= stringsLength)
-                    throw new KvmFormatException(SourceName, where, $"BTF type id {id} ({kind}): {what} name offset 0x{nameOff:x} is outside the {stringsLength}-byte string space");
+                uint enc = _words[at + 3];
+                int bits = (int)(enc & 0xff), bitOff = (int)((enc >> 16) & 0xff);
+                if (sizeOrType is not (1 or 2 or 4 or 8 or 16))
+                    throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): size {sizeOrType} is not 1, 2, 4, 8 or 16");
+                if (bits + bitOff > 128 || bits > sizeOrType * 8)
+                    throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): {bits} bits at bit {bitOff} do not fit its {sizeOrType} bytes");
+                break;
             }
-            void Ref(uint target, long where, string what)
+            case BtfKind.Ptr or BtfKind.Typedef or BtfKind.Volatile or BtfKind.Const or BtfKind.Restrict
+                or BtfKind.Func or BtfKind.TypeTag:
+                Ref(sizeOrType, offset, "its target");
+                break;
+            case BtfKind.Var:
+                Ref(sizeOrType, offset, "its type");
+                break;
+            case BtfKind.DeclTag:
+                Ref(sizeOrType, offset, "its tagged type");
+                if (_words[at] == 0)
+                    throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (DeclTag) has no name");
+                break;
+            case BtfKind.Array:
+                Ref(_words[at + 3], offset + 12, "its element type");
+                Ref(_words[at + 4], offset + 16, "its index type");
+                break;
+            case BtfKind.Struct or BtfKind.Union:
             {
-                if (target > lastId)
-                    throw new KvmFormatException(SourceName, where, $"BTF type id {id} ({kind}): {what} refers to type id {target}, beyond the last id {lastId}");
+                bool kflag = (info & 0x8000_0000) != 0;
+                long sizeBits = 8L * sizeOrType;
+                for (int m = 0; m < vlen; m++)
+                {
+                    int w = at + 3 + 3 * m;
+                    long where = offset + 12 + 12L * m;
+                    Name(_words[w], where, $"member {m}'s");
+                    Ref(_words[w + 1], where + 4, $"member {m}");
+                    long bitOffset = kflag ? _words[w + 2] & 0xff_ffff : _words[w + 2];
+                    int bitfield = kflag ? (int)(_words[w + 2] >> 24) : 0;
+                    if (bitOffset + bitfield > sizeBits)
+                        throw new KvmFormatException(SourceName, where + 8, $"BTF type id {id} ({kind}): member {m} at bit {bitOffset} lies outside its {sizeOrType} bytes");
+                }
+                break;
             }
-
-            Name(_words[at], offset, "its");
-            switch (kind)
+            case BtfKind.Enum:
+            case BtfKind.Enum64:
             {
-                case BtfKind.Int:
-                {
-                    uint enc = _words[at + 3];
-                    int bits = (int)(enc & 0xff), bitOff = (int)((enc >> 16) & 0xff);
-                    if (sizeOrType is not (1 or 2 or 4 or 8 or 16))
-                        throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): size {sizeOrType} is not 1, 2, 4, 8 or 16");
-                    if (bits + bitOff > 128 || bits > sizeOrType * 8)
-                        throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Int): {bits} bits at bit {bitOff} do not fit its {sizeOrType} bytes");
-                    break;
-                }
-                case BtfKind.Ptr or BtfKind.Typedef or BtfKind.Volatile or BtfKind.Const or BtfKind.Restrict
-                    or BtfKind.Func or BtfKind.TypeTag:
-                    Ref(sizeOrType, offset, "its target");
-                    break;
-                case BtfKind.Var:
-                    Ref(sizeOrType, offset, "its type");
-                    break;
-                case BtfKind.DeclTag:
-                    Ref(sizeOrType, offset, "its tagged type");
-                    if (_words[at] == 0)
-                        throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (DeclTag) has no name");
-                    break;
-                case BtfKind.Array:
-                    Ref(_words[at + 3], offset + 12, "its element type");
-                    Ref(_words[at + 4], offset + 16, "its index type");
-                    break;
-                case BtfKind.Struct or BtfKind.Union:
-                {
-                    bool kflag = (info & 0x8000_0000) != 0;
-                    long sizeBits = 8L * sizeOrType;
-                    for (int m = 0; m < vlen; m++)
-                    {
-                        int w = at + 3 + 3 * m;
-                        long where = offset + 12 + 12L * m;
-                        Name(_words[w], where, $"member {m}'s");
-                        Ref(_words[w + 1], where + 4, $"member {m}");
-                        long bitOffset = kflag ? _words[w + 2] & 0xff_ffff : _words[w + 2];
-                        int bitfield = kflag ? (int)(_words[w + 2] >> 24) : 0;
-                        if (bitOffset + bitfield > sizeBits)
-                            throw new KvmFormatException(SourceName, where + 8, $"BTF type id {id} ({kind}): member {m} at bit {bitOffset} lies outside its {sizeOrType} bytes");
-                    }
-                    break;
-                }
-                case BtfKind.Enum:
-                case BtfKind.Enum64:
-                {
-                    if (sizeOrType is not (1 or 2 or 4 or 8))
-                        throw new KvmFormatException(SourceName, offset, $"BTF type id {id} ({kind}): size {sizeOrType} is not 1, 2, 4 or 8");
-                    int stride = kind == BtfKind.Enum ? 2 : 3;
-                    for (int m = 0; m < vlen; m++)
-                        Name(_words[at + 3 + stride * m], offset + 12 + 4L * stride * m, $"value {m}'s");
-                    break;
-                }
-                case BtfKind.FuncProto:
-                    Ref(sizeOrType, offset, "its return type");
-                    for (int m = 0; m < vlen; m++)
-                    {
-                        long where = offset + 12 + 8L * m;
-                        Name(_words[at + 3 + 2 * m], where, $"parameter {m}'s");
-                        Ref(_words[at + 4 + 2 * m], where + 4, $"parameter {m}");
-                    }
-                    break;
-                case BtfKind.Datasec:
-                    for (int m = 0; m < vlen; m++)
-                    {
-                        int w = at + 3 + 3 * m;
-                        long where = offset + 12 + 12L * m;
-                        Ref(_words[w], where, $"variable {m}");
-                        if ((ulong)_words[w + 1] + _words[w + 2] > sizeOrType)
-                            throw new KvmFormatException(SourceName, where + 4, $"BTF type id {id} (Datasec): variable {m} at {_words[w + 1]} size {_words[w + 2]} lies outside its {sizeOrType} bytes");
-                    }
-                    break;
-                case BtfKind.Float:
-                    if (sizeOrType is not (2 or 4 or 8 or 12 or 16))
-                        throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Float): size {sizeOrType} is not 2, 4, 8, 12 or 16");
-                    break;
-                case BtfKind.Fwd:
-                    break;
+                if (sizeOrType is not (1 or 2 or 4 or 8))
+                    throw new KvmFormatException(SourceName, offset, $"BTF type id {id} ({kind}): size {sizeOrType} is not 1, 2, 4 or 8");
+                int stride = kind == BtfKind.Enum ? 2 : 3;
+                for (int m = 0; m < vlen; m++)
+                    Name(_words[at + 3 + stride * m], offset + 12 + 4L * stride * m, $"value {m}'s");
+                break;
             }
+            case BtfKind.FuncProto:
+                Ref(sizeOrType, offset, "its return type");
+                for (int m = 0; m < vlen; m++)
+                {
+                    long where = offset + 12 + 8L * m;
+                    Name(_words[at + 3 + 2 * m], where, $"parameter {m}'s");
+                    Ref(_words[at + 4 + 2 * m], where + 4, $"parameter {m}");
+                }
+                break;
+            case BtfKind.Datasec:
+                for (int m = 0; m < vlen; m++)
+                {
+                    int w = at + 3 + 3 * m;
+                    long where = offset + 12 + 12L * m;
+                    Ref(_words[w], where, $"variable {m}");
+                    if ((ulong)_words[w + 1] + _words[w + 2] > sizeOrType)
+                        throw new KvmFormatException(SourceName, where + 4, $"BTF type id {id} (Datasec): variable {m} at {_words[w + 1]} size {_words[w + 2]} lies outside its {sizeOrType} bytes");
+                }
+                break;
+            case BtfKind.Float:
+                if (sizeOrType is not (2 or 4 or 8 or 12 or 16))
+                    throw new KvmFormatException(SourceName, offset, $"BTF type id {id} (Float): size {sizeOrType} is not 2, 4, 8, 12 or 16");
+                break;
+            case BtfKind.Fwd:
+                break;
         }
         throw new KvmFormatException(SourceName, RecordFileOffset(i), $"BTF type id {FirstId + i}: malformed record");
     }
