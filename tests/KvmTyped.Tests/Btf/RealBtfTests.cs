@@ -19,11 +19,13 @@ public class RealBtfTests
     internal static BtfTypes I386 => I386Lazy.Value;
 
     /// <summary>The running kernel's BTF; a machine without it fails the tests, naming the file, instead of skipping them.</summary>
-    internal static string RequireSysfs()
+    internal static string RequireSysfs() => Require(SysfsVmlinux);
+
+    internal static string Require(string path)
     {
-        if (!File.Exists(SysfsVmlinux))
-            Assert.Fail($"{SysfsVmlinux} is missing: these tests need a kernel built with CONFIG_DEBUG_INFO_BTF");
-        return SysfsVmlinux;
+        if (!File.Exists(path))
+            Assert.Fail($"{path} is missing: these tests need a kernel built with CONFIG_DEBUG_INFO_BTF");
+        return path;
     }
 
     public static TheoryData<string> Sources => new() { "sysfs", "amd64", "i386" };
