@@ -19,9 +19,6 @@ internal static class Fixtures
     /// <summary>Path of a fixture file, relative to the fixtures folder. A name ending in .gz is unpacked once
     /// into a cache folder and the unpacked path returned. Throws when the fixture is missing, so a test
     /// never passes or skips silently without its data.</summary>
-  
-
-    /// <summary>See <see cref="Path_"/>.</summary>
     public static string Get(string relative)
     {
         var source = Path.Combine(Root, relative);
