@@ -23,6 +23,7 @@ public static class CommandLine
         root.Subcommands.Add(NlistCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(SymCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(RdCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(BuildBtf(common, stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -38,6 +39,15 @@ public static class CommandLine
             return Usage;
         }
         return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+
+    private static Command BuildBtf(CommonOptions common, TextWriter stdout, TextWriter stderr)
+    {
+        var file = new Argument<string>("file") { Description = "raw BTF (e.g. /sys/kernel/btf/vmlinux) or an ELF file with a .BTF section" };
+        var types = new Argument<string[]>("type") { Arity = ArgumentArity.ZeroOrMore, Description = "struct or union names (default: all)" };
+        var dump = new Command("dump", "print structs with member offsets and sizes, as pahole does") { file, types };
+        dump.SetAction(r => BtfDumpCommand.Run(r.GetValue(file)!, r.GetValue(types) ?? [], r.GetValue(common.Json), stdout, stderr));
+        return new Command("btf", "BTF type information") { dump };
     }
 }
 

@@ -123,3 +123,28 @@ public class CliTests
         Assert.Contains("nlist", ho);
     }
 }
+
+public class BtfCliTests
+{
+    [Fact]
+    public void Btf_dump_json_and_text_on_the_i386_detached_btf()
+    {
+        var btf = Fixtures.Get("i386/vmlinux-6.1.0-50-686-pae.btf");
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["btf", "dump", btf, "list_head", "--json"], o, e));
+        using var doc = JsonDocument.Parse(o.ToString());
+        var s = doc.RootElement.GetProperty("structs")[0];
+        Assert.Equal("list_head", s.GetProperty("name").GetString());
+        Assert.Equal(8, s.GetProperty("size").GetInt32());
+        Assert.Equal(4, s.GetProperty("fields")[1].GetProperty("offset").GetInt32());
+        o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["btf", "dump", btf, "new_utsname"], o, e));
+        Assert.Contains("struct new_utsname {", o.ToString());
+        Assert.Contains("/* size: 390", o.ToString());
+        e = new StringWriter();
+        Assert.Equal(1, CommandLine.Run(["btf", "dump", btf, "no_such_struct_xyz"], new StringWriter(), e));
+        Assert.StartsWith("kvmtyped: ", e.ToString());
+        Assert.Contains("no_such_struct_xyz", e.ToString());
+    }
+}
