@@ -33,11 +33,20 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
         _fileStart = fileStart;
         _size = size;
         _length = length;
+        long backed = 0;
+        foreach (var n in size)
+            backed += n;
+        BackedLength = backed;
     }
 
     public override long Length => _length;
 
     public override bool IsFlattened => true;
+
+    public override long BackedLength { get; }
+
+    /// <summary>Most records indexed; a real dump writes far fewer, each carrying many pages.</summary>
+    public const int MaxRecords = 1 << 26;
 
     /// <summary>Number of indexed segments (for tests and `info`).</summary>
     public int SegmentCount => _plainStart.Length;
@@ -104,6 +113,8 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
                 throw new KvmFormatException(path, pos, $"flattened record at plain offset {offset} with size {length} overflows");
             if (length > 0)
             {
+                if (plain.Count >= MaxRecords)
+                    throw new KvmFormatException(path, pos, $"more than {MaxRecords} flattened records");
                 if (offset < lastEnd)
                     sortedDisjoint = false;
                 lastEnd = Math.Max(lastEnd, offset + length);

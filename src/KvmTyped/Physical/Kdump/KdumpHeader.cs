@@ -196,6 +196,9 @@ public sealed class KdumpHeader
 
     private const int UtsLength = 65;
 
+    // makedumpfile has reached version 6; anything beyond a few hundred is a damaged or foreign file.
+    private const int MaxVersion = 1024;
+
     /// <summary>Whether <paramref name="first"/> starts with a kdump signature.</summary>
     internal static bool HasSignature(ReadOnlySpan<byte> first) =>
         first.StartsWith("KDUMP   "u8) || first.StartsWith("DISKDUMP"u8);
@@ -216,9 +219,9 @@ public sealed class KdumpHeader
         int leVersion = BinaryPrimitives.ReadInt32LittleEndian(hdr.AsSpan(8));
         int beVersion = BinaryPrimitives.ReadInt32BigEndian(hdr.AsSpan(8));
         bool big;
-        if (leVersion is >= 0 and <= 0xffff)
+        if (leVersion is >= 0 and <= MaxVersion)
             big = false;
-        else if (beVersion is >= 0 and <= 0xffff)
+        else if (beVersion is >= 0 and <= MaxVersion)
             big = true;
         else
             throw new KvmFormatException(path, 8, $"header_version 0x{leVersion:x} is not plausible in either byte order");
@@ -226,20 +229,20 @@ public sealed class KdumpHeader
         string? why32 = null, why64;
         KdumpHeader? h = null;
         if (length >= Size32)
-            h = TryLayout(hdr, KdumpHeaderLayout.Bits32, big, length, out why32);
+            h = TryLayout(hdr, KdumpHeaderLayout.Bits32, big, length, storage.BackedLength, out why32);
         if (h is null)
         {
             if (length < Size64)
                 why64 = $"file has {length} bytes, the 64-bit header needs {Size64}";
             else
-                h = TryLayout(hdr, KdumpHeaderLayout.Bits64, big, length, out why64);
+                h = TryLayout(hdr, KdumpHeaderLayout.Bits64, big, length, storage.BackedLength, out why64);
             if (h is null)
                 throw new KvmFormatException(path, 0, $"disk_dump_header is not consistent in the 32-bit layout ({why32}) nor in the 64-bit layout ({why64})");
         }
         return h.WithSubHeader(storage);
     }
 
-    private static KdumpHeader? TryLayout(byte[] b, KdumpHeaderLayout layout, bool big, long fileLength, out string? why)
+    private static KdumpHeader? TryLayout(byte[] b, KdumpHeaderLayout layout, bool big, long fileLength, long backedLength, out string? why)
     {
         int o = layout == KdumpHeaderLayout.Bits32 ? 0 : 12;
         int word = layout == KdumpHeaderLayout.Bits32 ? 4 : 8;
@@ -262,6 +265,8 @@ public sealed class KdumpHeader
             why = $"bitmap_blocks {bitmapBlocks} does not fit a {fileLength}-byte file";
         else if ((1L + subHdr + bitmapBlocks) * blockSize > fileLength)
             why = $"header, sub-header and bitmaps ({1L + subHdr + bitmapBlocks} blocks of {blockSize}) pass the end of the {fileLength}-byte file";
+        else if ((long)bitmapBlocks * blockSize > backedLength)
+            why = $"bitmaps ({bitmapBlocks} blocks of {blockSize}) are larger than the {backedLength} bytes the file holds";
         else if ((ulong)maxMapnr > (ulong)bitmapBlocks * blockSize / 2 * 8)
             why = $"max_mapnr {maxMapnr} needs more bits than the bitmaps hold ({(long)bitmapBlocks * blockSize / 2 * 8})";
         if (why is not null)

@@ -25,6 +25,10 @@ internal abstract class KdumpStorage : IDisposable
     /// <summary>Length of the plain file: reads at or past it fail.</summary>
     public abstract long Length { get; }
 
+    /// <summary>How many plain-file bytes the file really holds (for a flattened file, less than
+    /// <see cref="Length"/> when records leave holes): no structure can be larger.</summary>
+    public virtual long BackedLength => Length;
+
     /// <summary>Whether the file on disk is makedumpfile's flattened stream.</summary>
     public abstract bool IsFlattened { get; }
 
