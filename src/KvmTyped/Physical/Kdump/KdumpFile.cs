@@ -24,6 +24,7 @@ public sealed class KdumpFile : IPhysicalMemory
     public const int MaxNoteBytes = 64 << 20;
 
     private readonly KdumpPart[] _parts;
+    private readonly KdumpPart[] _lookup;       // parts with a non-empty pfn range, in pfn order
     private readonly ulong[] _partStarts;
     private readonly PageCache _cache;
     private readonly KdumpOptions _options;
@@ -37,7 +38,8 @@ public sealed class KdumpFile : IPhysicalMemory
     private KdumpFile(KdumpPart[] parts, bool writable, KdumpOptions options)
     {
         _parts = parts;
-        _partStarts = parts.Select(p => p.Header.StartPfn).ToArray();
+        _lookup = parts.Where(p => p.Header.StartPfn < p.Header.EndPfn).ToArray();
+        _partStarts = _lookup.Select(p => p.Header.StartPfn).ToArray();
         _options = options;
         IsWritable = writable;
         var h = parts[0].Header;
@@ -416,9 +418,9 @@ public sealed class KdumpFile : IPhysicalMemory
 
     private KdumpPart? FindPart(ulong pfn)
     {
-        if (_parts.Length == 1)
+        if (_lookup.Length == 1)
         {
-            var only = _parts[0];
+            var only = _lookup[0];
             return pfn >= only.Header.StartPfn && pfn < only.Header.EndPfn ? only : null;
         }
         int i = Array.BinarySearch(_partStarts, pfn);
@@ -426,7 +428,7 @@ public sealed class KdumpFile : IPhysicalMemory
             i = ~i - 1;
         if (i < 0)
             return null;
-        var p = _parts[i];
+        var p = _lookup[i];
         return pfn < p.Header.EndPfn ? p : null;
     }
 

@@ -360,8 +360,9 @@ public sealed class KdumpHeader
             throw new KvmFormatException(path, subAt + subField, $"max_mapnr_64 {maxMapnr} needs more bits than the bitmaps hold ({BitmapBytes * 8})");
         if (split)
         {
-            if (start >= end || end > maxMapnr)
-                throw new KvmFormatException(path, subAt + (b32 ? 12 : 16), $"split file's pfn range [0x{start:x}, 0x{end:x}) is empty or passes max_mapnr 0x{maxMapnr:x}");
+            // An empty range is legitimate: makedumpfile --split gives the surplus files nothing when few pages remain.
+            if (start > end || end > maxMapnr)
+                throw new KvmFormatException(path, subAt + (b32 ? 12 : 16), $"split file's pfn range [0x{start:x}, 0x{end:x}) is reversed or passes max_mapnr 0x{maxMapnr:x}");
         }
         else
         {
