@@ -326,7 +326,7 @@ public sealed class KdumpFile : IPhysicalMemory
         ulong index = part.Dumped.Rank(pfn) - part.RankBase;
         long at = part.DescriptorsOffset + (long)index * KdumpPart.DescriptorSize;
         Span<byte> d = stackalloc byte[KdumpPart.DescriptorSize];
-        if (!part.Storage.TryRead(at, d))
+        if (!part.TryReadDescriptor(index, d))
         {
             failure = part.Header.IsIncomplete
                 ? $"physical address 0x{address:x} (pfn 0x{pfn:x}) was not written: the dump is incomplete ({part.Path}: its descriptor at 0x{at:x} is past the end of the file)"

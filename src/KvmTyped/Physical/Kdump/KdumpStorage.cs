@@ -1,16 +1,43 @@
+using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 
 namespace KvmTyped.Physical.Kdump;
 
 /// <summary>The bytes of a kdump file as makedumpfile lays them out (the "plain" file), whether the file on
 /// disk is plain or flattened. Reads are positional and thread-safe.</summary>
-internal abstract class KdumpStorage : IDisposable
+/// <remarks>The file is memory-mapped read-only when it can be (every read is then a copy, no system call);
+/// otherwise, and for writes, positional reads and writes on the handle are used. A mapped read holds a
+/// reference on the view, so closing the file while another thread reads cannot unmap memory under it.</remarks>
+internal abstract unsafe class KdumpStorage : IDisposable
 {
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly byte* _base;
+
     protected KdumpStorage(string path, SafeFileHandle handle, long fileLength)
     {
         Path = path;
         Handle = handle;
         FileLength = fileLength;
+        if (fileLength > 0 && Environment.Is64BitProcess)
+        {
+            try
+            {
+                _map = MemoryMappedFile.CreateFromFile(handle, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+                _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                byte* p = null;
+                _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                _base = p + _view.PointerOffset;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                _view?.Dispose();
+                _map?.Dispose();
+                _view = null;
+                _map = null;
+                _base = null;
+            }
+        }
     }
 
     /// <summary>The file on disk.</summary>
@@ -52,6 +79,26 @@ internal abstract class KdumpStorage : IDisposable
     {
         if (fileOffset < 0 || fileOffset > FileLength - destination.Length)
             return false;
+        if (_base is not null)
+        {
+            var view = _view!.SafeMemoryMappedViewHandle;
+            bool added = false;
+            try
+            {
+                view.DangerousAddRef(ref added);
+                new ReadOnlySpan<byte>(_base + fileOffset, destination.Length).CopyTo(destination);
+                return true;
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+            finally
+            {
+                if (added)
+                    view.DangerousRelease();
+            }
+        }
         while (destination.Length > 0)
         {
             int n = RandomAccess.Read(Handle, destination, fileOffset);
@@ -67,7 +114,16 @@ internal abstract class KdumpStorage : IDisposable
     protected void WriteFile(long fileOffset, ReadOnlySpan<byte> source) => RandomAccess.Write(Handle, source, fileOffset);
 
     /// <inheritdoc/>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+        Handle.Dispose();
+    }
 }
 
 /// <summary>A plain kdump file: plain offsets are file offsets.</summary>
