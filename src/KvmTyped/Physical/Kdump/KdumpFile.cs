@@ -78,7 +78,16 @@ public sealed class KdumpFile : IPhysicalMemory
     public ulong MaxMapnr => Header.MaxMapnr;
 
     /// <summary>Pages present in the dump (all files).</summary>
-    public ulong DumpedPageCount => (ulong)_parts.Sum(p => (decimal)p.DescriptorCount);
+    public ulong DumpedPageCount
+    {
+        get
+        {
+            ulong n = 0;
+            foreach (var p in _parts)
+                n += p.DescriptorCount;
+            return n;
+        }
+    }
 
     /// <summary>The VMCOREINFO text (at most <see cref="VmcoreInfo.MaxBytes"/>), from offset_vmcoreinfo or,
     /// failing that, the VMCOREINFO ELF note; empty when the dump has none.</summary>
@@ -132,9 +141,22 @@ public sealed class KdumpFile : IPhysicalMemory
     public bool IsWritable { get; }
 
     /// <summary>Whether <paramref name="firstBytes"/> (the start of a file) is a kdump-compressed file:
-    /// "KDUMP   ", "DISKDUMP", or a makedumpfile flattened stream.</summary>
-    public static bool IsKdump(ReadOnlySpan<byte> firstBytes) =>
-        KdumpHeader.HasSignature(firstBytes) || FlattenedKdumpStorage.HasSignature(firstBytes);
+    /// "KDUMP   ", "DISKDUMP", or a makedumpfile flattened stream. For a flattened stream, when
+    /// <paramref name="firstBytes"/> reaches its first record (4120 bytes or more) and that record starts the plain
+    /// file, the plain file's signature decides (makedumpfile -E -F flattens an ELF core instead).</summary>
+    public static bool IsKdump(ReadOnlySpan<byte> firstBytes)
+    {
+        if (KdumpHeader.HasSignature(firstBytes))
+            return true;
+        if (!FlattenedKdumpStorage.HasSignature(firstBytes))
+            return false;
+        const int record = FlattenedKdumpStorage.HeaderSize;
+        if (firstBytes.Length < record + 16 + 8)
+            return true;
+        long offset = BinaryPrimitives.ReadInt64BigEndian(firstBytes[record..]);
+        long size = BinaryPrimitives.ReadInt64BigEndian(firstBytes[(record + 8)..]);
+        return offset != 0 || size < 8 || KdumpHeader.HasSignature(firstBytes[(record + 16)..]);
+    }
 
     /// <summary>Opens one kdump file (plain or flattened).</summary>
     /// <param name="path">The file.</param>
@@ -147,10 +169,7 @@ public sealed class KdumpFile : IPhysicalMemory
         var part = OpenPart(path, writable);
         try
         {
-            if (part.Header.IsSplit)
-            {
-                // A lone file of a split set still reads what it holds; other pfns say they are elsewhere.
-            }
+            // A lone file of a split set reads what it holds; other pfns say they are in a file not opened.
             return new KdumpFile([part], writable, options ?? KdumpOptions.Default);
         }
         catch
@@ -498,7 +517,8 @@ public sealed class KdumpFile : IPhysicalMemory
     /// share among all zero-filled pages. Every page touched is checked before any byte is written.</remarks>
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _disposed) != 0)
+            throw new KvmClosedException();
         if (!IsWritable)
             throw new KvmReadException(address, $"{Path} was opened read-only: cannot write physical address 0x{address:x}");
         if (source.Length == 0)

@@ -227,6 +227,19 @@ public class SyntheticKdumpTests : IDisposable
     }
 
     [Fact]
+    public void Flattened_elf_is_not_a_kdump()
+    {
+        var elf = new byte[8192];
+        new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1 }.CopyTo(elf, 0);
+        var flat = KdumpWriter.Flatten(elf, 4096);
+        Assert.False(KdumpFile.IsKdump(flat.AsSpan(0, 8192)));
+        Assert.True(KdumpFile.IsKdump(flat.AsSpan(0, 64))); // too little to tell: say yes, the open will check
+        Assert.True(KdumpFile.IsKdump(KdumpWriter.Flatten(Standard().Build(), 4096).AsSpan(0, 8192)));
+        var ex = Assert.Throws<KvmFormatException>(() => KdumpFile.Open(_tmp.Write(flat)));
+        Assert.Contains("signature", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Split_set_opens_as_one_view()
     {
         var paths = new List<string>();
@@ -344,6 +357,7 @@ public class SyntheticKdumpTests : IDisposable
         k.Dispose();
         Assert.False(k.TryRead(4096, new byte[8], out var failure));
         Assert.Contains("closed", failure, StringComparison.Ordinal);
+        Assert.Throws<KvmClosedException>(() => k.Write(4096, new byte[1]));
         k.Dispose();
     }
 }
