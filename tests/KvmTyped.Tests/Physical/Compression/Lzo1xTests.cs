@@ -104,6 +104,152 @@ public class Lzo1xTests
         Assert.Contains("follow the end-of-stream marker", trailing, StringComparison.Ordinal);
     }
 
+    /// <summary>An LZO1X stream that stores <paramref name="data"/> as one literal run, as the format allows:
+    /// a first byte of 17 + n for short runs, else a zero-length literal instruction whose length continues in
+    /// extension bytes (each zero adds 255), then the end-of-stream marker.</summary>
+    internal static byte[] StoreOnly(ReadOnlySpan<byte> data)
+    {
+        var s = new List<byte>();
+        int n = data.Length;
+        if (n is > 0 and <= 238)
+            s.Add((byte)(17 + n));
+        else if (n >= 4 && n <= 18)
+            s.Add((byte)(n - 3));
+        else if (n > 18)
+        {
+            int r = n - 18;
+            int zeros = (r - 1) / 255;
+            s.Add(0);
+            s.AddRange(Enumerable.Repeat((byte)0, zeros));
+            s.Add((byte)(r - 255 * zeros));
+        }
+        s.AddRange(data.ToArray());
+        s.AddRange([0x11, 0, 0]);
+        return s.ToArray();
+    }
+
+    /// <summary>A small LZO1X encoder that finds only runs (matches of distance 1), for tests that need LZO data
+    /// without lzop: literal runs (first-byte form, short form, extended form, or 1–3 literals carried in the
+    /// previous match), and M3 matches with extended lengths.</summary>
+    internal static byte[] RunLengthEncode(ReadOnlySpan<byte> data)
+    {
+        var s = new List<byte>();
+        int pos = 0, litStart = 0;
+        int lastMatchDistanceAt = -1; // index in s of the previous match's low distance byte
+        void EmitLiterals(ReadOnlySpan<byte> lit)
+        {
+            int n = lit.Length;
+            if (n == 0)
+                return;
+            if (lastMatchDistanceAt < 0 && s.Count == 0)
+            {
+                if (n <= 238)
+                    s.Add((byte)(17 + n));
+                else
+                    ExtendedLiteral(n);
+            }
+            else if (n <= 3)
+                s[lastMatchDistanceAt] |= (byte)n;
+            else if (n <= 18)
+                s.Add((byte)(n - 3));
+            else
+                ExtendedLiteral(n);
+            s.AddRange(lit.ToArray());
+        }
+        void ExtendedLiteral(int n)
+        {
+            int r = n - 18;
+            int zeros = (r - 1) / 255;
+            s.Add(0);
+            s.AddRange(Enumerable.Repeat((byte)0, zeros));
+            s.Add((byte)(r - 255 * zeros));
+        }
+        while (pos < data.Length)
+        {
+            int run = 0;
+            if (pos > 0)
+                while (pos + run < data.Length && data[pos + run] == data[pos - 1])
+                    run++;
+            // A match needs at least 3 bytes, and literals before it (a stream cannot start with a match).
+            if (run >= 3 && pos > 0)
+            {
+                EmitLiterals(data[litStart..pos]);
+                int m = run;
+                if (m <= 33)
+                    s.Add((byte)(32 | (m - 2)));
+                else
+                {
+                    s.Add(32);
+                    int r = m - 33;
+                    int zeros = (r - 1) / 255;
+                    s.AddRange(Enumerable.Repeat((byte)0, zeros));
+                    s.Add((byte)(r - 255 * zeros));
+                }
+                lastMatchDistanceAt = s.Count;
+                s.AddRange([0, 0]); // distance 1: (1 - 1) << 2, literals to follow in the low bits
+                pos += run;
+                litStart = pos;
+            }
+            else
+                pos++;
+        }
+        EmitLiterals(data[litStart..]);
+        s.AddRange([0x11, 0, 0]);
+        return s.ToArray();
+    }
+
+    internal static byte[] Runs(int seed, int length)
+    {
+        var rnd = new Random(seed);
+        var data = new byte[length];
+        int at = 0;
+        while (at < length)
+        {
+            int n = Math.Min(length - at, rnd.Next(1, rnd.Next(2) == 0 ? 6 : 700));
+            if (rnd.Next(3) == 0)
+                rnd.NextBytes(data.AsSpan(at, n));
+            else
+                data.AsSpan(at, n).Fill((byte)rnd.Next(256));
+            at += n;
+        }
+        return data;
+    }
+
+    [Theory]
+    [InlineData(1, 4096)]
+    [InlineData(2, 4096)]
+    [InlineData(3, 65536)]
+    [InlineData(4, 17)]
+    [InlineData(5, 300)]
+    public void Run_length_streams_decode(int seed, int length)
+    {
+        var data = Runs(seed, length);
+        var output = new byte[length];
+        Assert.Equal(length, Lzo1x.Decompress(RunLengthEncode(data), output));
+        Assert.Equal(data, output);
+        var zeros = new byte[length];
+        zeros[0] = 7;
+        Assert.Equal(length, Lzo1x.Decompress(RunLengthEncode(zeros), output));
+        Assert.Equal(zeros, output);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(238)]
+    [InlineData(239)]
+    [InlineData(273)]
+    [InlineData(274)]
+    [InlineData(4096)]
+    [InlineData(65536)]
+    public void Store_only_streams_decode(int length)
+    {
+        var data = Sample(length, length);
+        var output = new byte[length];
+        Assert.Equal(length, Lzo1x.Decompress(StoreOnly(data), output));
+        Assert.Equal(data, output);
+    }
+
     [Fact]
     public void Match_before_the_output_start_is_refused()
     {

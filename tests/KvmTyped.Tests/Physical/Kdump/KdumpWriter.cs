@@ -33,6 +33,9 @@ internal sealed class KdumpWriter
     /// <summary>How each page is stored (default raw). Pages that do not shrink are stored raw, as makedumpfile does.</summary>
     public Func<ulong, PageCodec> CodecOf { get; init; } = _ => PageCodec.Raw;
 
+    /// <summary>Write LZO pages with the tests' run-length LZO1X encoder (no lzop needed) instead of lzop.</summary>
+    public bool LzoRunLength { get; init; }
+
     /// <summary>Point every all-zero page at one shared zero block right after the descriptors.</summary>
     public bool ShareZeroPage { get; init; } = true;
 
@@ -114,7 +117,9 @@ internal sealed class KdumpWriter
             }
             else
             {
-                byte[]? c = codec == PageCodec.Raw ? null : TryCompress(codec, page);
+                byte[]? c = codec == PageCodec.Raw ? null
+                    : codec == PageCodec.Lzo && LzoRunLength ? Lzo1xTests.RunLengthEncode(page)
+                    : TryCompress(codec, page);
                 if (c is null || c.Length >= bs)
                 {
                     c = page;

@@ -161,6 +161,23 @@ public class SyntheticKdumpTests : IDisposable
         Assert.Equal(DataModel.LP64, q.DataModelEvidence);
     }
 
+    [Fact]
+    public void Lzo_pages_read_back_without_lzop()
+    {
+        var w = new KdumpWriter { MaxMapnr = 64, CodecOf = _ => PageCodec.Lzo, LzoRunLength = true };
+        for (ulong pfn = 1; pfn <= 30; pfn++)
+            w.Pages[pfn] = Lzo1xTests.Runs((int)pfn, 4096);
+        using var k = KdumpFile.Open(_tmp.Write(w.Build()));
+        Assert.True(w.Placed.Values.Count(p => p.Codec == PageCodec.Lzo) > 20);
+        Assert.Equal(KdumpCodecs.Lzo, k.Header.DeclaredCodecs);
+        var buf = new byte[4096];
+        foreach (var (pfn, page) in w.Pages)
+        {
+            k.Read(pfn * 4096, buf);
+            Assert.Equal(page, buf);
+        }
+    }
+
     [RequiresToolFact("lzop")]
     public void Lzo_pages_made_by_lzop_read_back() => Each_codec_reads_back(PageCodec.Lzo);
 
