@@ -44,7 +44,7 @@ public sealed class TranslationCache : IAddressSpace
         [NotNullWhen(false)] out string? failure)
     {
         var page = virtualAddress >> PageShift;
-        var index = (int)(page ^ (page >> 20)) & _mask;
+        var index = (int)page & _mask;
         var slot = Volatile.Read(ref _slots[index]);
         var offset = virtualAddress & PageMask;
         if (slot is not null && slot.VirtualPage == page)
