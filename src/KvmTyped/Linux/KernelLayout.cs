@@ -57,6 +57,10 @@ public sealed class KernelLayout
     private const ulong KernelImageWindow = 0x4000_0000UL;
     private const string BannerPrefix = "Linux version ";
 
+    /// <summary>Most physical addresses the banner search reads: 2^24, i.e. 32 TiB at the x86-64 stride of 2 MiB and
+    /// 64 GiB (the PAE limit) at the i386 stride of 4 KiB.</summary>
+    internal const int MaxBannerProbes = 1 << 24;
+
     private static readonly string[] CheckedVmcoreSymbols = ["_stext", "swapper_pg_dir", "init_top_pgt", "init_uts_ns", "prb", "printk_rb_static", "node_online_map"];
 
     private readonly IPhysicalMemory _memory;
@@ -219,6 +223,18 @@ public sealed class KernelLayout
         var rootVirtual = unchecked(rootLink + s);
         var rootPhysical = unchecked(rootVirtual - StartKernelMap + (ulong)pb);
         var pageTables = new X86_64PageTables(memory, rootPhysical, levels, smeMask, physBits);
+        if (!levelsKnown && Link(symbols, "linux_banner") is ulong bl)
+        {
+            // No pgtable_l5_enabled: keep 4 levels unless only 5 map linux_banner where the text mapping puts it.
+            var va = unchecked(bl + s);
+            var pa = unchecked(va - StartKernelMap + (ulong)pb);
+            var five = new X86_64PageTables(memory, rootPhysical, 5, smeMask, physBits);
+            if (!MapsTo(pageTables, va, pa) && MapsTo(five, va, pa))
+            {
+                levels = 5;
+                pageTables = five;
+            }
+        }
 
         var textStart = AlignDown(unchecked((Link(symbols, "_text") ?? Link(symbols, "_stext") ?? StartKernelMap) + s), LargePage);
         var imageSize = info?.Number("KERNEL_IMAGE_SIZE") is long kis and > 0 and <= (long)KernelImageWindow ? (ulong)kis : 0x2000_0000UL;
@@ -268,8 +284,11 @@ public sealed class KernelLayout
 
     /// <summary>Physical addresses congruent to <paramref name="linkAddress"/> modulo <paramref name="alignment"/> that
     /// hold "Linux version ", in address order.</summary>
+    /// <remarks>At most <see cref="MaxBannerProbes"/> addresses are read, so a source claiming absurd ranges cannot
+    /// make the search run for ever.</remarks>
     internal static IEnumerable<ulong> BannerCandidates(IPhysicalMemory memory, ulong linkAddress, ulong alignment)
     {
+        var probes = 0;
         var prefix = Encoding.ASCII.GetBytes(BannerPrefix);
         var buffer = new byte[prefix.Length];
         var residue = linkAddress & (alignment - 1);
@@ -286,6 +305,8 @@ public sealed class KernelLayout
             }
             for (var p = first; p >= first && p + (ulong)prefix.Length <= range.End; p += alignment)
             {
+                if (++probes > MaxBannerProbes)
+                    yield break;
                 if (memory.TryRead(p, buffer, out _) && buffer.AsSpan().SequenceEqual(prefix))
                     yield return p;
                 if (p + alignment < p)
@@ -334,6 +355,8 @@ public sealed class KernelLayout
         // Low memory is mapped linearly from PAGE_OFFSET up to high_memory; read that variable through the image's
         // own (linear) mapping, and fall back to the image alone when it is unreadable or absurd.
         var imageEnd = AlignUp(((Link(symbols, "_end") ?? rootLink + 0x1000) + slide) & uint.MaxValue, 0x1000);
+        if (imageEnd <= rootVirtual || imageEnd > uint.MaxValue)
+            throw new KvmOpenException($"{symbols.Source} does not match {core}: the kernel image ends at {Hex(imageEnd)} (KASLR offset {Hex(slide)}), outside the 32-bit kernel space above {Hex(rootVirtual)}");
         var lowEnd = imageEnd;
         if (Link(symbols, "high_memory") is ulong hmLink)
         {
@@ -448,7 +471,7 @@ public sealed class KernelLayout
             var n = 64 - (int)(address & 63);
             if (!TryReadVirtual(address, chunk[..n], out failure))
             {
-                text = Encoding.ASCII.GetString(bytes.ToArray());
+                text = Encoding.Latin1.GetString(bytes.ToArray());
                 if (bytes.Count > 0)
                 {
                     failure = null;

@@ -161,4 +161,67 @@ public class KernelLayoutSyntheticTests
         Assert.Equal(0x0a00_0123UL, pa);
         Assert.False(process.TryTranslate(0xffff_ffff_8500_0000UL, out _, out _, out _));
     }
+
+    [Fact]
+    public void Five_levels_are_found_when_vmcoreinfo_does_not_say()
+    {
+        var (memory, symbols) = Build5Level();
+        var info = Info("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=16777216\n");
+        var layout = KernelLayout.Detect(memory, info, symbols, DataModel.LP64, "synthetic");
+        Assert.Equal(5, layout.PagingLevels);
+        Assert.Equal(DirectMap, layout.PageOffset);
+    }
+
+    [Theory]
+    [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=7fff0000000\nNUMBER(phys_base)=16777216\n")]
+    [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=-9000000000000000000\n")]
+    [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=16781312\nNUMBER(pgtable_l5_enabled)=1\n")]
+    public void Absurd_vmcoreinfo_values_give_an_open_error(string text)
+    {
+        var (memory, symbols) = Build5Level();
+        Assert.Throws<KvmOpenException>(() => KernelLayout.Detect(memory, Info(text), symbols, DataModel.LP64, "synthetic"));
+    }
+
+    [Theory]
+    [InlineData("OSRELEASE=6.1.0-test\nSYMBOL(_stext)=3000000\n")]
+    [InlineData("OSRELEASE=6.1.0-test\nSYMBOL(_stext)=ff000000\n")]
+    public void Absurd_i386_slides_give_an_open_error(string text)
+    {
+        var (memory, symbols) = BuildI386NonPae();
+        Assert.Throws<KvmOpenException>(() => KernelLayout.Detect(memory, Info(text), symbols, DataModel.ILP32, "synthetic"));
+    }
+
+    [Fact]
+    public void The_banner_search_is_bounded_on_absurd_ranges()
+    {
+        using var memory = new HugeEmptyMemory();
+        var found = KernelLayout.BannerCandidates(memory, 0xffff_ffff_8180_0040UL, 0x1000).Count();
+        Assert.Equal(0, found);
+        Assert.Equal(KernelLayout.MaxBannerProbes, memory.Reads);
+    }
+
+    private sealed class HugeEmptyMemory : KvmTyped.Physical.IPhysicalMemory
+    {
+        public int Reads;
+
+        public string FormatName => "huge";
+
+        public IReadOnlyList<KvmTyped.Physical.PhysicalRange> Ranges => [new(0, 1UL << 62, "huge")];
+
+        public bool IsWritable => false;
+
+        public bool TryRead(ulong address, Span<byte> destination, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        {
+            Reads++;
+            destination.Clear();
+            failure = null;
+            return true;
+        }
+
+        public void Write(ulong address, ReadOnlySpan<byte> source) => throw new NotSupportedException();
+
+        public void Dispose()
+        {
+        }
+    }
 }
