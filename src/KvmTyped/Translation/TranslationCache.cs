@@ -19,6 +19,7 @@ public sealed class TranslationCache : IAddressSpace
     private readonly IAddressSpace _inner;
     private readonly Slot?[] _slots;
     private readonly int _mask;
+    private readonly int _shift;
 
     /// <summary>Creates the cache.</summary>
     /// <param name="inner">The address space whose answers are cached.</param>
@@ -31,6 +32,7 @@ public sealed class TranslationCache : IAddressSpace
         _inner = inner;
         _slots = new Slot?[slots];
         _mask = slots - 1;
+        _shift = BitOperations.Log2((uint)slots);
     }
 
     /// <summary>The address space whose answers are cached.</summary>
@@ -44,7 +46,9 @@ public sealed class TranslationCache : IAddressSpace
         [NotNullWhen(false)] out string? failure)
     {
         var page = virtualAddress >> PageShift;
-        var index = (int)page & _mask;
+        // Consecutive pages take consecutive slots; the bits above the index move whole regions by a pseudo-random
+        // amount, so regions aligned alike (the direct map and the text mapping of the same memory) do not collide.
+        var index = (int)(page + ((page >> _shift) * 0x9E37_79B1UL)) & _mask;
         var slot = Volatile.Read(ref _slots[index]);
         var offset = virtualAddress & PageMask;
         if (slot is not null && slot.VirtualPage == page)

@@ -137,6 +137,39 @@ public class TranslationCacheTests
     }
 
     [Fact]
+    public void Hits_allocate_nothing()
+    {
+        var (memory, _, tables) = Build();
+        var cache = new TranslationCache(new LinearAddressSpace(0xffff_ffff_8000_0000UL, 0x1000_0000UL, 0x0010_0000UL, tables));
+        // 1024 pages of the direct map (one 1 GiB page) and 32 of the linear range: all mapped, all fit in the cache.
+        var random = new Random(3);
+        var addresses = new ulong[4000];
+        for (var i = 0; i < addresses.Length; i++)
+        {
+            addresses[i] = i % 4 == 0
+                ? 0xffff_ffff_8000_0000UL + ((ulong)random.Next(32 * 4096) & ~7UL)
+                : 0xffff_8880_0000_0000UL + ((ulong)random.Next(1024 * 4096) & ~7UL);
+        }
+        Span<byte> buffer = stackalloc byte[8];
+        memory.Page(0x4000_0000UL); // something to read behind the direct map
+        foreach (var va in addresses)
+            cache.TryTranslate(va, out _, out _, out _);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ulong sink = 0;
+        for (var round = 0; round < 10; round++)
+        {
+            foreach (var va in addresses)
+            {
+                cache.TryTranslate(va, out var pa, out _, out _);
+                sink += pa;
+            }
+            cache.TryReadVirtual(memory, 0xffff_8880_0000_0000UL, buffer, out _);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.NotEqual(0UL, sink);
+    }
+
+    [Fact]
     public void Capacity_must_be_a_bounded_power_of_two()
     {
         var (_, _, tables) = Build();
