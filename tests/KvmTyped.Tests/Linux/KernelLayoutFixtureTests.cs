@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using KvmTyped.Linux;
+using KvmTyped.Physical;
 using KvmTyped.TestSupport;
 using KvmTyped.Tests.Translation;
 using KvmTyped.Translation;
@@ -184,5 +185,47 @@ public class KernelLayoutFixtureTests
         Assert.Equal(withInfo.RootTable, raw.RootTable);
         Assert.Equal(withInfo.PageOffset, raw.PageOffset);
         Assert.Equal(truth.GetProperty("linux_banner").GetString(), raw.Banner);
+    }
+
+    [Fact]
+    public void A_process_address_space_reads_the_labmarker_pages()
+    {
+        // The QEMU dump keeps user pages. Find the labmarker process's page global directory without task structs:
+        // a page whose kernel half matches init_top_pgt and whose walk maps the marker's first page where truth says.
+        var truth = Truth("amd64/nokaslr/truth.json").GetProperty("labmarker");
+        var va0 = Hex(truth.GetProperty("page0").GetProperty("va").GetString()!);
+        var pa0 = Hex(truth.GetProperty("page0").GetProperty("pa").GetString()!);
+        var va1 = Hex(truth.GetProperty("page1").GetProperty("va").GetString()!);
+        var pa1 = Hex(truth.GetProperty("page1").GetProperty("pa").GetString()!);
+        using var memory = new TestElfCoreMemory(Fixtures.Get("amd64/nokaslr/dump.elf.gz"));
+        using var symbols = new TestSystemMap(Fixtures.Get("amd64/System.map-6.1.0-56-amd64"));
+        var layout = KernelLayout.Detect(memory, memory.VmcoreInfo, symbols, DataModel.LP64);
+
+        var kernelTop = new byte[8];
+        memory.Read(layout.RootTable + (511 * 8), kernelTop);
+        var entry = new byte[8];
+        var roots = new List<ulong>();
+        foreach (var range in memory.Ranges)
+        {
+            for (var page = range.Start; page + 4096 <= range.End; page += 4096)
+            {
+                if (page == layout.RootTable || !memory.TryRead(page + (511 * 8), entry, out _) || !entry.AsSpan().SequenceEqual(kernelTop))
+                    continue;
+                var process = layout.CreateProcessAddressSpace(page);
+                if (process.TryTranslate(va0, out var pa, out _, out _) && pa == pa0)
+                    roots.Add(page);
+            }
+        }
+        Assert.NotEmpty(roots);
+        foreach (var root in roots)
+        {
+            var process = layout.CreateProcessAddressSpace(root);
+            Assert.True(process.TryTranslate(va1, out var pa, out _, out var f), f);
+            Assert.Equal(pa1, pa);
+            Assert.Equal(truth.GetProperty("pattern_page1").GetString(), ReadString(process, memory, va1, 20));
+            // The kernel half is shared: linux_banner reads the same through the process's tables.
+            Assert.True(symbols.TryLookup("linux_banner", out var banner));
+            Assert.Equal(layout.Banner, ReadString(process, memory, layout.Relocate(banner.Address), 512));
+        }
     }
 }
