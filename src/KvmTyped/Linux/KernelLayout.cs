@@ -185,7 +185,7 @@ public sealed class KernelLayout
     private static KernelLayout DetectX86_64(IPhysicalMemory memory, VmcoreInfo? info, ISymbolTable symbols, string core)
     {
         var smeMask = info?.Number("sme_mask") is long sme and > 0 ? (ulong)sme : 0;
-        var levelsKnown = info?.Number("pgtable_l5_enabled") is long l5;
+        var levelsKnown = info?.Number("pgtable_l5_enabled") is not null;
         var levels = info?.Number("pgtable_l5_enabled") == 1 ? 5 : 4;
         var physBits = info?.Number("MAX_PHYSMEM_BITS") is long bits and >= 32 and <= 52 ? (int)bits : 52;
         var rootLink = Link(symbols, "init_top_pgt") ?? Link(symbols, "swapper_pg_dir")
@@ -220,6 +220,8 @@ public sealed class KernelLayout
 
         var s = slide.Value;
         var pb = physBase.Value;
+        if ((pb & 0xfff) != 0)
+            throw new KvmOpenException($"{core}: phys_base {pb} (VMCOREINFO NUMBER(phys_base)) is not page-aligned");
         var rootVirtual = unchecked(rootLink + s);
         var rootPhysical = unchecked(rootVirtual - StartKernelMap + (ulong)pb);
         var pageTables = new X86_64PageTables(memory, rootPhysical, levels, smeMask, physBits);

@@ -176,6 +176,7 @@ public class KernelLayoutSyntheticTests
     [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=7fff0000000\nNUMBER(phys_base)=16777216\n")]
     [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=-9000000000000000000\n")]
     [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=16781312\nNUMBER(pgtable_l5_enabled)=1\n")]
+    [InlineData("OSRELEASE=6.1.0-test\nKERNELOFFSET=4000000\nNUMBER(phys_base)=16777217\nNUMBER(pgtable_l5_enabled)=1\n")]
     public void Absurd_vmcoreinfo_values_give_an_open_error(string text)
     {
         var (memory, symbols) = Build5Level();
