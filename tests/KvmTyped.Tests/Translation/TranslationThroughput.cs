@@ -50,6 +50,29 @@ public class TranslationThroughput(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [Trait("Category", "Benchmark")]
+    [InlineData("amd64/nokaslr/dump.elf.gz", "amd64/System.map-6.1.0-56-amd64")]
+    [InlineData("amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz", "amd64/System.map-6.1.0-56-amd64")]
+    [InlineData("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz", "i386/System.map-6.1.0-50-686-pae")]
+    public void Layout_detection_time(string dump, string map)
+    {
+        using var memory = new TestElfCoreMemory(Fixtures.Get(dump));
+        using var symbols = new TestSystemMap(Fixtures.Get(map));
+        var model = symbols.DataModel!.Value;
+        KernelLayout.Detect(memory, memory.VmcoreInfo, symbols, model);
+        var sw = Stopwatch.StartNew();
+        var withInfo = KernelLayout.Detect(memory, memory.VmcoreInfo, symbols, model);
+        var infoTime = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        var raw = KernelLayout.Detect(memory, null, symbols, model);
+        var rawTime = sw.Elapsed.TotalMilliseconds;
+        Assert.Equal(withInfo.KaslrOffset, raw.KaslrOffset);
+        var line = $"{dump}: layout from VMCOREINFO {infoTime:F2} ms, by banner search {rawTime:F2} ms";
+        output.WriteLine(line);
+        Console.WriteLine("[bench] " + line);
+    }
+
     private static ulong ReadAll(IAddressSpace space, IPhysicalMemory memory, ulong[] addresses)
     {
         Span<byte> buffer = stackalloc byte[8];
