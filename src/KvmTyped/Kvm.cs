@@ -30,6 +30,7 @@ public sealed class Kvm : IDisposable, IKernelMemory
         DataModel = o.DataModel;
         Machine = o.Machine;
         VmcoreInfo = o.VmcoreInfo;
+        Layout = o.Layout;
         KaslrOffset = o.KaslrOffset;
         PhysBase = o.PhysBase;
         PageSize = o.PageSize;
@@ -83,6 +84,9 @@ public sealed class Kvm : IDisposable, IKernelMemory
 
     /// <summary>VMCOREINFO when the core carries it.</summary>
     public VmcoreInfo? VmcoreInfo { get; }
+
+    /// <summary>Where the kernel sits (KASLR, phys_base, paging mode, root table), when the namelist names its page tables.</summary>
+    public KernelLayout? Layout { get; }
 
     /// <summary>The kernel release (VMCOREINFO OSRELEASE), when known.</summary>
     public string? Release => VmcoreInfo?.OsRelease;

@@ -21,6 +21,9 @@ public sealed record KvmOpenOptions
     /// <summary>Where errors go when an errstr is given (default: standard error).</summary>
     public TextWriter? ErrorWriter { get; init; }
 
+    /// <summary>The other files of a split kdump set (makedumpfile --split), opened together with the corefile.</summary>
+    public IReadOnlyList<string>? SplitFiles { get; init; }
+
     /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
     public bool ZeroFillExcludedPages { get; init; }
 }

@@ -3,6 +3,7 @@ using KvmTyped.Elf;
 using KvmTyped.IO;
 using KvmTyped.Linux;
 using KvmTyped.Physical;
+using KvmTyped.Physical.Kdump;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
 using static KvmTyped.Elf.ElfConstants;
@@ -12,7 +13,7 @@ namespace KvmTyped.Open;
 /// <summary>What an open produced, handed to <see cref="Kvm"/>.</summary>
 internal sealed record OpenedImage(
     ISymbolTable Symbols, IPhysicalMemory Physical, IAddressSpace KernelSpace, IDisposable? Swap,
-    DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, ulong KaslrOffset, long PhysBase, int PageSize,
+    DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, KernelLayout? Layout, ulong KaslrOffset, long PhysBase, int PageSize,
     KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
     IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings);
 
@@ -50,12 +51,12 @@ internal static class ImageOpener
 
             if (live && !File.Exists(corePath))
                 throw new KvmOpenException($"{corePath}: No such file or directory - the live kernel cannot be examined without it (needs CONFIG_PROC_KCORE and a mounted /proc)");
-            var coreFile = MappedFile.Open(corePath, writable && !live);
-            owned.Add(coreFile);
             if (live && writable)
                 throw new KvmOpenException($"{corePath}: the live kernel is opened read-only here; O_RDWR is refused");
+            var coreFile = MappedFile.Open(corePath, writable);
+            owned.Add(coreFile);
 
-            var core = OpenCore(coreFile, options);
+            var core = OpenCore(coreFile, writable, options);
             owned.Remove(coreFile);
             owned.Add(core.Memory);
 
@@ -115,10 +116,25 @@ internal static class ImageOpener
                 : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
 
             var vmi = core.VmcoreInfo;
-            var pageSize = vmi?.PageSize ?? 4096;
-            var (kaslr, physBase, space) = BuildKernelSpace(model, vmi, symbols, core.VirtualMaps);
+            var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
+            KernelLayout? layout = null;
+            ulong kaslr;
+            long physBase;
+            IAddressSpace space;
+            if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
+            {
+                // The namelist can name the kernel's page tables: find the kernel properly, and check the
+                // namelist belongs to this dump (release, banner, VMCOREINFO symbols).
+                layout = KernelLayout.Detect(physical, vmi, symbols, model, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
+                (kaslr, physBase, space) = (layout.KaslrOffset, layout.PhysBase, layout.AddressSpace);
+            }
+            else
+            {
+                core.Warnings.Add($"{namelistPath} names no kernel page table (init_top_pgt, swapper_pg_dir): only the kernel text mapping and the core's own virtual addresses can be read");
+                (kaslr, physBase, space) = BuildKernelSpace(model, vmi, symbols, core.VirtualMaps);
+            }
 
-            return new OpenedImage(symbols, physical, space, swap, model, machine, vmi, kaslr, physBase, pageSize,
+            return new OpenedImage(symbols, physical, space, swap, model, machine, vmi, layout, kaslr, physBase, pageSize,
                 flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings);
         }
         catch
@@ -157,18 +173,33 @@ internal static class ImageOpener
 
     private sealed record CoreParts(
         IPhysicalMemory Memory, DataModel? Model, KernelMachine Machine, VmcoreInfo? VmcoreInfo,
-        List<(ulong Virt, ulong Phys, ulong Size)> VirtualMaps, List<SectionFileReference> SectionRefs, int CpuCount, List<string> Warnings);
-
-    private static CoreParts OpenCore(MappedFile file, KvmOpenOptions options)
+        List<(ulong Virt, ulong Phys, ulong Size)> VirtualMaps, List<SectionFileReference> SectionRefs, int CpuCount, List<string> Warnings)
     {
-        _ = options;
+        public int? PageSize { get; init; }
+    }
+
+    private static CoreParts OpenCore(MappedFile file, bool writable, KvmOpenOptions options)
+    {
         if (file.Length == 0)
             throw new KvmFormatException(file.Path, 0, "empty file: not a core");
         var head = file.Unchecked(0, (int)Math.Min(file.Length, 64));
         if (ElfImage.HasMagic(head))
             return OpenElfCore(file);
-        if (KdumpSignature.Matches(head))
-            throw new KvmOpenException($"{file.Path}: kdump-compressed dumps are not supported by this build");
+        if (KdumpFile.IsKdump(head))
+        {
+            file.Dispose();
+            var kdumpOptions = new KdumpOptions { ZeroFillExcluded = options.ZeroFillExcludedPages };
+            var kdump = options.SplitFiles is { Count: > 0 } more
+                ? KdumpFile.OpenSet([file.Path, .. more], writable, kdumpOptions)
+                : KdumpFile.Open(file.Path, writable, kdumpOptions);
+            var warnings = new List<string>();
+            if (kdump.IsIncomplete)
+                warnings.Add($"{file.Path}: the dump is marked incomplete: some pages were not written");
+            return new CoreParts(kdump, kdump.DataModelEvidence, kdump.Machine, kdump.VmcoreInfo, [], [], kdump.Header.CpuCount, warnings)
+            {
+                PageSize = kdump.PageSize,
+            };
+        }
         if (file.Length < 4096)
             throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for an ELF core, a kdump or a raw memory image");
         return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);

@@ -145,6 +145,26 @@ public sealed class ElfSymbolTable : ISymbolTable
         return bind == StbLocal ? char.ToLowerInvariant(c) : c;
     }
 
+    /// <summary>The kernel's own linux_banner text as the image file holds it, or null where the file lacks it.</summary>
+    public string? ReadBanner()
+    {
+        if (!TryLookup("linux_banner", out var sym))
+            return null;
+        foreach (var sec in _image.Sections)
+        {
+            if (sec.Type is ShtNobits or 0 || (sec.Flags & ShfAlloc) == 0 || sym.Address < sec.Address || sym.Address - sec.Address >= (ulong)sec.Size)
+                continue;
+            var off = sec.Offset + (long)(sym.Address - sec.Address);
+            var max = (int)Math.Min(1024, sec.Offset + sec.Size - off);
+            if (!_image.File.Contains(off, max))
+                return null;
+            var bytes = _image.File.Unchecked(off, max);
+            var nul = bytes.IndexOf((byte)0);
+            return nul < 0 ? null : System.Text.Encoding.UTF8.GetString(bytes[..nul]);
+        }
+        return null;
+    }
+
     /// <inheritdoc />
     public bool TryLookup(string name, out KernelSymbol symbol) => _index.Value.TryLookup(name, out symbol);
 
