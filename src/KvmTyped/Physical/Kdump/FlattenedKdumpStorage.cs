@@ -80,7 +80,6 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
         bool sortedDisjoint = true;
         long lastEnd = 0;
         long pos = HeaderSize;
-        bool ended = false;
         var window = new byte[1 << 20];
         long windowStart = 0;
         int windowLength = 0;
@@ -101,10 +100,8 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
             long offset = BinaryPrimitives.ReadInt64BigEndian(rec);
             long length = BinaryPrimitives.ReadInt64BigEndian(rec[8..]);
             if (offset == -1)
-            {
-                ended = true;
-                break;
-            }
+                break; // the end mark; a stream cut short before it still holds what it wrote
+
             if (offset < 0)
                 throw new KvmFormatException(path, pos, $"flattened record has negative plain offset {offset}");
             if (length < 0 || length > fileLength - pos - RecordHeaderSize)
@@ -124,7 +121,6 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
             }
             pos += RecordHeaderSize + length;
         }
-        _ = ended; // a stream cut short before its end mark still holds what it wrote: read what is there
 
         long[] p, f, s;
         if (sortedDisjoint)

@@ -119,7 +119,7 @@ public sealed class KdumpFile : IPhysicalMemory
     {
         get
         {
-            var m = Machine.DataModel();
+            var m = Machine.DataModel() ?? DataModelFromUts(Header.Machine);
             if (m is not null)
                 return m;
             if (VmcoreInfo is { } vi)
@@ -634,6 +634,15 @@ public sealed class KdumpFile : IPhysicalMemory
         }
         return null;
     }
+
+    // uname -m names of Linux architectures other than x86, by the width of their long.
+    private static DataModel? DataModelFromUts(string machine) => machine switch
+    {
+        "aarch64" or "arm64" or "ppc64" or "ppc64le" or "s390x" or "riscv64" or "mips64" or "loongarch64" or "sparc64" or "alpha" or "ia64" => DataModel.LP64,
+        _ when machine.StartsWith("arm", StringComparison.Ordinal) => DataModel.ILP32,
+        "ppc" or "mips" or "riscv32" or "s390" or "sh4" or "m68k" => DataModel.ILP32,
+        _ => null,
+    };
 
     private static KernelMachine MachineFromUts(string machine) => machine switch
     {

@@ -341,6 +341,42 @@ public class HostileKdumpTests : IDisposable
     }
 
     [Fact]
+    public void Damaged_flattened_streams_fail_cleanly()
+    {
+        var plain = Standard(out _, pfn => pfn % 2 == 0 ? PageCodec.Zlib : PageCodec.Raw);
+        var flat = KdumpWriter.Flatten(plain, 700, shuffleSeed: 3);
+        var rnd = new Random(11);
+        var buf = new byte[4096];
+        int opened = 0;
+        for (int round = 0; round < 200; round++)
+        {
+            var b = (byte[])flat.Clone();
+            for (int i = 0; i < rnd.Next(1, 4); i++)
+            {
+                // Aim at record headers: every record is 16 + 700 bytes apart after the 4096-byte header.
+                int record = rnd.Next(0, (b.Length - 4096) / 716);
+                b[4096 + record * 716 + rnd.Next(0, 16)] ^= (byte)rnd.Next(1, 256);
+            }
+            KdumpFile k;
+            try
+            {
+                k = KdumpFile.Open(_tmp.Write(b, "flatfuzz.kdump"));
+            }
+            catch (KvmFormatException)
+            {
+                continue;
+            }
+            opened++;
+            using (k)
+            {
+                for (ulong pfn = 0; pfn < 64; pfn++)
+                    k.TryRead(pfn * 4096, buf, out _);
+            }
+        }
+        Assert.True(opened > 0);
+    }
+
+    [Fact]
     public void Not_a_kdump_is_refused()
     {
         Assert.False(KdumpFile.IsKdump([0x7f, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1, 0]));

@@ -159,6 +159,13 @@ public class SyntheticKdumpTests : IDisposable
         using var q = KdumpFile.Open(_tmp.Write(Standard(KdumpHeaderLayout.Bits64, 6, machine: "").Build()));
         Assert.Equal(KernelMachine.Unknown, q.Machine);
         Assert.Equal(DataModel.LP64, q.DataModelEvidence);
+        // Other architectures: the width of their long.
+        using var s390 = KdumpFile.Open(_tmp.Write(Standard(KdumpHeaderLayout.Bits64, 2, machine: "s390x").Build()));
+        Assert.Equal(DataModel.LP64, s390.DataModelEvidence);
+        using var arm = KdumpFile.Open(_tmp.Write(Standard(KdumpHeaderLayout.Bits32, 2, machine: "armv7l").Build()));
+        Assert.Equal(DataModel.ILP32, arm.DataModelEvidence);
+        using var none = KdumpFile.Open(_tmp.Write(Standard(KdumpHeaderLayout.Bits64, 2, machine: "").Build()));
+        Assert.Null(none.DataModelEvidence);
     }
 
     [Fact]
