@@ -53,4 +53,6 @@ internal static class Dumps
     public const string NoKaslrElf = "amd64/nokaslr/dump.elf.gz";
     public const string Amd64KdumpElf = "amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz";
     public const string I386KdumpElf = "i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz";
+    public const string Amd64Kdump = "amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump";
+    public const string I386Kdump = "i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump";
 }
