@@ -24,6 +24,9 @@ public static class CommandLine
         root.Subcommands.Add(SymCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(RdCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(BuildBtf(common, stdout, stderr));
+        root.Subcommands.Add(PsCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(LogCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(UnameCommand.Build(common, stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -60,6 +63,7 @@ internal sealed class CommonOptions
     public Option<bool> NoSearch { get; } = new("--nsrch") { Description = "KVM_NSRCH: open even when section files named by the core are missing", Recursive = true };
     public Option<bool> Write { get; } = new("--write") { Description = "open the corefile read-write (O_RDWR)", Recursive = true };
     public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
+    public Option<string?> Btf { get; } = new("--btf") { Description = "BTF file for the kernel's types (raw or ELF .BTF), when neither the namelist nor the image has BTF", Recursive = true };
 
     public void AddTo(Command root)
     {
@@ -69,6 +73,7 @@ internal sealed class CommonOptions
         root.Options.Add(NoSearch);
         root.Options.Add(Write);
         root.Options.Add(Json);
+        root.Options.Add(Btf);
     }
 
     /// <summary>Opens the image with the errstr contract: errors go to stderr as "kvmtyped: message".</summary>
@@ -77,7 +82,7 @@ internal sealed class CommonOptions
         var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr, BtfPath = r.GetValue(Btf) });
         }
         catch (KvmException)
         {

@@ -26,6 +26,10 @@ public sealed record KvmOpenOptions
 
     /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
     public bool ZeroFillExcludedPages { get; init; }
+
+    /// <summary>A BTF file describing the kernel's types (raw BTF such as <c>pahole --btf_encode_detached</c> output,
+    /// or an ELF file with a .BTF section), for kernels whose namelist and memory carry none.</summary>
+    public string? BtfPath { get; init; }
 }
 
 /// <summary>Declares, on an application's assembly, the kernel data models it was written for.</summary>

@@ -1,0 +1,296 @@
+using System.Text;
+using KvmTyped.Btf;
+
+namespace KvmTyped.Linux;
+
+/// <summary>One kernel task (a thread; a process is its thread-group leader), as read from its task_struct.</summary>
+/// <param name="Address">The task_struct's kernel virtual address.</param>
+/// <param name="Pid">The kernel pid: the thread id.</param>
+/// <param name="Tgid">The thread-group id: the process id.</param>
+/// <param name="Ppid">The real parent's thread-group id (0 for tasks whose parent is the idle task).</param>
+/// <param name="State">The state letter as /proc and ps print it (R S D T t X Z P I).</param>
+/// <param name="Comm">task->comm (at most 15 characters).</param>
+/// <param name="Cpu">The CPU the task last ran on, or -1 when the kernel does not record it where it can be read.</param>
+/// <param name="Mm">task->mm (0 for kernel threads and exited tasks).</param>
+/// <param name="RawState">task->__state (task->state on older kernels).</param>
+/// <param name="ExitState">task->exit_state.</param>
+/// <param name="IsIdle">An idle (swapper) task: init_task or another CPU's idle task.</param>
+public sealed record KernelTask(ulong Address, int Pid, int Tgid, int Ppid, char State, string Comm, int Cpu, ulong Mm,
+    ulong RawState, ulong ExitState, bool IsIdle);
+
+/// <summary>Reads the kernel's tasks: the process list from init_task.tasks, each process's threads, and the other
+/// CPUs' idle tasks; task_struct's layout comes from the kernel's BTF.</summary>
+public sealed class KernelTasks
+{
+    /// <summary>The most tasks walked (PID_MAX_LIMIT): a longer list is a damaged or cyclic one.</summary>
+    public const int MaxTasks = 4 * 1024 * 1024;
+
+    /// <summary>The most argument bytes read for one process.</summary>
+    public const int MaxArgBytes = 2 * 1024 * 1024;
+
+    private readonly Kvm _kvm;
+    private readonly int _ptr;
+    private readonly int _offTasks, _offPid, _offTgid, _offRealParent, _offComm, _commLength, _offState, _stateSize,
+        _offExitState, _offMm, _offSignal, _offCpu, _offStack, _offThreadInfoCpu;
+    private readonly int _offThreadNode = -1, _offThreadHead = -1, _offThreadGroup = -1;
+    private readonly int _offArgStart, _offArgEnd, _offPgd;
+    private readonly int _offRqIdle = -1;
+
+    /// <summary>Reads task_struct's layout from <paramref name="btf"/>.</summary>
+    /// <exception cref="KvmException">The BTF lacks a member the walk needs.</exception>
+    public KernelTasks(Kvm kvm, KernelBtf btf)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        ArgumentNullException.ThrowIfNull(btf);
+        _kvm = kvm;
+        _ptr = kvm.PointerSize;
+        var t = btf.Types;
+        var task = Composite(t, "task_struct", btf.Source);
+        _offTasks = Member(t, task, "tasks", btf.Source).Off;
+        _offPid = Member(t, task, "pid", btf.Source).Off;
+        _offTgid = Member(t, task, "tgid", btf.Source).Off;
+        _offRealParent = Member(t, task, "real_parent", btf.Source).Off;
+        (_offComm, _commLength) = Member(t, task, "comm", btf.Source);
+        _commLength = Math.Clamp(_commLength, 1, 256);
+        var state = t.FindMember(task, "__state") ?? t.FindMember(task, "state")
+            ?? throw new KvmException($"{btf.Source}: struct task_struct has neither __state nor state");
+        _offState = (int)state.Offset;
+        _stateSize = (int)state.Size is 1 or 2 or 4 or 8 ? (int)state.Size : throw new KvmException($"{btf.Source}: task_struct state has size {state.Size}");
+        _offExitState = Member(t, task, "exit_state", btf.Source).Off;
+        _offMm = Member(t, task, "mm", btf.Source).Off;
+        _offSignal = Member(t, task, "signal", btf.Source).Off;
+        _offCpu = t.FindMember(task, "cpu") is { } cpu ? (int)cpu.Offset : -1;
+        _offStack = -1;
+        _offThreadInfoCpu = -1;
+        if (_offCpu < 0 && t.TryFindComposite("thread_info", out var ti) && t.FindMember(ti, "cpu") is { } ticpu)
+        {
+            if (t.FindMember(task, "thread_info") is { } embedded)
+                _offCpu = (int)(embedded.Offset + ticpu.Offset);
+            else if (t.FindMember(task, "stack") is { } stack)
+            {
+                _offStack = (int)stack.Offset;
+                _offThreadInfoCpu = (int)ticpu.Offset;
+            }
+        }
+        if (t.FindMember(task, "thread_node") is { } node && t.TryFindComposite("signal_struct", out var sig) && t.FindMember(sig, "thread_head") is { } head)
+        {
+            _offThreadNode = (int)node.Offset;
+            _offThreadHead = (int)head.Offset;
+        }
+        else if (t.FindMember(task, "thread_group") is { } group)
+            _offThreadGroup = (int)group.Offset;
+        var mm = Composite(t, "mm_struct", btf.Source);
+        _offArgStart = Member(t, mm, "arg_start", btf.Source).Off;
+        _offArgEnd = Member(t, mm, "arg_end", btf.Source).Off;
+        _offPgd = Member(t, mm, "pgd", btf.Source).Off;
+        if (t.TryFindComposite("rq", out var rq) && t.FindMember(rq, "idle") is { } idle)
+            _offRqIdle = (int)idle.Offset;
+    }
+
+    /// <summary>Task access for <paramref name="kvm"/> with its kernel BTF (<see cref="KernelBtf.For"/>).</summary>
+    public static KernelTasks For(Kvm kvm, string? btfPath = null) => new(kvm, KernelBtf.For(kvm, btfPath));
+
+    private static int Composite(BtfTypes t, string name, string source) =>
+        t.TryFindComposite(name, out var id) ? id : throw new KvmException($"{source}: no struct {name} in the BTF");
+
+    private static (int Off, int Size) Member(BtfTypes t, int id, string name, string source)
+    {
+        var f = t.FindMember(id, name) ?? throw new KvmException($"{source}: struct {t.NameOf(id)} has no member {name}");
+        return ((int)f.Offset, (int)Math.Min(f.Size, int.MaxValue));
+    }
+
+    /// <summary>The address of init_task (the boot CPU's idle task, pid 0).</summary>
+    public ulong InitTask => _kvm.SymbolAddress("init_task");
+
+    /// <summary>Every task: init_task, each process on init_task.tasks followed by its other threads, then the other
+    /// CPUs' idle tasks when the kernel's run queues can be read.</summary>
+    /// <exception cref="KvmException">A list is cyclic or longer than <see cref="MaxTasks"/>, or memory cannot be read.</exception>
+    public IReadOnlyList<KernelTask> List()
+    {
+        var result = new List<KernelTask>();
+        var seen = new HashSet<ulong>();
+        var init = InitTask;
+        foreach (var process in WalkList(init + (ulong)_offTasks, _offTasks, "init_task.tasks"))
+        {
+            if (!seen.Add(process))
+                continue;
+            result.Add(Read(process, isIdle: process == init));
+            foreach (var thread in Threads(process))
+            {
+                if (seen.Add(thread))
+                    result.Add(Read(thread, isIdle: false));
+                if (seen.Count > MaxTasks)
+                    throw new KvmException($"more than {MaxTasks} tasks: the task lists are damaged");
+            }
+        }
+        foreach (var idle in OtherIdleTasks(init))
+        {
+            if (seen.Add(idle))
+                result.Add(Read(idle, isIdle: true));
+        }
+        return result;
+    }
+
+    /// <summary>Yields init_task itself (as the list head's owner), then each entry of the circular list at
+    /// <paramref name="head"/> as the address of the struct holding it, <paramref name="linkOffset"/> before the link.</summary>
+    private IEnumerable<ulong> WalkList(ulong head, int linkOffset, string what)
+    {
+        yield return head - (ulong)linkOffset;
+        var visited = new HashSet<ulong> { head };
+        var link = _kvm.ReadPointer(head);
+        while (link != head)
+        {
+            if (link == 0)
+                throw new KvmException($"{what}: NULL link after {visited.Count} entries");
+            if (!visited.Add(link))
+                throw new KvmException($"{what}: the list loops back to 0x{link:x} without reaching its head");
+            if (visited.Count > MaxTasks)
+                throw new KvmException($"{what}: more than {MaxTasks} entries");
+            yield return link - (ulong)linkOffset;
+            link = _kvm.ReadPointer(link);
+        }
+    }
+
+    /// <summary>The other threads of the process whose leader is <paramref name="leader"/> (signal->thread_head on
+    /// kernels with it, else the thread_group ring).</summary>
+    public IEnumerable<ulong> Threads(ulong leader)
+    {
+        if (_offThreadHead >= 0)
+        {
+            var signal = _kvm.ReadPointer(leader + (ulong)_offSignal);
+            if (signal == 0)
+                yield break;
+            var head = signal + (ulong)_offThreadHead;
+            var visited = new HashSet<ulong> { head };
+            var link = _kvm.ReadPointer(head);
+            while (link != head)
+            {
+                if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
+                    throw new KvmException($"task 0x{leader:x}: signal->thread_head list is damaged at 0x{link:x}");
+                var thread = link - (ulong)_offThreadNode;
+                if (thread != leader)
+                    yield return thread;
+                link = _kvm.ReadPointer(link);
+            }
+        }
+        else if (_offThreadGroup >= 0)
+        {
+            var start = leader + (ulong)_offThreadGroup;
+            var visited = new HashSet<ulong> { start };
+            var link = _kvm.ReadPointer(start);
+            while (link != start)
+            {
+                if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
+                    throw new KvmException($"task 0x{leader:x}: thread_group list is damaged at 0x{link:x}");
+                yield return link - (ulong)_offThreadGroup;
+                link = _kvm.ReadPointer(link);
+            }
+        }
+    }
+
+    /// <summary>The idle tasks of CPUs 1.. (runqueues.idle per CPU); none when the run queues are not readable.</summary>
+    private IEnumerable<ulong> OtherIdleTasks(ulong init)
+    {
+        if (_offRqIdle < 0 || !_kvm.TryGetSymbol("runqueues", out var runqueues) || !_kvm.TryGetSymbol("__per_cpu_offset", out var offsets))
+            yield break;
+        var cpus = 0;
+        if (_kvm.TryGetSymbol("nr_cpu_ids", out var nrCpuIds))
+        {
+            Span<byte> b = stackalloc byte[4];
+            if (_kvm.TryReadVirtual(nrCpuIds, b, out _))
+                cpus = (int)Math.Min(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b), 8192u);
+        }
+        if (cpus == 0)
+            cpus = _kvm.CpuCount;
+        var buffer = new byte[_ptr];
+        for (var cpu = 1; cpu < cpus; cpu++)
+        {
+            if (!_kvm.TryReadVirtual(offsets + (ulong)(cpu * _ptr), buffer, out _))
+                yield break;
+            var offset = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
+            var rq = unchecked(runqueues + offset);
+            if (!_kvm.TryReadVirtual(rq + (ulong)_offRqIdle, buffer, out _))
+                continue;
+            var idle = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
+            if (idle != 0 && idle != init)
+                yield return idle;
+        }
+    }
+
+    /// <summary>Reads one task_struct.</summary>
+    /// <exception cref="KvmReadException">Its memory cannot be read.</exception>
+    public KernelTask Read(ulong task, bool isIdle = false)
+    {
+        var pid = (int)_kvm.ReadUInt(task + (ulong)_offPid, 4);
+        var tgid = (int)_kvm.ReadUInt(task + (ulong)_offTgid, 4);
+        var parent = _kvm.ReadPointer(task + (ulong)_offRealParent);
+        var ppid = parent == 0 ? 0 : (int)_kvm.ReadUInt(parent + (ulong)_offTgid, 4);
+        var state = _kvm.ReadUInt(task + (ulong)_offState, _stateSize);
+        var exitState = _kvm.ReadUInt(task + (ulong)_offExitState, 4);
+        Span<byte> comm = stackalloc byte[_commLength];
+        _kvm.ReadVirtual(task + (ulong)_offComm, comm);
+        var nul = comm.IndexOf((byte)0);
+        var name = Encoding.UTF8.GetString(nul >= 0 ? comm[..nul] : comm);
+        var cpu = -1;
+        if (_offCpu >= 0)
+            cpu = (int)_kvm.ReadUInt(task + (ulong)_offCpu, 4);
+        else if (_offStack >= 0 && _kvm.ReadPointer(task + (ulong)_offStack) is var stack and not 0)
+            cpu = (int)_kvm.ReadUInt(stack + (ulong)_offThreadInfoCpu, 4);
+        var mm = _kvm.ReadPointer(task + (ulong)_offMm);
+        return new KernelTask(task, pid, tgid, ppid, StateLetter(state, exitState), name, cpu, mm, state, exitState, isIdle || pid == 0);
+    }
+
+    /// <summary>The state letter /proc/PID/stat prints for a task's state and exit_state (fs/proc/array.c's
+    /// mapping: the lowest reportable bits, TASK_IDLE as I, an rt-lock wait as D).</summary>
+    public static char StateLetter(ulong state, ulong exitState)
+    {
+        const ulong TaskReport = 0x7f; // running .. parked: interruptible, uninterruptible, stopped, traced, dead, zombie, parked
+        const ulong TaskIdle = 0x402; // TASK_UNINTERRUPTIBLE | TASK_NOLOAD
+        const ulong TaskRtLockWait = 0x1000;
+        var report = (state | exitState) & TaskReport;
+        if (state == TaskIdle)
+            return 'I';
+        if (state == TaskRtLockWait)
+            report = 0x2;
+        return "RSDTtXZP"[report == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount(report)];
+    }
+
+    /// <summary>The process's arguments (argv, without the trailing NUL), read from mm->arg_start..arg_end through
+    /// the process's own page tables.</summary>
+    /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task).</exception>
+    /// <exception cref="KvmReadException">A page of the arguments is not present or was excluded from the dump.</exception>
+    public IReadOnlyList<string> GetArgs(KernelTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task.Mm == 0)
+            throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no arguments");
+        var layout = _kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
+        var start = _kvm.ReadPointer(task.Mm + (ulong)_offArgStart);
+        var end = _kvm.ReadPointer(task.Mm + (ulong)_offArgEnd);
+        if (end < start || end - start > MaxArgBytes)
+            throw new KvmException($"pid {task.Pid}: mm->arg_start 0x{start:x} .. arg_end 0x{end:x} is not a plausible argument area");
+        var pgd = _kvm.ReadPointer(task.Mm + (ulong)_offPgd);
+        if (!_kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
+            throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
+        var space = layout.CreateProcessAddressSpace(pgdPhysical);
+        var bytes = new byte[end - start];
+        var done = 0;
+        while (done < bytes.Length)
+        {
+            var va = start + (ulong)done;
+            if (!space.TryTranslate(va, out var pa, out var contiguous, out why))
+                throw new KvmReadException(va, $"pid {task.Pid} arguments: {why}");
+            var n = (int)Math.Min((ulong)(bytes.Length - done), Math.Max(1, contiguous));
+            if (!_kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
+                throw new KvmReadException(va, $"pid {task.Pid} arguments at 0x{va:x} (physical 0x{pa:x}): {why}");
+            done += n;
+        }
+        var text = bytes.AsSpan();
+        if (!text.IsEmpty && text[^1] == 0)
+            text = text[..^1];
+        var args = new List<string>();
+        foreach (var range in text.Split((byte)0))
+            args.Add(Encoding.UTF8.GetString(text[range]));
+        return args;
+    }
+}
