@@ -285,6 +285,10 @@ public sealed class KernelTasks
                 throw new KvmReadException(va, $"pid {task.Pid} arguments at 0x{va:x} (physical 0x{pa:x}): {why}");
             done += n;
         }
+        // A process's argument area always holds argv[0]'s text; all zeros is what a dump reads for pages it
+        // left out without saying so (an ELF vmcore from makedumpfile -d fills them with zeros).
+        if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
+            throw new KvmReadException(start, $"pid {task.Pid} arguments at 0x{start:x}: the {bytes.Length} bytes read as zeros (page excluded from the dump?)");
         var text = bytes.AsSpan();
         if (!text.IsEmpty && text[^1] == 0)
             text = text[..^1];
