@@ -178,7 +178,7 @@ public static class KernelLog
         /// block would not fit at its end; each block starts with the descriptor id (one unsigned long).</summary>
         private string BlockText(byte[] ring, int sizeBits, ulong begin, ulong next, int textLen)
         {
-            if ((begin & 1) != 0 || (next & 1) != 0)
+            if ((begin & 1) != 0 && (next & 1) != 0)
                 return ""; // a data-less record (an empty line, or a reservation that failed)
             var size = 1UL << sizeBits;
             var beginWrap = begin >> sizeBits;

@@ -1,5 +1,7 @@
 using System.Text;
+using System.Buffers.Binary;
 using KvmTyped.Btf;
+using KvmTyped.Types;
 
 namespace KvmTyped.Linux;
 
@@ -28,7 +30,10 @@ public sealed class KernelTasks
     /// <summary>The most argument bytes read for one process.</summary>
     public const int MaxArgBytes = 2 * 1024 * 1024;
 
-    private readonly Kvm _kvm;
+    private readonly Kvm? _kvm;
+    private readonly IKernelMemory _memory;
+    private readonly Func<string, ulong?> _symbol;
+    private readonly int _cpuCount;
     private readonly int _ptr;
     private readonly int _offTasks, _offPid, _offTgid, _offRealParent, _offComm, _commLength, _offState, _stateSize,
         _offExitState, _offMm, _offSignal, _offCpu, _offStack, _offThreadInfoCpu;
@@ -39,12 +44,21 @@ public sealed class KernelTasks
     /// <summary>Reads task_struct's layout from <paramref name="btf"/>.</summary>
     /// <exception cref="KvmException">The BTF lacks a member the walk needs.</exception>
     public KernelTasks(Kvm kvm, KernelBtf btf)
+        : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), (btf ?? throw new ArgumentNullException(nameof(btf))).Types, btf.Source,
+            name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.CpuCount, kvm)
     {
-        ArgumentNullException.ThrowIfNull(kvm);
-        ArgumentNullException.ThrowIfNull(btf);
+    }
+
+    /// <summary>Task access over any kernel memory (tests, other image kinds); <see cref="GetArgs"/> needs a
+    /// <paramref name="kvm"/> for the page tables.</summary>
+    internal KernelTasks(IKernelMemory memory, BtfTypes t, string source, Func<string, ulong?> symbol, int cpuCount, Kvm? kvm)
+    {
+        _memory = memory;
+        _symbol = symbol;
+        _cpuCount = cpuCount;
         _kvm = kvm;
-        _ptr = kvm.PointerSize;
-        var t = btf.Types;
+        _ptr = memory.DataModel.PointerSize();
+        var btf = (Source: source, Types: t);
         var task = Composite(t, "task_struct", btf.Source);
         _offTasks = Member(t, task, "tasks", btf.Source).Off;
         _offPid = Member(t, task, "pid", btf.Source).Off;
@@ -100,7 +114,18 @@ public sealed class KernelTasks
     }
 
     /// <summary>The address of init_task (the boot CPU's idle task, pid 0).</summary>
-    public ulong InitTask => _kvm.SymbolAddress("init_task");
+    public ulong InitTask => _symbol("init_task") ?? throw new KvmException("the namelist has no symbol \"init_task\"");
+
+    private ulong ReadUInt(ulong address, int size)
+    {
+        Span<byte> b = stackalloc byte[8];
+        b.Clear();
+        if (!_memory.TryReadVirtual(address, b[..size], out var failure))
+            throw new KvmReadException(address, failure);
+        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
+
+    private ulong ReadPointer(ulong address) => ReadUInt(address, _ptr);
 
     /// <summary>Every task: init_task, each process on init_task.tasks followed by its other threads, then the other
     /// CPUs' idle tasks when the kernel's run queues can be read.</summary>
@@ -137,7 +162,7 @@ public sealed class KernelTasks
     {
         yield return head - (ulong)linkOffset;
         var visited = new HashSet<ulong> { head };
-        var link = _kvm.ReadPointer(head);
+        var link = ReadPointer(head);
         while (link != head)
         {
             if (link == 0)
@@ -147,7 +172,7 @@ public sealed class KernelTasks
             if (visited.Count > MaxTasks)
                 throw new KvmException($"{what}: more than {MaxTasks} entries");
             yield return link - (ulong)linkOffset;
-            link = _kvm.ReadPointer(link);
+            link = ReadPointer(link);
         }
     }
 
@@ -157,12 +182,12 @@ public sealed class KernelTasks
     {
         if (_offThreadHead >= 0)
         {
-            var signal = _kvm.ReadPointer(leader + (ulong)_offSignal);
+            var signal = ReadPointer(leader + (ulong)_offSignal);
             if (signal == 0)
                 yield break;
             var head = signal + (ulong)_offThreadHead;
             var visited = new HashSet<ulong> { head };
-            var link = _kvm.ReadPointer(head);
+            var link = ReadPointer(head);
             while (link != head)
             {
                 if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
@@ -170,20 +195,20 @@ public sealed class KernelTasks
                 var thread = link - (ulong)_offThreadNode;
                 if (thread != leader)
                     yield return thread;
-                link = _kvm.ReadPointer(link);
+                link = ReadPointer(link);
             }
         }
         else if (_offThreadGroup >= 0)
         {
             var start = leader + (ulong)_offThreadGroup;
             var visited = new HashSet<ulong> { start };
-            var link = _kvm.ReadPointer(start);
+            var link = ReadPointer(start);
             while (link != start)
             {
                 if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
                     throw new KvmException($"task 0x{leader:x}: thread_group list is damaged at 0x{link:x}");
                 yield return link - (ulong)_offThreadGroup;
-                link = _kvm.ReadPointer(link);
+                link = ReadPointer(link);
             }
         }
     }
@@ -191,25 +216,25 @@ public sealed class KernelTasks
     /// <summary>The idle tasks of CPUs 1.. (runqueues.idle per CPU); none when the run queues are not readable.</summary>
     private IEnumerable<ulong> OtherIdleTasks(ulong init)
     {
-        if (_offRqIdle < 0 || !_kvm.TryGetSymbol("runqueues", out var runqueues) || !_kvm.TryGetSymbol("__per_cpu_offset", out var offsets))
+        if (_offRqIdle < 0 || _symbol("runqueues") is not { } runqueues || _symbol("__per_cpu_offset") is not { } offsets)
             yield break;
         var cpus = 0;
-        if (_kvm.TryGetSymbol("nr_cpu_ids", out var nrCpuIds))
+        if (_symbol("nr_cpu_ids") is { } nrCpuIds)
         {
-            Span<byte> b = stackalloc byte[4];
-            if (_kvm.TryReadVirtual(nrCpuIds, b, out _))
-                cpus = (int)Math.Min(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b), 8192u);
+            var b = new byte[4];
+            if (_memory.TryReadVirtual(nrCpuIds, b, out _))
+                cpus = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(b), 8192u);
         }
         if (cpus == 0)
-            cpus = _kvm.CpuCount;
+            cpus = _cpuCount;
         var buffer = new byte[_ptr];
         for (var cpu = 1; cpu < cpus; cpu++)
         {
-            if (!_kvm.TryReadVirtual(offsets + (ulong)(cpu * _ptr), buffer, out _))
+            if (!_memory.TryReadVirtual(offsets + (ulong)(cpu * _ptr), buffer, out _))
                 yield break;
             var offset = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
             var rq = unchecked(runqueues + offset);
-            if (!_kvm.TryReadVirtual(rq + (ulong)_offRqIdle, buffer, out _))
+            if (!_memory.TryReadVirtual(rq + (ulong)_offRqIdle, buffer, out _))
                 continue;
             var idle = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
             if (idle != 0 && idle != init)
@@ -221,22 +246,23 @@ public sealed class KernelTasks
     /// <exception cref="KvmReadException">Its memory cannot be read.</exception>
     public KernelTask Read(ulong task, bool isIdle = false)
     {
-        var pid = (int)_kvm.ReadUInt(task + (ulong)_offPid, 4);
-        var tgid = (int)_kvm.ReadUInt(task + (ulong)_offTgid, 4);
-        var parent = _kvm.ReadPointer(task + (ulong)_offRealParent);
-        var ppid = parent == 0 ? 0 : (int)_kvm.ReadUInt(parent + (ulong)_offTgid, 4);
-        var state = _kvm.ReadUInt(task + (ulong)_offState, _stateSize);
-        var exitState = _kvm.ReadUInt(task + (ulong)_offExitState, 4);
+        var pid = (int)ReadUInt(task + (ulong)_offPid, 4);
+        var tgid = (int)ReadUInt(task + (ulong)_offTgid, 4);
+        var parent = ReadPointer(task + (ulong)_offRealParent);
+        var ppid = parent == 0 ? 0 : (int)ReadUInt(parent + (ulong)_offTgid, 4);
+        var state = ReadUInt(task + (ulong)_offState, _stateSize);
+        var exitState = ReadUInt(task + (ulong)_offExitState, 4);
         Span<byte> comm = stackalloc byte[_commLength];
-        _kvm.ReadVirtual(task + (ulong)_offComm, comm);
+        if (!_memory.TryReadVirtual(task + (ulong)_offComm, comm, out var failure))
+            throw new KvmReadException(task + (ulong)_offComm, failure);
         var nul = comm.IndexOf((byte)0);
         var name = Encoding.UTF8.GetString(nul >= 0 ? comm[..nul] : comm);
         var cpu = -1;
         if (_offCpu >= 0)
-            cpu = (int)_kvm.ReadUInt(task + (ulong)_offCpu, 4);
-        else if (_offStack >= 0 && _kvm.ReadPointer(task + (ulong)_offStack) is var stack and not 0)
-            cpu = (int)_kvm.ReadUInt(stack + (ulong)_offThreadInfoCpu, 4);
-        var mm = _kvm.ReadPointer(task + (ulong)_offMm);
+            cpu = (int)ReadUInt(task + (ulong)_offCpu, 4);
+        else if (_offStack >= 0 && ReadPointer(task + (ulong)_offStack) is var stack and not 0)
+            cpu = (int)ReadUInt(stack + (ulong)_offThreadInfoCpu, 4);
+        var mm = ReadPointer(task + (ulong)_offMm);
         return new KernelTask(task, pid, tgid, ppid, StateLetter(state, exitState), name, cpu, mm, state, exitState, isIdle || pid == 0);
     }
 
@@ -264,13 +290,14 @@ public sealed class KernelTasks
         ArgumentNullException.ThrowIfNull(task);
         if (task.Mm == 0)
             throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no arguments");
-        var layout = _kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
-        var start = _kvm.ReadPointer(task.Mm + (ulong)_offArgStart);
-        var end = _kvm.ReadPointer(task.Mm + (ulong)_offArgEnd);
+        var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
+        var layout = kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
+        var start = ReadPointer(task.Mm + (ulong)_offArgStart);
+        var end = ReadPointer(task.Mm + (ulong)_offArgEnd);
         if (end < start || end - start > MaxArgBytes)
             throw new KvmException($"pid {task.Pid}: mm->arg_start 0x{start:x} .. arg_end 0x{end:x} is not a plausible argument area");
-        var pgd = _kvm.ReadPointer(task.Mm + (ulong)_offPgd);
-        if (!_kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
+        var pgd = ReadPointer(task.Mm + (ulong)_offPgd);
+        if (!kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
             throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
         var space = layout.CreateProcessAddressSpace(pgdPhysical);
         var bytes = new byte[end - start];
@@ -281,7 +308,7 @@ public sealed class KernelTasks
             if (!space.TryTranslate(va, out var pa, out var contiguous, out why))
                 throw new KvmReadException(va, $"pid {task.Pid} arguments: {why}");
             var n = (int)Math.Min((ulong)(bytes.Length - done), Math.Max(1, contiguous));
-            if (!_kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
+            if (!kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
                 throw new KvmReadException(va, $"pid {task.Pid} arguments at 0x{va:x} (physical 0x{pa:x}): {why}");
             done += n;
         }
