@@ -148,3 +148,24 @@ public class BtfCliTests
         Assert.Contains("no_such_struct_xyz", e.ToString());
     }
 }
+
+public class InfoCliTests
+{
+    [Theory]
+    [InlineData("amd64/kdump-kaslr", Dumps.Amd64Kdump, Dumps.Amd64Map, 4, false, "lzo")]
+    [InlineData("i386/pae-kdump-kaslr", Dumps.I386Kdump, Dumps.I386Map, 3, true, "zlib")]
+    public void Info_json_on_kdump_reports_layout_and_codecs(string folder, string core, string map, int levels, bool pae, string codec)
+    {
+        var truth = Truth.Load(folder);
+        var o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["info", "--json", "-n", Fixtures.Get(map), "-c", Fixtures.Get(core)], o, new StringWriter()));
+        using var doc = JsonDocument.Parse(o.ToString());
+        var r = doc.RootElement;
+        Assert.Equal("kdump-compressed", r.GetProperty("format").GetString());
+        Assert.Equal($"0x{truth.KaslrOffset:x}", r.GetProperty("kaslrOffset").GetString());
+        Assert.Equal(levels, r.GetProperty("pagingLevels").GetInt32());
+        Assert.Equal(pae, r.GetProperty("pae").GetBoolean());
+        Assert.Equal(truth.Release, r.GetProperty("release").GetString());
+        Assert.Contains(codec, r.GetProperty("kdump").GetProperty("codecs").EnumerateArray().Select(c => c.GetString()));
+    }
+}
