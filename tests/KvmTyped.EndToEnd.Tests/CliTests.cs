@@ -230,3 +230,15 @@ public class SplitTests
         }
     }
 }
+
+public class RdWordsTests
+{
+    [Fact]
+    public void Rd_words_read_kernel_variables_as_truth_records_them()
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["rd", "page_offset_base", "-w", "8", "-l", "8", "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)], o, new StringWriter()));
+        Assert.Equal("ffffffff9e015740:  ffff8afd00000000" + Environment.NewLine, o.ToString()); // truth: page_offset_base
+        Assert.Equal(2, CommandLine.Run(["rd", "linux_banner", "-w", "3", "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)], new StringWriter(), new StringWriter()));
+    }
+}
