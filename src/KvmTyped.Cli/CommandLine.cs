@@ -24,6 +24,7 @@ public static class CommandLine
         root.Subcommands.Add(SymCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(RdCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(BuildBtf(common, stdout, stderr));
+        root.Subcommands.Add(SplitCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(PsCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(LogCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(UnameCommand.Build(common, stdout, stderr));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using KvmTyped.Physical.Kdump;
 
 namespace KvmTyped.Cli;
 
@@ -37,9 +38,16 @@ internal static class InfoCommand
         o.WriteLine($"core:         {kvm.CorePath}{(kvm.IsLive ? " (live kernel)" : "")}{(kvm.IsWritable ? " (read-write)" : "")}");
         if (kvm.CpuCount > 0)
             o.WriteLine($"cpus:         {kvm.CpuCount.ToString(inv)}");
-        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}");
+        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}{(kvm.Layout is { } l0 ? $" ({l0.KaslrSource})" : "")}");
         if (kvm.DataModel == DataModel.LP64)
-            o.WriteLine($"phys_base:    {(kvm.PhysBase < 0 ? "-" + Output.Hex((ulong)-kvm.PhysBase) : Output.Hex((ulong)kvm.PhysBase))}");
+            o.WriteLine($"phys_base:    {SignedHex(kvm.PhysBase)}");
+        if (kvm.Layout is { } l)
+        {
+            o.WriteLine($"paging:       {l.PagingLevels.ToString(inv)} levels{(kvm.DataModel == DataModel.ILP32 ? (l.Pae ? " (PAE)" : " (non-PAE)") : "")}, root table {Output.Hex(l.RootTable)}");
+            o.WriteLine($"page offset:  {Output.Hex(l.PageOffset)}");
+        }
+        if (kvm.Physical is KdumpFile k)
+            o.WriteLine($"kdump:        header version {k.Header.Version.ToString(inv)}, pages {Codecs(k)}{(k.IsFlattened ? ", flattened" : "")}{(k.IsIncomplete ? ", incomplete" : "")}");
         var ranges = kvm.Physical.Ranges;
         ulong total = 0;
         foreach (var r in ranges)
@@ -54,6 +62,10 @@ internal static class InfoCommand
         foreach (var w in kvm.Warnings)
             o.WriteLine($"warning:      {w}");
     }
+
+    private static string SignedHex(long v) => v < 0 ? "-" + Output.Hex((ulong)-v) : Output.Hex((ulong)v);
+
+    private static string Codecs(KdumpFile k) => k.ScanCodecs().ToString().ToLowerInvariant().Replace(", ", ",", StringComparison.Ordinal);
 
     private static string Json(Kvm kvm) => Output.Json(w =>
     {
@@ -73,7 +85,32 @@ internal static class InfoCommand
         w.WriteBoolean("writable", kvm.IsWritable);
         w.WriteNumber("cpus", kvm.CpuCount);
         w.WriteString("kaslrOffset", Output.Hex(kvm.KaslrOffset));
-        w.WriteString("physBase", kvm.PhysBase < 0 ? "-" + Output.Hex((ulong)-kvm.PhysBase) : Output.Hex((ulong)kvm.PhysBase));
+        w.WriteString("physBase", SignedHex(kvm.PhysBase));
+        if (kvm.Layout is { } l)
+        {
+            w.WriteString("kaslrSource", l.KaslrSource);
+            w.WriteNumber("pagingLevels", l.PagingLevels);
+            w.WriteBoolean("pae", l.Pae);
+            w.WriteString("pageOffset", Output.Hex(l.PageOffset));
+            w.WriteString("rootTable", Output.Hex(l.RootTable));
+        }
+        else
+        {
+            w.WriteNull("pagingLevels");
+            w.WriteBoolean("pae", false);
+        }
+        if (kvm.Physical is KdumpFile k)
+        {
+            w.WriteStartObject("kdump");
+            w.WriteNumber("headerVersion", k.Header.Version);
+            w.WriteStartArray("codecs");
+            foreach (var c in Codecs(k).Split(','))
+                w.WriteStringValue(c);
+            w.WriteEndArray();
+            w.WriteBoolean("flattened", k.IsFlattened);
+            w.WriteBoolean("incomplete", k.IsIncomplete);
+            w.WriteEndObject();
+        }
         w.WriteStartArray("memory");
         foreach (var r in kvm.Physical.Ranges)
         {

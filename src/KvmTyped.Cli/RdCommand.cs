@@ -13,8 +13,9 @@ internal static class RdCommand
         var length = new Option<int>("--length", "-l") { Description = "bytes to read (default 64; with -s, the longest string)", DefaultValueFactory = _ => -1 };
         var phys = new Option<bool>("--phys") { Description = "ADDRESS is a physical address" };
         var str = new Option<bool>("--string") { Description = "print a NUL-terminated string" };
+        var word = new Option<int>("--width", "-w") { Description = "print words of 1, 2, 4 or 8 bytes (little-endian) instead of a hex dump" };
         str.Aliases.Add("-s");
-        var cmd = new Command("rd", "read memory: hex dump, or a string with -s/--string") { where, length, phys, str };
+        var cmd = new Command("rd", "read memory: hex dump, or a string with -s/--string") { where, length, phys, str, word };
         // `-s` means string for rd (as in crash); the swap file stays reachable as --swap.
         cmd.SetAction(r =>
         {
@@ -40,8 +41,14 @@ internal static class RdCommand
                         stdout.WriteLine(s.TrimEnd('\n'));
                     return 0;
                 }
+                var w = r.GetValue(word);
+                if (w is not (0 or 1 or 2 or 4 or 8))
+                {
+                    stderr.WriteLine("kvmtyped: -w takes 1, 2, 4 or 8");
+                    return CommandLine.Usage;
+                }
                 if (len < 0)
-                    len = 64;
+                    len = w == 0 ? 64 : w * 4;
                 if (len > 1 << 26)
                 {
                     stderr.WriteLine("kvmtyped: length too large (at most 64 MiB)");
@@ -53,7 +60,9 @@ internal static class RdCommand
                 else
                     kvm.ReadVirtual(address, buf);
                 if (r.GetValue(common.Json))
-                    stdout.WriteLine(Output.Json(w => { w.WriteStartObject(); w.WriteString("address", Output.Hex(address)); w.WriteString("hex", Convert.ToHexStringLower(buf)); w.WriteEndObject(); }));
+                    stdout.WriteLine(Output.Json(j => { j.WriteStartObject(); j.WriteString("address", Output.Hex(address)); j.WriteString("hex", Convert.ToHexStringLower(buf)); j.WriteEndObject(); }));
+                else if (w > 0)
+                    Words(stdout, address, buf, w, kvm.PointerSize * 2);
                 else
                     HexDump(stdout, address, buf, kvm.PointerSize * 2);
                 return 0;
@@ -81,6 +90,31 @@ internal static class RdCommand
             got += n;
         }
         return Encoding.UTF8.GetString(buf, 0, got);
+    }
+
+    /// <summary>crash-style words: an address, then up to 16 bytes' worth of words per line.</summary>
+    internal static void Words(TextWriter o, ulong address, ReadOnlySpan<byte> data, int width, int addressWidth)
+    {
+        var sb = new StringBuilder();
+        var format = "x" + (width * 2).ToString(CultureInfo.InvariantCulture);
+        for (var i = 0; i < data.Length; i += 16)
+        {
+            sb.Clear();
+            sb.Append((address + (ulong)i).ToString("x" + addressWidth, CultureInfo.InvariantCulture)).Append(':');
+            for (var j = i; j + width <= data.Length && j < i + 16; j += width)
+            {
+                var span = data.Slice(j, width);
+                ulong v = width switch
+                {
+                    1 => span[0],
+                    2 => System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(span),
+                    4 => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(span),
+                    _ => System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(span),
+                };
+                sb.Append("  ").Append(v.ToString(format, CultureInfo.InvariantCulture));
+            }
+            o.WriteLine(sb.ToString());
+        }
     }
 
     internal static void HexDump(TextWriter o, ulong address, ReadOnlySpan<byte> data, int width)

@@ -148,3 +148,97 @@ public class BtfCliTests
         Assert.Contains("no_such_struct_xyz", e.ToString());
     }
 }
+
+public class InfoCliTests
+{
+    [Theory]
+    [InlineData("amd64/kdump-kaslr", Dumps.Amd64Kdump, Dumps.Amd64Map, 4, false, "lzo")]
+    [InlineData("i386/pae-kdump-kaslr", Dumps.I386Kdump, Dumps.I386Map, 3, true, "zlib")]
+    public void Info_json_on_kdump_reports_layout_and_codecs(string folder, string core, string map, int levels, bool pae, string codec)
+    {
+        var truth = Truth.Load(folder);
+        var o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["info", "--json", "-n", Fixtures.Get(map), "-c", Fixtures.Get(core)], o, new StringWriter()));
+        using var doc = JsonDocument.Parse(o.ToString());
+        var r = doc.RootElement;
+        Assert.Equal("kdump-compressed", r.GetProperty("format").GetString());
+        Assert.Equal($"0x{truth.KaslrOffset:x}", r.GetProperty("kaslrOffset").GetString());
+        Assert.Equal(levels, r.GetProperty("pagingLevels").GetInt32());
+        Assert.Equal(pae, r.GetProperty("pae").GetBoolean());
+        Assert.Equal(truth.Release, r.GetProperty("release").GetString());
+        Assert.Contains(codec, r.GetProperty("kdump").GetProperty("codecs").EnumerateArray().Select(c => c.GetString()));
+    }
+}
+
+public class SplitTests
+{
+    [Fact]
+    public void Split_writes_a_core_and_section_files_that_open_to_the_same_memory()
+    {
+        var map = Fixtures.Get(Dumps.I386Map);
+        var source = Fixtures.Get(Dumps.I386Kdump);
+        var dir = Directory.CreateTempSubdirectory("kvmtyped-split-");
+        try
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            Assert.Equal(0, CommandLine.Run(["split", dir.FullName, "--core-size", "8", "--section-size", "32", "-n", map, "-c", source], o, e));
+            Assert.Equal("", e.ToString());
+            var written = o.ToString().Trim().Split(Environment.NewLine).Select(l => l.Split(' ')[0]).ToArray();
+            Assert.True(written.Length >= 3, o.ToString());
+            Assert.Equal(Path.Combine(dir.FullName, "vmcore"), written[0]);
+
+            using var original = Kvm.Open(map, source);
+            using (var split = Kvm.Open(map, written[0]))
+            {
+                Assert.Equal(written.Length - 1, split.SectionFiles.Count);
+                Assert.All(split.SectionFiles, s => Assert.True(s.Present));
+                Assert.Equal(original.KaslrOffset, split.KaslrOffset);
+                Assert.Equal(original.ReadCString(original.SymbolAddress("linux_banner")), split.ReadCString(split.SymbolAddress("linux_banner")));
+                // Every page the source holds reads the same from the split files.
+                var a = new byte[4096];
+                var b = new byte[4096];
+                var compared = 0;
+                foreach (var r in original.Physical.Ranges)
+                {
+                    for (var pa = r.Start; pa + 4096 <= r.End; pa += 4096 * 7)
+                    {
+                        if (!original.Physical.TryRead(pa, a, out _))
+                            continue;
+                        split.ReadPhysical(pa, b);
+                        Assert.True(a.AsSpan().SequenceEqual(b), $"page 0x{pa:x}");
+                        compared++;
+                    }
+                }
+                Assert.True(compared > 1000, $"{compared} pages compared");
+            }
+
+            // Without one section file: refused without KVM_NSRCH, opened with it, and reads there name the file.
+            var missing = written[^1];
+            File.Move(missing, missing + ".away");
+            var err = Assert.Throws<KvmOpenException>(() => Kvm.Open(map, written[0]));
+            Assert.Contains($"section file {Path.GetFileName(missing)} is missing", err.Message);
+            using var partial = Kvm.Open(map, written[0], flags: KvmOpenFlags.NoSearch);
+            var gone = partial.SectionFiles.Single(s => !s.Present);
+            var read = Assert.Throws<KvmReadException>(() => partial.ReadPhysical(gone.PhysicalAddress, new byte[8]));
+            Assert.Contains(Path.GetFileName(missing), read.Message);
+            Assert.Equal(original.ReadCString(original.SymbolAddress("linux_banner")), partial.ReadCString(partial.SymbolAddress("linux_banner")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
+
+public class RdWordsTests
+{
+    [Fact]
+    public void Rd_words_read_kernel_variables_as_truth_records_them()
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["rd", "page_offset_base", "-w", "8", "-l", "8", "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)], o, new StringWriter()));
+        Assert.Equal("ffffffff9e015740:  ffff8afd00000000" + Environment.NewLine, o.ToString()); // truth: page_offset_base
+        Assert.Equal(2, CommandLine.Run(["rd", "linux_banner", "-w", "3", "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)], new StringWriter(), new StringWriter()));
+    }
+}
