@@ -40,6 +40,7 @@ public sealed class KernelTasks
     private readonly int _offThreadNode = -1, _offThreadHead = -1, _offThreadGroup = -1;
     private readonly int _offArgStart, _offArgEnd, _offPgd;
     private readonly int _offRqIdle = -1;
+    private readonly string _source;
 
     /// <summary>Reads task_struct's layout from <paramref name="btf"/>.</summary>
     /// <exception cref="KvmException">The BTF lacks a member the walk needs.</exception>
@@ -58,6 +59,7 @@ public sealed class KernelTasks
         _cpuCount = cpuCount;
         _kvm = kvm;
         _ptr = memory.DataModel.PointerSize();
+        _source = source;
         var btf = (Source: source, Types: t);
         var task = Composite(t, "task_struct", btf.Source);
         _offTasks = Member(t, task, "tasks", btf.Source).Off;
@@ -135,6 +137,7 @@ public sealed class KernelTasks
         var result = new List<KernelTask>();
         var seen = new HashSet<ulong>();
         var init = InitTask;
+        CheckInitTask(init);
         foreach (var process in WalkList(init + (ulong)_offTasks, _offTasks, "init_task.tasks"))
         {
             if (!seen.Add(process))
@@ -154,6 +157,23 @@ public sealed class KernelTasks
                 result.Add(Read(idle, isIdle: true));
         }
         return result;
+    }
+
+    /// <summary>BTF of another kernel (or another build) places task_struct's members elsewhere: init_task then
+    /// does not read as the idle task, and the walk would follow garbage. Refuse it with a message that says so.</summary>
+    private void CheckInitTask(ulong init)
+    {
+        KernelTask first;
+        try
+        {
+            first = Read(init, isIdle: true);
+        }
+        catch (KvmReadException e)
+        {
+            throw new KvmException($"{_source}: the BTF does not fit this kernel: init_task cannot be read with its layout ({e.Message})", e);
+        }
+        if (first.Pid != 0 || first.Tgid != 0 || !first.Comm.StartsWith("swapper", StringComparison.Ordinal))
+            throw new KvmException($"{_source}: the BTF does not fit this kernel: init_task reads as pid {first.Pid}, comm \"{first.Comm}\", not the idle task swapper");
     }
 
     /// <summary>Yields init_task itself (as the list head's owner), then each entry of the circular list at

@@ -155,6 +155,14 @@ public class KernelTasksTests
     }
 
     [Fact]
+    public void Btf_of_another_kernel_is_refused()
+    {
+        using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.Amd64Kdump));
+        var e = Assert.Throws<KvmException>(() => KernelTasks.For(kvm, Fixtures.Get(DumpCase.I386Btf)).List());
+        Assert.StartsWith($"file {Fixtures.Get(DumpCase.I386Btf)}: the BTF does not fit this kernel", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Kernel_btf_is_kept_per_image()
     {
         using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.NoKaslrElf));

@@ -107,6 +107,18 @@ public class KernelTasksSyntheticTests
     }
 
     [Fact]
+    public void Btf_that_does_not_fit_the_kernel_is_refused_before_the_walk()
+    {
+        var m = Memory();
+        m.Text(Init + 32, "garbage\0");
+        var e = Assert.Throws<KvmException>(() => Tasks(m).List());
+        Assert.Equal("test BTF: the BTF does not fit this kernel: init_task reads as pid 0, comm \"garbage\", not the idle task swapper", e.Message);
+        m = Memory();
+        m.U64(Init + 24, 0xbad_0000); // real_parent
+        Assert.Contains("init_task cannot be read with its layout", Assert.Throws<KvmException>(() => Tasks(m).List()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Btf_without_a_needed_member_is_named()
     {
         var e = Assert.Throws<KvmException>(() => Tasks(Memory(), Types(withExitState: false)));
