@@ -16,9 +16,12 @@ internal static class PsCommand
             if (kvm is null)
                 return CommandLine.Failure;
             IReadOnlyList<KernelTask> tasks;
+            HashSet<ulong> running;
             try
             {
-                tasks = Sorted(KernelTasks.For(kvm, r.GetValue(common.Btf)).List());
+                var kt = KernelTasks.For(kvm, r.GetValue(common.Btf));
+                tasks = Sorted(kt.List());
+                running = [.. kt.RunningTasks().Values];
             }
             catch (KvmException e)
             {
@@ -28,7 +31,7 @@ internal static class PsCommand
             if (r.GetValue(common.Json))
                 stdout.WriteLine(Json(tasks));
             else
-                Text(kvm, tasks, stdout);
+                Text(kvm, tasks, running, stdout);
             return 0;
         });
         return cmd;
@@ -38,16 +41,18 @@ internal static class PsCommand
     internal static IReadOnlyList<KernelTask> Sorted(IReadOnlyList<KernelTask> tasks) =>
         [.. tasks.OrderBy(t => t.Pid).ThenBy(t => t.IsIdle ? t.Cpu : 0).ThenBy(t => t.Address)];
 
-    private static void Text(Kvm kvm, IReadOnlyList<KernelTask> tasks, TextWriter o)
+    private static void Text(Kvm kvm, IReadOnlyList<KernelTask> tasks, HashSet<ulong> running, TextWriter o)
     {
         var inv = CultureInfo.InvariantCulture;
         var width = kvm.PointerSize * 2;
-        o.WriteLine($"{"PID",7} {"PPID",7} {"CPU",3} {"TASK".PadRight(width)} {"ST"} COMM");
+        o.WriteLine($" {"PID",6} {"PPID",7} {"CPU",3} {"TASK".PadRight(width)} {"ST"} COMM");
         foreach (var t in tasks)
         {
             // As crash does: kernel threads (no mm) in brackets; a zombie has dropped its mm but is no kernel thread.
             var display = t.Mm == 0 && t.State is not ('Z' or 'X') ? $"[{t.Comm}]" : t.Comm;
-            o.WriteLine($"{t.Pid.ToString(inv),7} {t.Ppid.ToString(inv),7} {(t.Cpu < 0 ? "-" : t.Cpu.ToString(inv)),3} {t.Address.ToString("x" + width, inv)} {t.State}  {display}");
+            // As crash does: '>' marks the task each CPU was running.
+            var mark = running.Contains(t.Address) ? ">" : " ";
+            o.WriteLine($"{mark}{t.Pid.ToString(inv),6} {t.Ppid.ToString(inv),7} {(t.Cpu < 0 ? "-" : t.Cpu.ToString(inv)),3} {t.Address.ToString("x" + width, inv)} {t.State}  {display}");
         }
     }
 

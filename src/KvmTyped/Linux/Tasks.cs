@@ -40,6 +40,7 @@ public sealed class KernelTasks
     private readonly int _offThreadNode = -1, _offThreadHead = -1, _offThreadGroup = -1;
     private readonly int _offArgStart, _offArgEnd, _offPgd;
     private readonly int _offRqIdle = -1;
+    private readonly int _offRqCurr = -1;
     private readonly string _source;
 
     /// <summary>Reads task_struct's layout from <paramref name="btf"/>.</summary>
@@ -101,6 +102,8 @@ public sealed class KernelTasks
         _offPgd = Member(t, mm, "pgd", btf.Source).Off;
         if (t.TryFindComposite("rq", out var rq) && t.FindMember(rq, "idle") is { } idle)
             _offRqIdle = (int)idle.Offset;
+        if (t.TryFindComposite("rq", out var rq2) && t.FindMember(rq2, "curr") is { } curr)
+            _offRqCurr = (int)curr.Offset;
     }
 
     /// <summary>Task access for <paramref name="kvm"/> with its kernel BTF (<see cref="KernelBtf.For"/>).</summary>
@@ -236,7 +239,30 @@ public sealed class KernelTasks
     /// <summary>The idle tasks of CPUs 1.. (runqueues.idle per CPU); none when the run queues are not readable.</summary>
     private IEnumerable<ulong> OtherIdleTasks(ulong init)
     {
-        if (_offRqIdle < 0 || _symbol("runqueues") is not { } runqueues || _symbol("__per_cpu_offset") is not { } offsets)
+        foreach (var (cpu, idle) in RunQueueField(_offRqIdle))
+        {
+            if (cpu > 0 && idle != 0 && idle != init)
+                yield return idle;
+        }
+    }
+
+    /// <summary>The task each CPU was running (its run queue's curr; at a panic, what each CPU had when it
+    /// stopped), by CPU; empty when the run queues cannot be read.</summary>
+    public IReadOnlyDictionary<int, ulong> RunningTasks()
+    {
+        var result = new Dictionary<int, ulong>();
+        foreach (var (cpu, task) in RunQueueField(_offRqCurr))
+        {
+            if (task != 0)
+                result[cpu] = task;
+        }
+        return result;
+    }
+
+    /// <summary>A pointer field of each possible CPU's struct rq (the per-CPU variable runqueues).</summary>
+    private IEnumerable<(int Cpu, ulong Value)> RunQueueField(int offset)
+    {
+        if (offset < 0 || _symbol("runqueues") is not { } runqueues || _symbol("__per_cpu_offset") is not { } offsets)
             yield break;
         var cpus = 0;
         if (_symbol("nr_cpu_ids") is { } nrCpuIds)
@@ -248,17 +274,15 @@ public sealed class KernelTasks
         if (cpus == 0)
             cpus = _cpuCount;
         var buffer = new byte[_ptr];
-        for (var cpu = 1; cpu < cpus; cpu++)
+        for (var cpu = 0; cpu < cpus; cpu++)
         {
             if (!_memory.TryReadVirtual(offsets + (ulong)(cpu * _ptr), buffer, out _))
                 yield break;
-            var offset = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
-            var rq = unchecked(runqueues + offset);
-            if (!_memory.TryReadVirtual(rq + (ulong)_offRqIdle, buffer, out _))
+            var perCpu = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
+            var rq = unchecked(runqueues + perCpu);
+            if (!_memory.TryReadVirtual(rq + (ulong)offset, buffer, out _))
                 continue;
-            var idle = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
-            if (idle != 0 && idle != init)
-                yield return idle;
+            yield return (cpu, _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer));
         }
     }
 

@@ -24,7 +24,9 @@ public class CliLinuxTests
         Assert.Equal((0, ""), (code, e));
         var lines = o.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Matches(@"^\s+PID\s+PPID\s+CPU\s+TASK\s+ST\s+COMM$", lines[0]);
-        Assert.Matches(@"^\s+0\s+0\s+0\s+ffffffff82a1aa40 R  \[swapper/0\]$", lines[1]);
+        // '>' marks what each CPU was running: QEMU stopped both idle.
+        Assert.Matches(@"^>\s+0\s+0\s+0\s+ffffffff82a1aa40 R  \[swapper/0\]$", lines[1]);
+        Assert.Equal(2, lines.Count(l => l.StartsWith('>')));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s+2\s+0\s+\d\s+[0-9a-f]{16} S  \[kthreadd\]$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s+100\s+98\s+\d\s+[0-9a-f]{16} Z  labzombie$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s+101\s+1\s+\d\s+[0-9a-f]{16} S  labthr-A$"));

@@ -78,6 +78,25 @@ public class KernelTasksTests
         Assert.All(threads, t => Assert.NotEqual(leader.Pid, t.Pid));
     }
 
+    [Theory]
+    [MemberData(nameof(DumpCase.All), MemberType = typeof(DumpCase))]
+    public void Each_cpu_s_running_task_is_listed_on_that_cpu(DumpCase c)
+    {
+        var truth = LinuxTruth.Load(c.Folder);
+        using var kvm = c.Open();
+        var kt = KernelTasks.For(kvm, c.BtfPath);
+        var tasks = kt.List().ToDictionary(t => t.Address);
+        var running = kt.RunningTasks();
+        Assert.Equal(Enumerable.Range(0, kvm.CpuCount), running.Keys.Order());
+        foreach (var (cpu, address) in running)
+            Assert.Equal((cpu, 'R'), (tasks[address].Cpu, tasks[address].State));
+        var busy = running.Values.Select(a => tasks[a]).Where(t => !t.IsIdle).ToList();
+        if (truth.Panic is null)
+            Assert.Empty(busy); // QEMU stopped an idle guest
+        else
+            Assert.NotEqual(0UL, Assert.Single(busy).Mm); // the process that wrote to /proc/sysrq-trigger
+    }
+
     [Fact]
     public void Args_of_every_user_process_equal_proc_s_on_the_dump_with_user_pages()
     {
