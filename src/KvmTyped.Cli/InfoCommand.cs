@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using KvmTyped.Linux;
 using KvmTyped.Physical.Kdump;
 
 namespace KvmTyped.Cli;
@@ -57,10 +58,24 @@ internal static class InfoCommand
             o.WriteLine($"  {r.Start:x12}-{r.End:x12}  {r.Origin}");
         if (ranges.Count > 32)
             o.WriteLine($"  … {(ranges.Count - 32).ToString(inv)} more");
+        o.WriteLine($"btf:          {BtfSource(kvm)}");
         foreach (var s in kvm.SectionFiles)
             o.WriteLine($"section file: {s.FileName} {s.PhysicalAddress:x}+{s.Size:x}{(s.Present ? "" : " (missing)")}");
         foreach (var w in kvm.Warnings)
             o.WriteLine($"warning:      {w}");
+    }
+
+    /// <summary>Where the kernel's BTF comes from, or "none" and why.</summary>
+    private static string BtfSource(Kvm kvm)
+    {
+        try
+        {
+            return KernelBtf.For(kvm).Source;
+        }
+        catch (KvmException e)
+        {
+            return "none (" + e.Message + ")";
+        }
     }
 
     private static string SignedHex(long v) => v < 0 ? "-" + Output.Hex((ulong)-v) : Output.Hex((ulong)v);
@@ -111,6 +126,7 @@ internal static class InfoCommand
             w.WriteBoolean("incomplete", k.IsIncomplete);
             w.WriteEndObject();
         }
+        w.WriteString("btf", BtfSource(kvm));
         w.WriteStartArray("memory");
         foreach (var r in kvm.Physical.Ranges)
         {

@@ -19,7 +19,7 @@ internal static class PsCommand
             HashSet<ulong> running;
             try
             {
-                var kt = KernelTasks.For(kvm, r.GetValue(common.Btf));
+                var kt = KernelTasks.For(kvm);
                 tasks = Sorted(kt.List());
                 running = [.. kt.RunningTasks().Values];
             }

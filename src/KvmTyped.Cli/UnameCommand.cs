@@ -17,7 +17,7 @@ internal static class UnameCommand
             Utsname u;
             try
             {
-                u = Utsname.Read(kvm, r.GetValue(common.Btf));
+                u = Utsname.Read(kvm);
             }
             catch (KvmException e)
             {

@@ -42,6 +42,7 @@ public sealed class Kvm : IDisposable, IKernelMemory
         SectionFiles = o.Sections;
         CpuCount = o.CpuCount;
         Warnings = o.Warnings;
+        BtfPath = o.BtfPath;
     }
 
     /// <summary>Opens a kernel image, as kvm_open(3KVM) does.</summary>
@@ -120,6 +121,10 @@ public sealed class Kvm : IDisposable, IKernelMemory
 
     /// <summary>Number of CPUs the core describes (NT_PRSTATUS notes), or 0 when unknown.</summary>
     public int CpuCount { get; }
+
+    /// <summary>The BTF file given at open (<see cref="KvmOpenOptions.BtfPath"/>), or null: then the kernel's types
+    /// come from the namelist's .BTF section or the image's own memory.</summary>
+    public string? BtfPath { get; }
 
     /// <summary>Non-fatal findings of the open (e.g. a truncated segment).</summary>
     public IReadOnlyList<string> Warnings { get; }

@@ -29,8 +29,8 @@ public sealed class KernelBtf
 
     /// <summary>The kernel BTF of <paramref name="kvm"/>, found once and then kept for that image.</summary>
     /// <param name="kvm">The opened image.</param>
-    /// <param name="btfPath">An explicit BTF file (<see cref="KvmOpenOptions.BtfPath"/>), tried first; it is only
-    /// used by the first call for an image.</param>
+    /// <param name="btfPath">An explicit BTF file, tried first (default: <see cref="Kvm.BtfPath"/>, from
+    /// <see cref="KvmOpenOptions.BtfPath"/>); it is only used by the first call for an image.</param>
     /// <exception cref="KvmException">No source has BTF; the message names each one tried and why it failed.</exception>
     public static KernelBtf For(Kvm kvm, string? btfPath = null)
     {
@@ -39,7 +39,7 @@ public sealed class KernelBtf
         {
             if (Cache.TryGetValue(kvm, out var found))
                 return found;
-            var btf = Find(kvm, btfPath);
+            var btf = Find(kvm, btfPath ?? kvm.BtfPath);
             Cache.AddOrUpdate(kvm, btf);
             return btf;
         }

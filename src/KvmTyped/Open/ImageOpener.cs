@@ -15,7 +15,7 @@ internal sealed record OpenedImage(
     ISymbolTable Symbols, IPhysicalMemory Physical, IAddressSpace KernelSpace, IDisposable? Swap,
     DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, KernelLayout? Layout, ulong KaslrOffset, long PhysBase, int PageSize,
     KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
-    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings);
+    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? BtfPath);
 
 /// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
 internal static class ImageOpener
@@ -43,6 +43,8 @@ internal static class ImageOpener
         var corePath = corefile ?? options.LiveCorePath;
         var namelistPath = namelist ?? options.LiveSymbolsPath;
 
+        if (options.BtfPath is { } btf && !File.Exists(btf))
+            throw new KvmOpenException($"{btf}: No such file or directory (the BTF file given for the kernel's types)");
         var owned = new List<IDisposable>();
         try
         {
@@ -135,7 +137,7 @@ internal static class ImageOpener
             }
 
             return new OpenedImage(symbols, physical, space, swap, model, machine, vmi, layout, kaslr, physBase, pageSize,
-                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings);
+                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings, options.BtfPath);
         }
         catch
         {
