@@ -63,6 +63,7 @@ internal sealed class CommonOptions
     public Option<string?> Swap { get; } = new("--swap", "-s") { Description = "swap device or file", Recursive = true };
     public Option<bool> NoSearch { get; } = new("--nsrch") { Description = "KVM_NSRCH: open even when section files named by the core are missing", Recursive = true };
     public Option<bool> Write { get; } = new("--write") { Description = "open the corefile read-write (O_RDWR)", Recursive = true };
+    public Option<string[]> Parts { get; } = new("--part") { Description = "another file of a split kdump set (makedumpfile --split), opened with the core; repeat for each", Recursive = true, Arity = ArgumentArity.ZeroOrMore };
     public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
     public Option<string?> Btf { get; } = new("--btf") { Description = "BTF file for the kernel's types (raw or ELF .BTF), when neither the namelist nor the image has BTF", Recursive = true };
 
@@ -73,6 +74,7 @@ internal sealed class CommonOptions
         root.Options.Add(Swap);
         root.Options.Add(NoSearch);
         root.Options.Add(Write);
+        root.Options.Add(Parts);
         root.Options.Add(Json);
         root.Options.Add(Btf);
     }
@@ -83,7 +85,7 @@ internal sealed class CommonOptions
         var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr, BtfPath = r.GetValue(Btf) });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr, BtfPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
         }
         catch (KvmException)
         {

@@ -242,3 +242,52 @@ public class RdWordsTests
         Assert.Equal(2, CommandLine.Run(["rd", "linux_banner", "-w", "3", "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)], new StringWriter(), new StringWriter()));
     }
 }
+
+public class SplitSetTests
+{
+    [Fact]
+    public void A_makedumpfile_split_set_opens_as_one_image()
+    {
+        Assert.True(File.Exists("/usr/sbin/makedumpfile") || File.Exists("/usr/bin/makedumpfile"), "makedumpfile (Debian package makedumpfile) is needed to write a split set");
+        var elf = Fixtures.Get(Dumps.Amd64KdumpElf);
+        var dir = Directory.CreateTempSubdirectory("kvmtyped-splitset-");
+        try
+        {
+            var parts = new[] { Path.Combine(dir.FullName, "part1"), Path.Combine(dir.FullName, "part2"), Path.Combine(dir.FullName, "part3") };
+            using (var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("makedumpfile", ["--split", "-c", "-d", "31", elf, .. parts]) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+            {
+                p.StandardOutput.ReadToEnd();
+                var err = p.StandardError.ReadToEnd();
+                Assert.True(p.WaitForExit(120_000), "makedumpfile did not finish");
+                Assert.True(p.ExitCode == 0, err);
+            }
+            var map = Fixtures.Get(Dumps.Amd64Map);
+            using var whole = Kvm.Open(map, elf);
+            using var set = Kvm.Open(map, parts[0], options: new KvmOpenOptions { SplitFiles = [parts[1], parts[2]] });
+            Assert.Equal(whole.KaslrOffset, set.KaslrOffset);
+            var a = new byte[4096];
+            var b = new byte[4096];
+            var compared = 0;
+            foreach (var r in set.Physical.Ranges)
+            {
+                for (var pa = r.Start; pa + 4096 <= r.End; pa += 4096 * 5)
+                {
+                    if (!set.Physical.TryRead(pa, a, out _))
+                        continue;
+                    whole.ReadPhysical(pa, b);
+                    Assert.True(a.AsSpan().SequenceEqual(b), $"page 0x{pa:x}");
+                    compared++;
+                }
+            }
+            Assert.True(compared > 1000, $"{compared} pages");
+            // Each part alone lacks the others' pages; the CLI opens the set with --part.
+            var o = new StringWriter();
+            Assert.Equal(0, CommandLine.Run(["rd", "linux_banner", "-s", "-n", map, "-c", parts[0], "--part", parts[1], "--part", parts[2]], o, new StringWriter()));
+            Assert.Equal(Truth.Load("amd64/kdump-kaslr").LinuxBanner, o.ToString().TrimEnd());
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
