@@ -154,8 +154,6 @@ public sealed partial class KvmTypedGenerator
             case SpecialType.System_UInt64: return new CType(CTypeKind.ULongLong);
             case SpecialType.System_Single: return new CType(CTypeKind.Float);
             case SpecialType.System_Double: return new CType(CTypeKind.Double);
-            case SpecialType.System_IntPtr: return new CType(CTypeKind.Long);
-            case SpecialType.System_UIntPtr: return new CType(CTypeKind.ULong);
             case SpecialType.System_String: return new CType(CTypeKind.Char);
         }
         if (type.TypeKind == TypeKind.Enum && type is INamedTypeSymbol e)
@@ -178,7 +176,10 @@ public sealed partial class KvmTypedGenerator
             }
             return null;
         }
-        if (type.TypeKind is TypeKind.Struct or TypeKind.Error) return RecordOf(type);
+        if (type.TypeKind == TypeKind.Error || type.TypeKind == TypeKind.Struct && type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == KernelStructAttribute))
+        {
+            return RecordOf(type);
+        }
         return null;
     }
 

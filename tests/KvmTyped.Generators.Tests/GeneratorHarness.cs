@@ -55,7 +55,7 @@ internal static class GeneratorHarness
         CSharpCompilation.Create("Generated" + Guid.NewGuid().ToString("N"),
             csharp.Length > 0 ? new[] { CSharpSyntaxTree.ParseText(csharp, ParseOptions, path: "Declarations.cs") } : Array.Empty<SyntaxTree>(),
             References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, warningLevel: 9999));
 
     public static GeneratorDriver Driver(IEnumerable<AdditionalText> schemas, string ns = "Test.Kernel") =>
         CSharpGeneratorDriver.Create(

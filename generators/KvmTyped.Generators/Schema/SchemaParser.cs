@@ -148,8 +148,14 @@ internal sealed class SchemaParser
             Next();
             return;
         }
-        throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: variable or function declaration at file scope (schemas declare types only)", Cur);
+        if (Cur.Kind == TokenKind.Identifier && !IsKeywordStart(Cur) || Cur.Is("*") || Cur.Is("("))
+        {
+            throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: variable or function declaration at file scope (schemas declare types only)", Cur);
+        }
+        throw Error(SchemaDiagnosticIds.SyntaxError, "expected ';' after a declaration but found " + Cur, Cur);
     }
+
+    private static bool IsKeywordStart(Token t) => t.Text is "struct" or "union" or "enum" or "typedef";
 
     private Specifiers ParseSpecifiers(string? owner)
     {
@@ -176,11 +182,11 @@ internal sealed class SchemaParser
                 case "void": voidCount++; Next(); continue;
                 case "struct":
                 case "union":
-                    if (any) throw Error(SchemaDiagnosticIds.SyntaxError, "two types in one declaration", t);
+                    if (any) throw Error(SchemaDiagnosticIds.SyntaxError, "expected ';' after a declaration, before '" + t.Text + "'", t);
                     named = ParseRecordSpecifier(owner, spec);
                     continue;
                 case "enum":
-                    if (any) throw Error(SchemaDiagnosticIds.SyntaxError, "two types in one declaration", t);
+                    if (any) throw Error(SchemaDiagnosticIds.SyntaxError, "expected ';' after a declaration, before '" + t.Text + "'", t);
                     named = ParseEnumSpecifier(spec);
                     continue;
                 case "__attribute__":
@@ -299,13 +305,11 @@ internal sealed class SchemaParser
                     var value = ParseExpression(0);
                     if (value < 0)
                     {
-                        Report(SchemaDiagnosticIds.BitfieldTooWide, "bitfield '" + (name ?? "(unnamed)") + "' has a negative width", widthToken);
-                        value = 0;
+                        throw Error(SchemaDiagnosticIds.BitfieldTooWide, "bitfield '" + (name ?? "(unnamed)") + "' has a negative width", widthToken);
                     }
-                    else if (value > 64)
+                    if (value > 64)
                     {
-                        Report(SchemaDiagnosticIds.BitfieldTooWide, "bitfield '" + (name ?? "(unnamed)") + "' is " + value + " bits, wider than its type " + type, widthToken);
-                        value = 64;
+                        throw Error(SchemaDiagnosticIds.BitfieldTooWide, "bitfield '" + (name ?? "(unnamed)") + "' is " + value.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bits, wider than its type " + type, widthToken);
                     }
                     width = (int)value;
                     if (name is null) at = colon;
@@ -433,8 +437,7 @@ internal sealed class SchemaParser
                     var length = ParseExpression(0);
                     if (length <= 0)
                     {
-                        Report(SchemaDiagnosticIds.BadArraySize, "array '" + (name ?? "(unnamed)") + "' has size " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; sizes must be positive (use [] for a flexible array member)", sizeToken);
-                        length = 1;
+                        throw Error(SchemaDiagnosticIds.BadArraySize, "array '" + (name ?? "(unnamed)") + "' has size " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; sizes must be positive (use [] for a flexible array member)", sizeToken);
                     }
                     suffixes.Add(length);
                 }
