@@ -53,7 +53,14 @@ public sealed partial class KvmTypedGenerator
 
     private static bool IsSigned(CTypeKind kind) => kind is CTypeKind.Char or CTypeKind.SChar or CTypeKind.Short or CTypeKind.Int or CTypeKind.Long or CTypeKind.LongLong;
 
-    private static string ClrName(string ns, string name) => "global::" + ns + "." + name;
+    private static string ClrName(string ns, string name) => "global::" + ns + "." + Identifier(name);
+
+    /// <summary>Names every view defines itself; a C member with one of these names gets a trailing underscore.</summary>
+    private static readonly HashSet<string> ReservedMembers = new(StringComparer.Ordinal)
+    {
+        "Address", "Memory", "At", "SizeOf", "StaticLayout", "TypeName", "IsRelocated", "ContainerOf", "Entries", "ToString",
+        "Equals", "GetHashCode", "GetType", "_memory", "_address", "_lp64", "_reloc", "s_ilp32", "s_lp64", "s_request",
+    };
 
     private static ViewModel BuildView(StructDef s, ResolvedSchema schema, SchemaLayout ilp32, SchemaLayout lp64, string defaultNamespace)
     {
@@ -69,7 +76,7 @@ public sealed partial class KvmTypedGenerator
             var f = named[i].Field;
             var f32 = l32?.Fields[i];
             var f64 = l64?.Fields[i];
-            var property = f.Name == s.Name ? f.Name + "_" : f.Name!;
+            var property = f.Name == s.Name || ReservedMembers.Contains(f.Name!) ? f.Name + "_" : f.Name!;
             var m = new ViewMember(f.Name!, property, f.Type.ToString(), MemberKind.Integer, "int", string.Empty, 0, 0, false,
                 f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
             members.Add(Classify(m, f, schema, ns, defaultNamespace));

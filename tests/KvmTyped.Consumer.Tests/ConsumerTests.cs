@@ -97,3 +97,37 @@ public sealed class ConsumerTests
         Assert.Equal(8UL, KernelTypes.OffsetOf<gadget>(DataModel.LP64, "mask"));
     }
 }
+
+/// <summary>Reading a scalar or following a pointer allocates nothing.</summary>
+public sealed class AllocationTests
+{
+    [Fact]
+    public void FieldReadsDoNotAllocate()
+    {
+        var image = new PatternImage();
+        var w = widget.At(image, 0x1000);
+        long sum = 0;
+        sum += w.id + w.size + w.level + w.peer.Value.serial + (long)w.peer.Value.mask;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            sum += w.id + w.size + w.level + w.peer.Value.serial + (long)w.peer.Value.mask + (long)w.link.next.Address;
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+        Assert.NotEqual(0, sum);
+    }
+
+    /// <summary>Every byte is 0x10, so every pointer is non-NULL.</summary>
+    private sealed class PatternImage : IKernelMemory
+    {
+        public DataModel DataModel => DataModel.LP64;
+
+        public bool TryReadVirtual(ulong address, Span<byte> destination, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        {
+            destination.Fill(0x10);
+            failure = null;
+            return true;
+        }
+    }
+}
