@@ -131,3 +131,47 @@ public sealed class AllocationTests
         }
     }
 }
+
+/// <summary>Lists from a damaged image end with an error, never a hang.</summary>
+public sealed class ListTests
+{
+    private sealed class Words(DataModel model, Dictionary<ulong, ulong> words) : IKernelMemory
+    {
+        public DataModel DataModel => model;
+
+        public bool TryReadVirtual(ulong address, Span<byte> destination, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        {
+            destination.Clear();
+            if (words.TryGetValue(address, out var value))
+            {
+                for (var i = 0; i < destination.Length && i < 8; i++) destination[i] = (byte)(value >> (8 * i));
+            }
+            failure = null;
+            return true;
+        }
+    }
+
+    [Fact]
+    public void ACycleThatMissesTheHeadIsReported()
+    {
+        var link = KernelTypes.OffsetOf<widget>(DataModel.LP64, "link");
+        var mem = new Words(DataModel.LP64, new() { [0x100] = 0x200 + link, [0x200 + link] = 0x300 + link, [0x300 + link] = 0x200 + link });
+        var e = Assert.Throws<KvmException>(() => list_head.At(mem, 0x100).Entries<widget>(w => w.link).Count());
+        Assert.Contains("did not return to its head", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ANullNextIsAReadError()
+    {
+        var mem = new Words(DataModel.ILP32, new() { [0x100] = 0x200 });
+        Assert.Throws<KvmReadException>(() => list_head.At(mem, 0x100).Entries<widget>(w => w.link).Count());
+    }
+
+    [Fact]
+    public void HashListsEndAtNull()
+    {
+        var mem = new Words(DataModel.LP64, new() { [0x100] = 0x1000, [0x1000] = 0x2000 });
+        var nodes = hlist_head.At(mem, 0x100).Entries<hlist_node>(n => n).Select(n => n.Address).ToList();
+        Assert.Equal(new ulong[] { 0x1000, 0x2000 }, nodes);
+    }
+}
