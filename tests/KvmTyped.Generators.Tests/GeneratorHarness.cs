@@ -40,7 +40,7 @@ internal sealed class TestOptionsProvider(string ns) : AnalyzerConfigOptionsProv
 /// <summary>Runs the generator in memory, as the compiler would, and compiles and loads the result.</summary>
 internal static class GeneratorHarness
 {
-    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Preview);
+    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Preview, DocumentationMode.Diagnose);
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
@@ -86,7 +86,9 @@ internal static class GeneratorHarness
         using var stream = new MemoryStream();
         var emit = output.Emit(stream);
         Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning)));
-        Assert.DoesNotContain(emit.Diagnostics, d => d.Severity >= DiagnosticSeverity.Warning);
+        // Generated code must compile without a warning even with XML documentation checked (CS1591) and every
+        // warning wave on; the test's own declarations are exempt from the documentation rule.
+        Assert.DoesNotContain(emit.Diagnostics, d => d.Severity >= DiagnosticSeverity.Warning && !(d.Id == "CS1591" && d.Location.SourceTree?.FilePath == "Declarations.cs"));
         return Assembly.Load(stream.ToArray());
     }
 }
