@@ -52,7 +52,7 @@ public sealed partial class KvmTypedGenerator
             Flag("PreserveAccessIndex"), false, fields.ToEquatableArray(), structPos, symbol.ContainingNamespace.ToDisplayString());
         if (aligned < 0 || (aligned & (aligned - 1)) != 0)
         {
-            diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.SyntaxError, "requested alignment " + aligned + " is not a power of 2", structPos));
+            diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.SyntaxError, "requested alignment " + aligned.ToString(System.Globalization.CultureInfo.InvariantCulture) + " is not a power of 2", structPos));
         }
         return new SchemaUnit(path, new EquatableArray<StructDef>(new[] { def }), enums.ToEquatableArray(), EquatableArray<TypedefDef>.Empty, diagnostics.ToEquatableArray());
     }
@@ -124,7 +124,7 @@ public sealed partial class KvmTypedGenerator
             {
                 if (lengths[i] <= 0)
                 {
-                    diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.BadArraySize, "array '" + prop.Name + "' has size " + lengths[i] + "; sizes must be positive (use [KernelArray] for a flexible array member)", pos));
+                    diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.BadArraySize, "array '" + prop.Name + "' has size " + lengths[i].ToString(System.Globalization.CultureInfo.InvariantCulture) + "; sizes must be positive (use [KernelArray] for a flexible array member)", pos));
                     return null;
                 }
                 type = new CType(CTypeKind.Array, Target: type, Length: lengths[i]);

@@ -78,6 +78,8 @@ internal static class GccOracle
             else if (got != value) mismatches.Add($"{key}: computed {value}, gcc -m{model} says {got}");
         }
         if (expected.Count == 0) mismatches.Add("no struct was compared");
+        if (mismatches.Count == 0) Directory.Delete(workDir, recursive: true);
+        else mismatches.Insert(0, $"(the C program is kept in {workDir})");
         return mismatches;
     }
 
