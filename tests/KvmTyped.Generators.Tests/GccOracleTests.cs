@@ -27,6 +27,39 @@ public sealed class GccOracleTests
         Assert.Contains(schema.Structs, s => s.Name == "task_struct" && s.PreserveAccessIndex);
     }
 
+    /// <summary>Corners of gcc's layout found by the random test, kept so they stay covered.</summary>
+    private const string EdgeCases = """
+        struct e1 { char a; long long b : 8 __attribute__((aligned(1))); };
+        struct e2 { char a; int b : 4 __attribute__((aligned(2))); };
+        struct e3 { char a; long long b __attribute__((aligned(2))); };
+        struct e4 { char a; double b[2] __attribute__((aligned(4))); };
+        struct e5 { char a; char c : 4; long long b : 8 __attribute__((aligned(1))); };
+        struct e6 { char a; long long b __attribute__((aligned(2))); } __attribute__((packed));
+        struct e7 { char a; long long b __attribute__((packed, aligned(2))); };
+        union e8 { unsigned long a[15]; u64 f : 64 __attribute__((aligned(1))); };
+        union e9 { unsigned long a[15]; u64 f : 64; };
+        struct e10 { u64 f : 64 __attribute__((aligned(1))); };
+        struct e11 { char a[8]; u64 f : 64 __attribute__((aligned(1))); };
+        struct e12 { char a[4]; u64 f : 64 __attribute__((aligned(1))); };
+        struct e13 { char a[4]; u64 f : 64 __attribute__((aligned(2))); char z; };
+        union e14 { char a; long long f : 64 __attribute__((aligned(2))); } __attribute__((packed));
+        struct e15 { char a; int : 0; char b; };
+        struct e16 { char a; int : 0; };
+        struct e17 { char a; long long b : 40; char c; };
+        struct e18 { short a : 3; struct { int x : 5; }; char b : 2; } __attribute__((packed));
+        """;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EdgeCasesMatchGcc(bool lp64)
+    {
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("edge.h", EdgeCases) });
+        Assert.Empty(schema.Diagnostics);
+        var mismatches = GccOracle.Compare(EdgeCases, schema, lp64, WorkDir("edge"));
+        Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -61,6 +94,7 @@ internal static class RandomSchema
     {
         ("unsigned char", 8), ("signed char", 8), ("char", 8), ("short", 16), ("unsigned short", 16), ("int", 32), ("unsigned int", 32),
         ("long", 32), ("unsigned long", 32), ("long long", 64), ("unsigned long long", 64), ("_Bool", 1), ("u64", 64), ("u16", 16),
+        ("enum rnd_e", 32),
     };
 
     public static string Generate(int seed, int count)
@@ -108,13 +142,25 @@ internal static class RandomSchema
                 var (type, bits) = BitTypes[rng.Next(BitTypes.Length)];
                 var width = rng.Next(bits + 1);
                 if (width == 0 || rng.Next(8) == 0) return $"    {type} : {width};\n";
-                return $"    {type} {name} : {width};\n";
+                var bitAttr = rng.Next(10) switch
+                {
+                    0 => " __attribute__((packed))",
+                    1 => $" __attribute__((aligned({1 << rng.Next(4)})))",
+                    _ => string.Empty,
+                };
+                return $"    {type} {name} : {width}{bitAttr};\n";
             case 2 when depth < 2:
                 var kw = rng.Next(2) == 0 ? "struct" : "union";
                 var inner = new StringBuilder($"    {kw} {{\n");
                 var n = 1 + rng.Next(4);
                 for (var i = 0; i < n; i++) inner.Append(Member(rng, nestable, $"{name}_{i}", depth + 1));
-                inner.Append(rng.Next(3) == 0 ? $"    }} {name}{memberAttr};\n" : "    };\n");
+                var innerAttr = rng.Next(6) switch
+                {
+                    0 => " __attribute__((packed))",
+                    1 => $" __attribute__((aligned({1 << rng.Next(5)})))",
+                    _ => string.Empty,
+                };
+                inner.Append(rng.Next(3) == 0 ? $"    }}{innerAttr} {name}{memberAttr};\n" : $"    }}{innerAttr};\n");
                 return inner.ToString();
             case 3 when nestable.Count > 0:
                 var nested = nestable[rng.Next(Math.Max(0, nestable.Count - 50), nestable.Count)];

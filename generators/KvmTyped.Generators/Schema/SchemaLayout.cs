@@ -101,10 +101,14 @@ internal sealed class SchemaLayout
                     maxBits = Math.Max(maxBits, bitPos);
                     continue;
                 }
+                // gcc turns a bitfield that fills a whole machine mode at a position aligned for that mode into an
+                // ordinary field; with aligned(N) on it, i386 then keeps the mode's 8-byte alignment for a 64-bit one.
+                var wholeMode = !_lp64 && f.AlignAttr > 0 && !packed && width == 64 && size == 8 && (s.IsUnion || bitPos % 64 == 0);
                 if (f.AlignAttr > 0) bitPos = RoundUp(bitPos, f.AlignAttr * 8L);
-                else if (!packed && ExcessUnitSpan(bitPos, width, typeAlign * 8L, size * 8)) bitPos = RoundUp(bitPos, typeAlign * 8L);
+                if (!packed && ExcessUnitSpan(bitPos, width, typeAlign * 8L, size * 8)) bitPos = RoundUp(bitPos, typeAlign * 8L);
                 start = bitPos;
                 bitPos += width;
+                if (wholeMode) fieldAlign = Math.Max(fieldAlign, 8);
                 if (f.Name is not null) align = Math.Max(align, f.AlignAttr > 0 ? fieldAlign : packed ? 1 : typeAlign);
                 if (f.Name is not null) members.Add(new FieldLayout(f.Name, f.Type, start / 8, size, start, width));
             }
