@@ -131,7 +131,7 @@ public sealed partial class KvmTypedGenerator
         {
             if (!first) w.Line();
             first = false;
-            w.Line("/// <summary><c>" + Escape(m.CType) + " " + Escape(m.Name) + (m.BitSize > 0 ? " : " + N(m.BitSize) : string.Empty) + "</c></summary>");
+            w.Line("/// <summary><c>" + Escape(m.CType) + (m.BitSize > 0 ? " : " + N(m.BitSize) : string.Empty) + "</c></summary>");
             w.Line("public partial " + m.ClrType + " " + Identifier(m.PropertyName) + " { get; }");
         }
         w.Close();

@@ -77,7 +77,7 @@ public sealed partial class KvmTypedGenerator
             var f32 = l32?.Fields[i];
             var f64 = l64?.Fields[i];
             var property = f.Name == s.Name || ReservedMembers.Contains(f.Name!) ? f.Name + "_" : f.Name!;
-            var m = new ViewMember(f.Name!, property, f.Type.ToString(), MemberKind.Integer, "int", string.Empty, 0, 0, false,
+            var m = new ViewMember(f.Name!, property, f.Type.Declare(f.Name!), MemberKind.Integer, "int", string.Empty, 0, 0, false,
                 f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
             members.Add(Classify(m, f, schema, ns, defaultNamespace));
         }

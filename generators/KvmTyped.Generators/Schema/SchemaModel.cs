@@ -40,6 +40,16 @@ internal sealed record CType(CTypeKind Kind, string Name = "", CType? Target = n
 
     public bool IsRecord => Kind is CTypeKind.Struct or CTypeKind.Union;
 
+    /// <summary>A C declaration of <paramref name="name"/> with this type ("char comm[16]", "int (*fn)()").</summary>
+    public string Declare(string name) => Kind switch
+    {
+        CTypeKind.Array => Target!.Declare(name + (Length < 0 ? "[]" : "[" + Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]")),
+        CTypeKind.Pointer when Target!.Kind is CTypeKind.Array or CTypeKind.Function => Target.Declare("(*" + name + ")"),
+        CTypeKind.Pointer => Target!.Declare("*" + name),
+        CTypeKind.Function => (Target?.ToString() ?? "void") + " " + name + "()",
+        _ => ToString() + " " + name,
+    };
+
     /// <summary>The C spelling, for messages and generated C.</summary>
     public override string ToString() => Kind switch
     {

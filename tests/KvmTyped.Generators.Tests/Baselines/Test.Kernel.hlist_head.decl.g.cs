@@ -7,6 +7,6 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct hlist_head</c> in kernel memory (list.h).</summary>
 public readonly partial struct hlist_head
 {
-    /// <summary><c>struct hlist_node * first</c></summary>
+    /// <summary><c>struct hlist_node *first</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.hlist_node> first { get; }
 }

@@ -7,9 +7,9 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct hlist_node</c> in kernel memory (list.h).</summary>
 public readonly partial struct hlist_node
 {
-    /// <summary><c>struct hlist_node * next</c></summary>
+    /// <summary><c>struct hlist_node *next</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.hlist_node> next { get; }
 
-    /// <summary><c>struct hlist_node * * pprev</c></summary>
+    /// <summary><c>struct hlist_node **pprev</c></summary>
     public partial ulong pprev { get; }
 }

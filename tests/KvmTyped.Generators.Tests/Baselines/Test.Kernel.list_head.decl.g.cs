@@ -7,9 +7,9 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct list_head</c> in kernel memory (list.h).</summary>
 public readonly partial struct list_head
 {
-    /// <summary><c>struct list_head * next</c></summary>
+    /// <summary><c>struct list_head *next</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.list_head> next { get; }
 
-    /// <summary><c>struct list_head * prev</c></summary>
+    /// <summary><c>struct list_head *prev</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.list_head> prev { get; }
 }

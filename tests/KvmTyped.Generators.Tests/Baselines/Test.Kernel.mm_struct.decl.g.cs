@@ -7,7 +7,7 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct mm_struct</c> in kernel memory (mm_types.h; offsets relocated against the kernel's BTF).</summary>
 public readonly partial struct mm_struct
 {
-    /// <summary><c>void * pgd</c></summary>
+    /// <summary><c>void *pgd</c></summary>
     public partial ulong pgd { get; }
 
     /// <summary><c>int map_count</c></summary>

@@ -7,21 +7,21 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct new_utsname</c> in kernel memory (utsname.h).</summary>
 public readonly partial struct new_utsname
 {
-    /// <summary><c>char[65] sysname</c></summary>
+    /// <summary><c>char sysname[65]</c></summary>
     public partial string sysname { get; }
 
-    /// <summary><c>char[65] nodename</c></summary>
+    /// <summary><c>char nodename[65]</c></summary>
     public partial string nodename { get; }
 
-    /// <summary><c>char[65] release</c></summary>
+    /// <summary><c>char release[65]</c></summary>
     public partial string release { get; }
 
-    /// <summary><c>char[65] version</c></summary>
+    /// <summary><c>char version[65]</c></summary>
     public partial string version { get; }
 
-    /// <summary><c>char[65] machine</c></summary>
+    /// <summary><c>char machine[65]</c></summary>
     public partial string machine { get; }
 
-    /// <summary><c>char[65] domainname</c></summary>
+    /// <summary><c>char domainname[65]</c></summary>
     public partial string domainname { get; }
 }

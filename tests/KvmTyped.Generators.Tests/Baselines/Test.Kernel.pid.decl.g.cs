@@ -10,6 +10,6 @@ public readonly partial struct pid
     /// <summary><c>unsigned int level</c></summary>
     public partial uint level { get; }
 
-    /// <summary><c>struct upid[] numbers</c></summary>
+    /// <summary><c>struct upid numbers[]</c></summary>
     public partial global::KvmTyped.Types.KViewArray<global::Test.Kernel.upid> numbers { get; }
 }

@@ -19,13 +19,13 @@ public readonly partial struct sample
     /// <summary><c>struct point pt</c></summary>
     public partial global::Test.Kernel.point pt { get; }
 
-    /// <summary><c>struct point * ppt</c></summary>
+    /// <summary><c>struct point *ppt</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.point> ppt { get; }
 
-    /// <summary><c>char[8] name</c></summary>
+    /// <summary><c>char name[8]</c></summary>
     public partial string name { get; }
 
-    /// <summary><c>int[3] arr</c></summary>
+    /// <summary><c>int arr[3]</c></summary>
     public partial global::KvmTyped.Types.KArray<int> arr { get; }
 
     /// <summary><c>unsigned int flags : 3</c></summary>
@@ -49,7 +49,7 @@ public readonly partial struct sample
     /// <summary><c>struct list_head link</c></summary>
     public partial global::Test.Kernel.list_head link { get; }
 
-    /// <summary><c>void * opaque</c></summary>
+    /// <summary><c>void *opaque</c></summary>
     public partial ulong opaque { get; }
 
     /// <summary><c>long long ll</c></summary>
@@ -61,12 +61,12 @@ public readonly partial struct sample
     /// <summary><c>_Bool b</c></summary>
     public partial bool b { get; }
 
-    /// <summary><c>struct point[2] pts</c></summary>
+    /// <summary><c>struct point pts[2]</c></summary>
     public partial global::KvmTyped.Types.KViewArray<global::Test.Kernel.point> pts { get; }
 
-    /// <summary><c>unsigned short[2][2] words</c></summary>
+    /// <summary><c>unsigned short words[2][2]</c></summary>
     public partial global::KvmTyped.Types.KArray<ushort> words { get; }
 
-    /// <summary><c>function * callback</c></summary>
+    /// <summary><c>int (*callback)()</c></summary>
     public partial ulong callback { get; }
 }

@@ -19,10 +19,10 @@ public readonly partial struct task_struct
     /// <summary><c>struct list_head tasks</c></summary>
     public partial global::Test.Kernel.list_head tasks { get; }
 
-    /// <summary><c>struct mm_struct * mm</c></summary>
+    /// <summary><c>struct mm_struct *mm</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> mm { get; }
 
-    /// <summary><c>struct mm_struct * active_mm</c></summary>
+    /// <summary><c>struct mm_struct *active_mm</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> active_mm { get; }
 
     /// <summary><c>int exit_state</c></summary>
@@ -37,10 +37,10 @@ public readonly partial struct task_struct
     /// <summary><c>int tgid</c></summary>
     public partial int tgid { get; }
 
-    /// <summary><c>struct task_struct * real_parent</c></summary>
+    /// <summary><c>struct task_struct *real_parent</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> real_parent { get; }
 
-    /// <summary><c>struct task_struct * parent</c></summary>
+    /// <summary><c>struct task_struct *parent</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> parent { get; }
 
     /// <summary><c>struct list_head children</c></summary>
@@ -49,18 +49,18 @@ public readonly partial struct task_struct
     /// <summary><c>struct list_head sibling</c></summary>
     public partial global::Test.Kernel.list_head sibling { get; }
 
-    /// <summary><c>struct task_struct * group_leader</c></summary>
+    /// <summary><c>struct task_struct *group_leader</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> group_leader { get; }
 
     /// <summary><c>struct list_head thread_group</c></summary>
     public partial global::Test.Kernel.list_head thread_group { get; }
 
-    /// <summary><c>struct cred * real_cred</c></summary>
+    /// <summary><c>struct cred *real_cred</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> real_cred { get; }
 
-    /// <summary><c>struct cred * cred</c></summary>
+    /// <summary><c>struct cred *cred</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> cred { get; }
 
-    /// <summary><c>char[16] comm</c></summary>
+    /// <summary><c>char comm[16]</c></summary>
     public partial string comm { get; }
 }

@@ -10,6 +10,6 @@ public readonly partial struct upid
     /// <summary><c>int nr</c></summary>
     public partial int nr { get; }
 
-    /// <summary><c>struct pid_namespace * ns</c></summary>
+    /// <summary><c>struct pid_namespace *ns</c></summary>
     public partial ulong ns { get; }
 }
