@@ -82,8 +82,13 @@ internal sealed class SchemaParser
 
     private void Recover(int before)
     {
-        if (_pos == before) Next();
         var depth = 0;
+        for (var i = before; i < _pos; i++)
+        {
+            if (_tokens[i].Is("{")) depth++;
+            else if (_tokens[i].Is("}")) depth = Math.Max(0, depth - 1);
+        }
+        if (_pos == before) Next();
         while (Cur.Kind != TokenKind.End)
         {
             var t = Next();
@@ -112,13 +117,22 @@ internal sealed class SchemaParser
             return;
         }
         var spec = ParseSpecifiers(null);
+        if (spec.Packed || spec.AlignAttr > 0)
+        {
+            throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: an attribute before the type of a file-scope declaration (put it after the struct's closing brace)", spec.Start);
+        }
         if (spec.IsTypedef)
         {
             var first = true;
             while (true)
             {
                 var (name, type, at) = ParseDeclarator(spec.Type);
-                ParseAttributes(out _, out _, out _, allowRecordOnly: false);
+                var attributeAt = Cur;
+                ParseAttributes(out var typedefPacked, out var typedefAlign, out _, allowRecordOnly: false);
+                if (typedefPacked || typedefAlign > 0)
+                {
+                    throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: packed or aligned on a typedef (declare the attribute on the struct or member)", attributeAt);
+                }
                 if (name is null) throw Error(SchemaDiagnosticIds.SyntaxError, "expected a typedef name", at);
                 if (first && type.Equals(spec.Type) && spec.DefinedStruct >= 0 && _structs[spec.DefinedStruct].IsAnonymous)
                 {
