@@ -62,6 +62,19 @@ public sealed class DiagnosticTests
         Assert.DoesNotContain(result.Results.Single().GeneratedSources, s => s.HintName == "Test.Kernel.a.g.cs");
     }
 
+    [Theory]
+    [InlineData("struct a { int x[{0}1{1}]; };", "(", ")")]
+    [InlineData("struct a { int {0}x{1}; };", "(", ")")]
+    [InlineData("struct a { {0} int x; {1} };", "struct { ", " };")]
+    [InlineData("struct a { int x[{0}1]; };", "-", "")]
+    public void DeepNestingIsASyntaxErrorNotAStackOverflow(string template, string open, string close)
+    {
+        var text = template.Replace("{0}", string.Concat(Enumerable.Repeat(open, 100_000)), StringComparison.Ordinal)
+            .Replace("{1}", string.Concat(Enumerable.Repeat(close, 100_000)), StringComparison.Ordinal);
+        var unit = SchemaParser.Parse("deep.h", text);
+        Assert.Contains(unit.Diagnostics, d => d.Id == "KVMT0001" && d.Message.Contains("nested more than", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void IdenticalRedefinitionIsAccepted()
     {

@@ -16,6 +16,11 @@ internal sealed class SchemaParser
     private readonly Dictionary<string, long> _constants = new(StringComparer.Ordinal);
     private int _pos;
     private int _anonymous;
+    private int _depth;
+
+    /// <summary>Nesting (parentheses, declarators, nested structs) deeper than this is refused, so a hostile or
+    /// broken schema cannot overflow the compiler's stack.</summary>
+    private const int MaxDepth = 200;
 
     private SchemaParser(string path, string text)
     {
@@ -280,6 +285,19 @@ internal sealed class SchemaParser
 
     private List<FieldDef> ParseMembers(string owner, bool isUnion)
     {
+        Enter();
+        try
+        {
+            return ParseMembersInner(owner, isUnion);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private List<FieldDef> ParseMembersInner(string owner, bool isUnion)
+    {
         Expect("{");
         var fields = new List<FieldDef>();
         while (!Cur.Is("}"))
@@ -412,6 +430,28 @@ internal sealed class SchemaParser
     }
 
     private (string? Name, Token NameToken, Func<CType, CType> Build) ParseDeclaratorCore()
+    {
+        Enter();
+        try
+        {
+            return ParseDeclaratorCoreInner();
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private void Enter()
+    {
+        if (++_depth > MaxDepth)
+        {
+            _depth--;
+            throw Error(SchemaDiagnosticIds.SyntaxError, "declarations or expressions nested more than " + MaxDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " deep", Cur);
+        }
+    }
+
+    private (string? Name, Token NameToken, Func<CType, CType> Build) ParseDeclaratorCoreInner()
     {
         var pointers = 0;
         while (Cur.Is("*"))
@@ -593,6 +633,19 @@ internal sealed class SchemaParser
     }
 
     private long ParseUnary()
+    {
+        Enter();
+        try
+        {
+            return ParseUnaryInner();
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private long ParseUnaryInner()
     {
         var t = Cur;
         if (t.Is("-"))
