@@ -23,8 +23,9 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.Options);
 
         var schemaFiles = context.AdditionalTextsProvider
-            .Where(static t => t.Path.EndsWith(".h", StringComparison.OrdinalIgnoreCase))
-            .Select(static (t, ct) => SchemaParser.Parse(t.Path, t.GetText(ct)?.ToString() ?? string.Empty))
+            .Combine(context.AnalyzerConfigOptionsProvider)
+            .Where(static p => IsSchema(p.Left, p.Right.GetOptions(p.Left)))
+            .Select(static (p, ct) => SchemaParser.Parse(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty))
             .WithTrackingName(TrackingNames.SchemaFiles);
 
         var declarations = context.SyntaxProvider
@@ -52,6 +53,13 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
             foreach (var d in list) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d));
         });
     }
+
+    /// <summary>A schema is an AdditionalFiles item whose KvmTypedSchema metadata is true (build/KvmTyped.targets sets
+    /// it on every KvmTypedSchema item), so other .h files given to other generators are left alone.</summary>
+    private static bool IsSchema(AdditionalText text, AnalyzerConfigOptions options) =>
+        options.TryGetValue("build_metadata.AdditionalFiles.KvmTypedSchema", out var flag)
+        && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase)
+        && text.Path.Length > 0;
 
     /// <summary>KvmTypedNamespace if set, else RootNamespace + ".Kernel", else "KvmTyped.Kernel".</summary>
     private static string DefaultNamespace(AnalyzerConfigOptions options)

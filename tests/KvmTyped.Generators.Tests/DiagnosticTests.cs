@@ -76,6 +76,14 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void HeaderFilesNotMarkedAsSchemasAreIgnored()
+    {
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.Schemas(("/other/not-a-schema.h", "#define X 1\nint f(void);\n"), ("/s/ok.h", "struct ok { int x; };\n")));
+        Assert.Empty(result.Diagnostics);
+        Assert.Contains(result.Results.Single().GeneratedSources, s => s.HintName == "Test.Kernel.ok.g.cs");
+    }
+
+    [Fact]
     public void IdenticalRedefinitionIsAccepted()
     {
         var (result, _) = GeneratorHarness.Run(GeneratorHarness.Schemas(("/s/one.h", "struct a { int x; };\n"), ("/s/two.h", "struct a { int x; };\n")));

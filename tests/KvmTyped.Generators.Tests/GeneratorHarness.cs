@@ -17,23 +17,24 @@ internal sealed class InMemoryAdditionalText(string path, string text) : Additio
     public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
 }
 
+/// <summary>What build/KvmTyped.targets makes visible to the compiler: the namespace property, and the
+/// KvmTypedSchema metadata on every .h AdditionalFile whose name does not start with "not-a-schema".</summary>
 internal sealed class TestOptionsProvider(string ns) : AnalyzerConfigOptionsProvider
 {
-    private readonly Options _global = new(ns);
+    private readonly Options _global = new(new Dictionary<string, string> { ["build_property.KvmTypedNamespace"] = ns });
+    private readonly Options _schema = new(new Dictionary<string, string> { ["build_metadata.AdditionalFiles.KvmTypedSchema"] = "true" });
+    private readonly Options _none = new(new Dictionary<string, string>());
 
     public override AnalyzerConfigOptions GlobalOptions => _global;
 
-    public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => _global;
+    public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => _none;
 
-    public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) => _global;
+    public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) =>
+        Path.GetFileName(textFile.Path).StartsWith("not-a-schema", StringComparison.Ordinal) ? _none : _schema;
 
-    private sealed class Options(string ns) : AnalyzerConfigOptions
+    private sealed class Options(Dictionary<string, string> values) : AnalyzerConfigOptions
     {
-        public override bool TryGetValue(string key, out string value)
-        {
-            value = key == "build_property.KvmTypedNamespace" ? ns : string.Empty;
-            return key == "build_property.KvmTypedNamespace";
-        }
+        public override bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value) => values.TryGetValue(key, out value);
     }
 }
 
