@@ -82,6 +82,12 @@ public sealed partial class KvmTypedGenerator
             w.Line();
             w.Line((v.DeclareType ? "public partial " : "public partial ") + m.ClrType + " " + Identifier(m.PropertyName) + " => " + ReadExpression(v, m) + ";");
         }
+        if (v.Relocated)
+        {
+            w.Line();
+            w.Line("/// <summary>True when this kernel's " + Escape(v.CSpelling) + " has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>");
+            w.Line("public bool HasMember(string name) => _reloc.Has(name);");
+        }
         w.Line();
         w.Line("/// <summary>container_of: the <typeparamref name=\"T\"/> that embeds this object as the member <paramref name=\"member\"/> selects.</summary>");
         w.Open("public T ContainerOf<T>(global::System.Func<T, " + self + "> member) where T : struct, " + Types + "IKernelView<T>");

@@ -58,7 +58,7 @@ public sealed partial class KvmTypedGenerator
     /// <summary>Names every view defines itself; a C member with one of these names gets a trailing underscore.</summary>
     private static readonly HashSet<string> ReservedMembers = new(StringComparer.Ordinal)
     {
-        "Address", "Memory", "At", "SizeOf", "StaticLayout", "TypeName", "IsRelocated", "ContainerOf", "Entries", "ToString",
+        "Address", "Memory", "At", "SizeOf", "StaticLayout", "TypeName", "IsRelocated", "ContainerOf", "Entries", "HasMember", "ToString",
         "Equals", "GetHashCode", "GetType", "_memory", "_address", "_lp64", "_reloc", "s_ilp32", "s_lp64", "s_request",
     };
 

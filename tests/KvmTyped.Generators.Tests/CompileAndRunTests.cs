@@ -65,7 +65,8 @@ public sealed class CompileAndRunTests
             public static string ReadTask(IKernelMemory m, ulong a)
             {
                 var t = task_struct.At(m, a);
-                return string.Join("|", t.pid, t.comm, t.tasks.Address - a, t.mm.Address.ToString("x"), task_struct.SizeOf(m), task_struct.IsRelocated);
+                return string.Join("|", t.pid, t.comm, t.tasks.Address - a, t.mm.Address.ToString("x"), task_struct.SizeOf(m), task_struct.IsRelocated,
+                    t.HasMember("pid"), t.HasMember("prio"), t.HasMember("no_such_member"));
             }
         }
         """;
@@ -156,7 +157,7 @@ public sealed class CompileAndRunTests
         Encoding.ASCII.GetBytes("systemd\0").CopyTo(mem.Bytes, 0x200 + 0x70);
         mem.Write(a + 0x58, 0xc0ffee, model == DataModel.LP64 ? 8 : 4);
         var probe = Compiled.Value.GetType("Test.Probe")!.GetMethod("ReadTask")!;
-        Assert.Equal("4242|systemd|64|c0ffee|2304|True", (string)probe.Invoke(null, new object[] { mem, a })!);
+        Assert.Equal("4242|systemd|64|c0ffee|2304|True|True|False|False", (string)probe.Invoke(null, new object[] { mem, a })!);
     }
 
     [Fact]

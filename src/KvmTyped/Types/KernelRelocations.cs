@@ -58,6 +58,16 @@ public sealed class KernelRelocation
     /// <summary>True when member <paramref name="index"/> exists in this image.</summary>
     public bool Has(int index) => _bitOffsets[index] >= 0;
 
+    /// <summary>True when the member called <paramref name="member"/> was requested and exists in this image.</summary>
+    public bool Has(string member)
+    {
+        for (var i = 0; i < _request.FieldNames.Count; i++)
+        {
+            if (_request.FieldNames[i] == member) return _bitOffsets[i] >= 0;
+        }
+        return false;
+    }
+
     /// <summary>The bit offset of member <paramref name="index"/>.</summary>
     /// <exception cref="KvmException">The member does not exist in this kernel.</exception>
     public long BitOffset(int index)

@@ -59,6 +59,9 @@ partial struct cred : global::KvmTyped.Types.IKernelView<cred>
 
     public partial global::Test.Kernel.kgid_t fsgid => global::Test.Kernel.kgid_t.At(_memory, _address + _reloc.ByteOffset(7));
 
+    /// <summary>True when this kernel's struct cred has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, cred> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {

@@ -71,6 +71,9 @@ partial struct mm_struct : global::KvmTyped.Types.IKernelView<mm_struct>
 
     public partial ulong env_end => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(13), (_lp64 ? 8 : 4));
 
+    /// <summary>True when this kernel's struct mm_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, mm_struct> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {

@@ -47,6 +47,9 @@ partial struct pid : global::KvmTyped.Types.IKernelView<pid>
 
     public partial global::KvmTyped.Types.KViewArray<global::Test.Kernel.upid> numbers => new global::KvmTyped.Types.KViewArray<global::Test.Kernel.upid>(_memory, _address + _reloc.ByteOffset(1), -1);
 
+    /// <summary>True when this kernel's struct pid has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, pid> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {

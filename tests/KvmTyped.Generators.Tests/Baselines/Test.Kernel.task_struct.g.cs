@@ -81,6 +81,9 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
 
     public partial string comm => global::KvmTyped.Types.KernelReader.ReadCString(_memory, _address + _reloc.ByteOffset(18), 16);
 
+    /// <summary>True when this kernel's struct task_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, task_struct> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {

@@ -47,6 +47,9 @@ partial struct upid : global::KvmTyped.Types.IKernelView<upid>
 
     public partial ulong ns => global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(1), _lp64);
 
+    /// <summary>True when this kernel's struct upid has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, upid> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {

@@ -45,6 +45,9 @@ partial struct uts_namespace : global::KvmTyped.Types.IKernelView<uts_namespace>
 
     public partial global::Test.Kernel.new_utsname name => global::Test.Kernel.new_utsname.At(_memory, _address + _reloc.ByteOffset(0));
 
+    /// <summary>True when this kernel's struct uts_namespace has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
+    public bool HasMember(string name) => _reloc.Has(name);
+
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, uts_namespace> member) where T : struct, global::KvmTyped.Types.IKernelView<T>
     {
