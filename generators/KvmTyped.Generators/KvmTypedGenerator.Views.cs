@@ -1,0 +1,186 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using KvmTyped.Generators.Model;
+using KvmTyped.Generators.Schema;
+
+namespace KvmTyped.Generators;
+
+/// <summary>Resolves all schema units together and turns each valid struct into a <see cref="ViewModel"/>.</summary>
+public sealed partial class KvmTypedGenerator
+{
+    internal static SchemaBuildResult BuildViews(IEnumerable<SchemaUnit> units, string defaultNamespace)
+    {
+        var schema = SchemaResolver.Resolve(units);
+        var ilp32 = new SchemaLayout(schema, lp64: false);
+        var lp64 = new SchemaLayout(schema, lp64: true);
+        var views = new List<ViewModel>();
+        foreach (var s in schema.Structs)
+        {
+            if (schema.Broken.Contains(s.Name)) continue;
+            views.Add(BuildView(s, schema, ilp32, lp64, defaultNamespace));
+        }
+        var enums = new List<EnumModel>();
+        foreach (var e in schema.Enums)
+        {
+            if (e.IsAnonymous || e.ClrNamespace is not null) continue;
+            enums.Add(new EnumModel(defaultNamespace, e.Name, ClrScalar(e.Underlying), e.Members, Path.GetFileName(e.Pos.File)));
+        }
+        schema.Diagnostics.Sort((a, b) =>
+        {
+            var c = string.CompareOrdinal(a.Pos.File, b.Pos.File);
+            if (c == 0) c = a.Pos.Line.CompareTo(b.Pos.Line);
+            return c == 0 ? a.Pos.Column.CompareTo(b.Pos.Column) : c;
+        });
+        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), schema.Diagnostics.ToEquatableArray());
+    }
+
+    internal static string ClrScalar(CTypeKind kind) => kind switch
+    {
+        CTypeKind.Bool => "bool",
+        CTypeKind.Char or CTypeKind.SChar => "sbyte",
+        CTypeKind.UChar => "byte",
+        CTypeKind.Short => "short",
+        CTypeKind.UShort => "ushort",
+        CTypeKind.Int => "int",
+        CTypeKind.UInt => "uint",
+        CTypeKind.Long or CTypeKind.LongLong => "long",
+        CTypeKind.ULong or CTypeKind.ULongLong => "ulong",
+        CTypeKind.Float => "float",
+        CTypeKind.Double => "double",
+        _ => "ulong",
+    };
+
+    private static bool IsSigned(CTypeKind kind) => kind is CTypeKind.Char or CTypeKind.SChar or CTypeKind.Short or CTypeKind.Int or CTypeKind.Long or CTypeKind.LongLong;
+
+    private static string ClrName(string ns, string name) => "global::" + ns + "." + Identifier(name);
+
+    /// <summary>Names every view defines itself; a C member with one of these names gets a trailing underscore.</summary>
+    private static readonly HashSet<string> ReservedMembers = new(StringComparer.Ordinal)
+    {
+        "Address", "Memory", "At", "SizeOf", "StaticLayout", "TypeName", "IsRelocated", "ContainerOf", "Entries", "HasMember", "ToString",
+        "Equals", "GetHashCode", "GetType", "_memory", "_address", "_lp64", "_reloc", "s_ilp32", "s_lp64", "s_request",
+    };
+
+    private static ViewModel BuildView(StructDef s, ResolvedSchema schema, SchemaLayout ilp32, SchemaLayout lp64, string defaultNamespace)
+    {
+        var ns = s.ClrNamespace ?? defaultNamespace;
+        var relocated = s.PreserveAccessIndex;
+        StructLayout? l32 = relocated ? null : ilp32.Get(s.Name);
+        StructLayout? l64 = relocated ? null : lp64.Get(s.Name);
+        var named = new List<(FieldDef Field, int Index)>();
+        Flatten(s, schema, named, 0);
+        var members = new List<ViewMember>();
+        for (var i = 0; i < named.Count; i++)
+        {
+            var f = named[i].Field;
+            var f32 = l32?.Fields[i];
+            var f64 = l64?.Fields[i];
+            var property = f.Name == s.Name || ReservedMembers.Contains(f.Name!) ? f.Name + "_" : f.Name!;
+            var m = new ViewMember(f.Name!, property, f.Type.Declare(f.Name!), MemberKind.Integer, "int", string.Empty, 0, 0, false,
+                f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
+            members.Add(Classify(m, f, schema, ns, defaultNamespace));
+        }
+        string Rows(StructLayout? l, List<LayoutRow> rows)
+        {
+            if (l is null) return string.Empty;
+            foreach (var f in l.Fields) rows.Add(new LayoutRow(f.Name, f.Offset, f.Size, f.BitOffset, f.BitSize));
+            return string.Empty;
+        }
+        var rows32 = new List<LayoutRow>();
+        var rows64 = new List<LayoutRow>();
+        Rows(l32, rows32);
+        Rows(l64, rows64);
+        var listEntry = s.Name == "list_head" ? ClrName(ns, "list_head") : string.Empty;
+        var hnode = s.Name == "hlist_head" && schema.StructsByName.TryGetValue("hlist_node", out var hn) ? ClrName(hn.ClrNamespace ?? defaultNamespace, "hlist_node") : string.Empty;
+        var spelling = s.Spelling.Length > 0 ? s.Spelling : (s.IsUnion ? "union " : "struct ") + "(anonymous)";
+        return new ViewModel(ns, s.Name, spelling, s.IsUnion, relocated, s.ClrNamespace is null, Path.GetFileName(s.Pos.File),
+            l32?.Size ?? 0, l32?.Align ?? 0, l64?.Size ?? 0, l64?.Align ?? 0, rows32.ToEquatableArray(), rows64.ToEquatableArray(),
+            members.ToEquatableArray(), listEntry, hnode);
+    }
+
+    private static void Flatten(StructDef s, ResolvedSchema schema, List<(FieldDef, int)> named, int depth)
+    {
+        foreach (var f in s.Fields)
+        {
+            if (f.Name is not null)
+            {
+                named.Add((f, named.Count));
+            }
+            else if (!f.IsBitfield && f.Type.IsRecord && depth < 32 && schema.StructsByName.TryGetValue(f.Type.Name, out var inner))
+            {
+                Flatten(inner, schema, named, depth + 1);
+            }
+        }
+    }
+
+    private static ViewMember Classify(ViewMember m, FieldDef f, ResolvedSchema schema, string ns, string defaultNamespace)
+    {
+        var t = f.Type;
+        string RecordName(CType r) => ClrName(schema.StructsByName[r.Name].ClrNamespace ?? defaultNamespace, r.Name);
+        (string Clr, int Size, bool Signed, bool IsEnumType) Scalar(CType st)
+        {
+            if (st.Kind == CTypeKind.Enum)
+            {
+                var e = schema.EnumsByName[st.Name];
+                var under = e.Underlying;
+                var size = under is CTypeKind.LongLong or CTypeKind.ULongLong ? 8 : 4;
+                return e.IsAnonymous ? (ClrScalar(under), size, IsSigned(under), false) : (ClrName(e.ClrNamespace ?? defaultNamespace, e.Name), size, IsSigned(under), true);
+            }
+            if (st.Kind == CTypeKind.Pointer) return ("ulong", 0, false, false);
+            return (ClrScalar(st.Kind), SchemaLayout.ScalarSize(st.Kind, lp64: false), IsSigned(st.Kind), false);
+        }
+        int Size64(CType st) => st.Kind == CTypeKind.Enum ? Scalar(st).Size : SchemaLayout.ScalarSize(st.Kind, lp64: true);
+        if (f.IsBitfield)
+        {
+            var (clr, size, signed, _) = Scalar(t);
+            return m with { Kind = MemberKind.Bitfield, ClrType = clr, Size32 = size, Size64 = Size64(t), Signed = signed };
+        }
+        switch (t.Kind)
+        {
+            case CTypeKind.Bool:
+                return m with { Kind = MemberKind.Bool, ClrType = "bool", Size32 = 1, Size64 = 1 };
+            case CTypeKind.Float:
+                return m with { Kind = MemberKind.Float, ClrType = "float", Size32 = 4, Size64 = 4 };
+            case CTypeKind.Double:
+                return m with { Kind = MemberKind.Double, ClrType = "double", Size32 = 8, Size64 = 8 };
+            case CTypeKind.Enum:
+                var (eclr, esize, esigned, isEnum) = Scalar(t);
+                return m with { Kind = isEnum ? MemberKind.Enum : MemberKind.Integer, ClrType = eclr, Size32 = esize, Size64 = esize, Signed = esigned };
+            case CTypeKind.Pointer:
+                var target = t.Target!;
+                if (target.IsRecord && schema.StructsByName.TryGetValue(target.Name, out var pointee) && !schema.Broken.Contains(pointee.Name))
+                {
+                    return m with { Kind = MemberKind.Pointer, ClrType = "global::KvmTyped.Types.KPtr<" + RecordName(target) + ">", ElementClrType = RecordName(target), Size32 = 4, Size64 = 8 };
+                }
+                return m with { Kind = MemberKind.Address, ClrType = "ulong", Size32 = 4, Size64 = 8 };
+            case CTypeKind.Struct:
+            case CTypeKind.Union:
+                return m with { Kind = MemberKind.View, ClrType = RecordName(t) };
+            case CTypeKind.Array:
+                long count = 1;
+                var element = t;
+                var oneDimension = t.Target!.Kind != CTypeKind.Array;
+                while (element.Kind == CTypeKind.Array)
+                {
+                    count = element.Length < 0 || count < 0 ? -1 : count * element.Length;
+                    element = element.Target!;
+                }
+                if (element.Kind == CTypeKind.Char && oneDimension && count > 0)
+                {
+                    return m with { Kind = MemberKind.String, ClrType = "string", Count = count, Size32 = 1, Size64 = 1 };
+                }
+                if (element.IsRecord)
+                {
+                    return m with { Kind = MemberKind.ViewArray, ClrType = "global::KvmTyped.Types.KViewArray<" + RecordName(element) + ">", ElementClrType = RecordName(element), Count = count };
+                }
+                var (clr, size, signed, _) = element.Kind == CTypeKind.Bool ? ("bool", 1, false, false) : Scalar(element);
+                var size64 = element.Kind == CTypeKind.Pointer ? 8 : element.Kind == CTypeKind.Bool ? 1 : Size64(element);
+                if (element.Kind == CTypeKind.Pointer) size = 4;
+                return m with { Kind = MemberKind.Array, ClrType = "global::KvmTyped.Types.KArray<" + clr + ">", ElementClrType = clr, Count = count, Size32 = size, Size64 = size64, Signed = signed };
+            default:
+                var (sclr, ssize, ssigned, _) = Scalar(t);
+                return m with { Kind = MemberKind.Integer, ClrType = sclr, Size32 = ssize, Size64 = Size64(t), Signed = ssigned };
+        }
+    }
+}

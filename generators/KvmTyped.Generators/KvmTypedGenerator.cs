@@ -1,0 +1,71 @@
+using System;
+using System.Linq;
+using KvmTyped.Generators.Schema;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+
+namespace KvmTyped.Generators;
+
+/// <summary>Generates typed views of kernel structs from C schema files (AdditionalFiles *.h) and from C#
+/// [KernelStruct] declarations, with ILP32 and LP64 layouts.</summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class KvmTypedGenerator : IIncrementalGenerator
+{
+    /// <summary>The attribute that marks a C# declaration.</summary>
+    public const string KernelStructAttribute = "KvmTyped.Types.KernelStructAttribute";
+
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var options = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => DefaultNamespace(o.GlobalOptions))
+            .WithTrackingName(TrackingNames.Options);
+
+        var schemaFiles = context.AdditionalTextsProvider
+            .Combine(context.AnalyzerConfigOptionsProvider)
+            .Where(static p => IsSchema(p.Left, p.Right.GetOptions(p.Left)))
+            .Select(static (p, ct) => SchemaParser.Parse(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty))
+            .WithTrackingName(TrackingNames.SchemaFiles);
+
+        var declarations = context.SyntaxProvider
+            .ForAttributeWithMetadataName(KernelStructAttribute, static (node, _) => node is StructDeclarationSyntax, static (c, ct) => ParseCSharp(c, ct))
+            .WithTrackingName(TrackingNames.CSharpDeclarations);
+
+        var build = schemaFiles.Collect()
+            .Combine(declarations.Collect())
+            .Combine(options)
+            .Select(static (x, _) => BuildViews(x.Left.Left.Concat(x.Left.Right), x.Right))
+            .WithTrackingName(TrackingNames.Resolve);
+
+        var views = build.SelectMany(static (r, _) => r.Views).WithTrackingName(TrackingNames.Views);
+        var enums = build.SelectMany(static (r, _) => r.Enums).WithTrackingName(TrackingNames.Enums);
+        var diagnostics = build.Select(static (r, _) => r.Diagnostics).WithTrackingName(TrackingNames.Diagnostics);
+
+        context.RegisterSourceOutput(views, static (spc, v) =>
+        {
+            if (v.DeclareType) spc.AddSource(v.Namespace + "." + v.Name + ".decl.g.cs", EmitDeclaration(v));
+            spc.AddSource(v.Namespace + "." + v.Name + ".g.cs", EmitView(v));
+        });
+        context.RegisterSourceOutput(enums, static (spc, e) => spc.AddSource(e.Namespace + "." + e.Name + ".enum.g.cs", EmitEnum(e)));
+        context.RegisterSourceOutput(diagnostics, static (spc, list) =>
+        {
+            foreach (var d in list) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d));
+        });
+    }
+
+    /// <summary>A schema is an AdditionalFiles item whose KvmTypedSchema metadata is true (build/KvmTyped.targets sets
+    /// it on every KvmTypedSchema item), so other .h files given to other generators are left alone.</summary>
+    private static bool IsSchema(AdditionalText text, AnalyzerConfigOptions options) =>
+        options.TryGetValue("build_metadata.AdditionalFiles.KvmTypedSchema", out var flag)
+        && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase)
+        && text.Path.Length > 0;
+
+    /// <summary>KvmTypedNamespace if set, else RootNamespace + ".Kernel", else "KvmTyped.Kernel".</summary>
+    private static string DefaultNamespace(AnalyzerConfigOptions options)
+    {
+        if (options.TryGetValue("build_property.KvmTypedNamespace", out var ns) && !string.IsNullOrWhiteSpace(ns)) return ns.Trim();
+        if (options.TryGetValue("build_property.RootNamespace", out var root) && !string.IsNullOrWhiteSpace(root)) return root.Trim() + ".Kernel";
+        return "KvmTyped.Kernel";
+    }
+}

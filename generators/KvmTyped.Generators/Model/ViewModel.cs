@@ -1,0 +1,68 @@
+using KvmTyped.Generators.Schema;
+
+namespace KvmTyped.Generators.Model;
+
+/// <summary>How a member is read.</summary>
+internal enum MemberKind
+{
+    Integer,
+    Bool,
+    Float,
+    Double,
+    Enum,
+    Pointer,
+    Address,
+    String,
+    Array,
+    ViewArray,
+    View,
+    Bitfield,
+}
+
+/// <summary>One property of a generated view. Offsets are unused for relocated views (RelocIndex is used instead).
+/// Size32/Size64 are the scalar's (or an array element's) size under each model.</summary>
+internal sealed record ViewMember(
+    string Name,
+    string PropertyName,
+    string CType,
+    MemberKind Kind,
+    string ClrType,
+    string ElementClrType,
+    int Size32,
+    int Size64,
+    bool Signed,
+    long Offset32,
+    long Offset64,
+    long BitOffset32,
+    long BitOffset64,
+    int BitSize,
+    long Count,
+    int RelocIndex);
+
+/// <summary>One row of a static layout table.</summary>
+internal sealed record LayoutRow(string Name, long Offset, long Size, long BitOffset, int BitSize);
+
+/// <summary>Everything needed to emit one view; equatable so unchanged structs are not emitted again.</summary>
+internal sealed record ViewModel(
+    string Namespace,
+    string Name,
+    string CSpelling,
+    bool IsUnion,
+    bool Relocated,
+    bool DeclareType,
+    string Origin,
+    long Size32,
+    int Align32,
+    long Size64,
+    int Align64,
+    EquatableArray<LayoutRow> Layout32,
+    EquatableArray<LayoutRow> Layout64,
+    EquatableArray<ViewMember> Members,
+    string ListEntryType,
+    string HListNodeType);
+
+/// <summary>A C enum emitted as a C# enum.</summary>
+internal sealed record EnumModel(string Namespace, string Name, string Underlying, EquatableArray<EnumMember> Members, string Origin);
+
+/// <summary>The output of resolving every schema unit together.</summary>
+internal sealed record SchemaBuildResult(EquatableArray<ViewModel> Views, EquatableArray<EnumModel> Enums, EquatableArray<SchemaDiagnostic> Diagnostics);

@@ -1,0 +1,164 @@
+using System;
+
+namespace KvmTyped.Generators.Schema;
+
+/// <summary>The kind of a C type in a schema.</summary>
+internal enum CTypeKind
+{
+    Void,
+    Bool,
+    Char,
+    SChar,
+    UChar,
+    Short,
+    UShort,
+    Int,
+    UInt,
+    Long,
+    ULong,
+    LongLong,
+    ULongLong,
+    Float,
+    Double,
+
+    /// <summary>A typedef name, not yet resolved (only before <see cref="SchemaResolver"/>).</summary>
+    Named,
+    Struct,
+    Union,
+    Enum,
+    Pointer,
+    Array,
+    Function,
+}
+
+/// <summary>A C type. Name is the tag or typedef name; Target the pointee or element; Length the array length (-1 flexible).</summary>
+internal sealed record CType(CTypeKind Kind, string Name = "", CType? Target = null, long Length = 0)
+{
+    public static readonly CType Int = new(CTypeKind.Int);
+
+    public bool IsInteger => Kind is >= CTypeKind.Bool and <= CTypeKind.ULongLong || Kind == CTypeKind.Enum;
+
+    public bool IsRecord => Kind is CTypeKind.Struct or CTypeKind.Union;
+
+    /// <summary>A C declaration of <paramref name="name"/> with this type ("char comm[16]", "int (*fn)()").</summary>
+    public string Declare(string name) => Kind switch
+    {
+        CTypeKind.Array => Target!.Declare(name + (Length < 0 ? "[]" : "[" + Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]")),
+        CTypeKind.Pointer when Target!.Kind is CTypeKind.Array or CTypeKind.Function => Target.Declare("(*" + name + ")"),
+        CTypeKind.Pointer => Target!.Declare("*" + name),
+        CTypeKind.Function => (Target?.ToString() ?? "void") + " " + name + "()",
+        _ => ToString() + " " + name,
+    };
+
+    /// <summary>The C spelling, for messages and generated C.</summary>
+    public override string ToString() => Kind switch
+    {
+        CTypeKind.Void => "void",
+        CTypeKind.Bool => "_Bool",
+        CTypeKind.Char => "char",
+        CTypeKind.SChar => "signed char",
+        CTypeKind.UChar => "unsigned char",
+        CTypeKind.Short => "short",
+        CTypeKind.UShort => "unsigned short",
+        CTypeKind.Int => "int",
+        CTypeKind.UInt => "unsigned int",
+        CTypeKind.Long => "long",
+        CTypeKind.ULong => "unsigned long",
+        CTypeKind.LongLong => "long long",
+        CTypeKind.ULongLong => "unsigned long long",
+        CTypeKind.Float => "float",
+        CTypeKind.Double => "double",
+        CTypeKind.Named => Name,
+        CTypeKind.Struct => "struct " + Name,
+        CTypeKind.Union => "union " + Name,
+        CTypeKind.Enum => "enum " + Name,
+        CTypeKind.Pointer => Target + " *",
+        CTypeKind.Array => Target + (Length < 0 ? "[]" : "[" + Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]"),
+        _ => "function",
+    };
+}
+
+/// <summary>Where a declaration is: schema file (or C# file), 1-based line and column.</summary>
+internal sealed record SourcePos(string File, int Line, int Column, int Length = 1)
+{
+    public override string ToString() => File + ":" + Line.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + Column.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>A member of a struct or union. Name is null for an anonymous struct/union member or an unnamed bitfield.
+/// BitWidth is -1 for a member that is not a bitfield.</summary>
+internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int AlignAttr, bool Packed, SourcePos Pos)
+{
+    public bool IsBitfield => BitWidth >= 0;
+
+    /// <summary>Equal ignoring where it was declared.</summary>
+    public bool SameShape(FieldDef other) => Name == other.Name && Type == other.Type && BitWidth == other.BitWidth && AlignAttr == other.AlignAttr && Packed == other.Packed;
+}
+
+/// <summary>A struct or union definition. Anonymous ones get a synthesized Name and an empty Spelling.
+/// ClrNamespace is where its view lives (the C# namespace of a C# declaration, or null for the configured schema namespace).</summary>
+internal sealed record StructDef(
+    string Name,
+    bool IsUnion,
+    string Spelling,
+    bool Packed,
+    int AlignAttr,
+    bool PreserveAccessIndex,
+    bool IsAnonymous,
+    EquatableArray<FieldDef> Fields,
+    SourcePos Pos,
+    string? ClrNamespace = null)
+{
+    /// <summary>Equal ignoring positions and origin: the test for a harmless repeated definition.</summary>
+    public bool SameShape(StructDef other)
+    {
+        if (Name != other.Name || IsUnion != other.IsUnion || Packed != other.Packed || AlignAttr != other.AlignAttr
+            || PreserveAccessIndex != other.PreserveAccessIndex || Fields.Count != other.Fields.Count)
+        {
+            return false;
+        }
+        for (var i = 0; i < Fields.Count; i++)
+        {
+            if (!Fields[i].SameShape(other.Fields[i])) return false;
+        }
+        return true;
+    }
+}
+
+internal sealed record EnumMember(string Name, long Value);
+
+/// <summary>An enum definition; anonymous enums only define constants.</summary>
+internal sealed record EnumDef(string Name, bool IsAnonymous, EquatableArray<EnumMember> Members, SourcePos Pos, string? ClrNamespace = null)
+{
+    /// <summary>gcc's choice of underlying type: int, unsigned int, long long or unsigned long long.</summary>
+    public CTypeKind Underlying
+    {
+        get
+        {
+            long min = 0, max = 0;
+            foreach (var m in Members)
+            {
+                min = Math.Min(min, m.Value);
+                max = Math.Max(max, m.Value);
+            }
+            if (min >= int.MinValue && max <= int.MaxValue) return CTypeKind.Int;
+            if (min >= 0 && max <= uint.MaxValue) return CTypeKind.UInt;
+            return min < 0 ? CTypeKind.LongLong : CTypeKind.ULongLong;
+        }
+    }
+}
+
+internal sealed record TypedefDef(string Name, CType Type, SourcePos Pos);
+
+/// <summary>A diagnostic found in a schema, with a stable id (see <see cref="SchemaDiagnosticIds"/>).</summary>
+internal sealed record SchemaDiagnostic(string Id, string Message, SourcePos Pos)
+{
+    public override string ToString() => Pos + ": " + Id + " " + Message;
+}
+
+/// <summary>Everything one schema file (or one C# declaration) declares, before cross-file resolution.</summary>
+internal sealed record SchemaUnit(
+    string Path,
+    EquatableArray<StructDef> Structs,
+    EquatableArray<EnumDef> Enums,
+    EquatableArray<TypedefDef> Typedefs,
+    EquatableArray<SchemaDiagnostic> Diagnostics);

@@ -1,0 +1,299 @@
+using System;
+using System.Collections.Generic;
+
+namespace KvmTyped.Generators.Schema;
+
+/// <summary>All schema units merged: typedefs resolved, definitions checked. Structs listed in Broken have an
+/// error already reported and get neither a layout nor a view.</summary>
+internal sealed class ResolvedSchema
+{
+    public List<StructDef> Structs { get; } = new();
+
+    public Dictionary<string, StructDef> StructsByName { get; } = new(StringComparer.Ordinal);
+
+    public List<EnumDef> Enums { get; } = new();
+
+    public Dictionary<string, EnumDef> EnumsByName { get; } = new(StringComparer.Ordinal);
+
+    public HashSet<string> Broken { get; } = new(StringComparer.Ordinal);
+
+    public List<SchemaDiagnostic> Diagnostics { get; } = new();
+}
+
+/// <summary>Merges schema units (C files and C# declarations alike), resolves typedef names and checks the
+/// rules a single file cannot: unknown types, self-containment, duplicate members, bitfield widths, redefinitions.</summary>
+internal static class SchemaResolver
+{
+    /// <summary>The fixed-width and standard typedef names a schema may use without declaring them.</summary>
+    public static readonly IReadOnlyDictionary<string, CType> BuiltinTypedefs = CreateBuiltins();
+
+    private static Dictionary<string, CType> CreateBuiltins()
+    {
+        var d = new Dictionary<string, CType>(StringComparer.Ordinal);
+        void Add(CTypeKind kind, params string[] names)
+        {
+            foreach (var n in names) d[n] = new CType(kind);
+        }
+        Add(CTypeKind.UChar, "u8", "__u8", "uint8_t");
+        Add(CTypeKind.SChar, "s8", "__s8", "int8_t");
+        Add(CTypeKind.UShort, "u16", "__u16", "uint16_t", "__le16", "__be16");
+        Add(CTypeKind.Short, "s16", "__s16", "int16_t");
+        Add(CTypeKind.UInt, "u32", "__u32", "uint32_t", "__le32", "__be32", "uid_t", "gid_t");
+        Add(CTypeKind.Int, "s32", "__s32", "int32_t", "pid_t");
+        Add(CTypeKind.ULongLong, "u64", "__u64", "uint64_t", "__le64", "__be64");
+        Add(CTypeKind.LongLong, "s64", "__s64", "int64_t");
+        Add(CTypeKind.ULong, "size_t", "uintptr_t");
+        Add(CTypeKind.Long, "ssize_t", "intptr_t", "ptrdiff_t");
+        Add(CTypeKind.Bool, "bool");
+        return d;
+    }
+
+    public static ResolvedSchema Resolve(IEnumerable<SchemaUnit> units)
+    {
+        var result = new ResolvedSchema();
+        var typedefs = new Dictionary<string, TypedefDef>(StringComparer.Ordinal);
+        var all = new List<SchemaUnit>(units);
+        foreach (var unit in all)
+        {
+            result.Diagnostics.AddRange(unit.Diagnostics);
+            foreach (var t in unit.Typedefs)
+            {
+                if (typedefs.TryGetValue(t.Name, out var existing))
+                {
+                    if (!existing.Type.Equals(t.Type))
+                    {
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ConflictingRedefinition,
+                            "conflicting redefinition of typedef '" + t.Name + "' (first defined at " + existing.Pos + ")", t.Pos));
+                    }
+                    continue;
+                }
+                typedefs[t.Name] = t;
+            }
+            foreach (var e in unit.Enums)
+            {
+                if (result.EnumsByName.TryGetValue(e.Name, out var existing))
+                {
+                    if (!existing.Members.Equals(e.Members))
+                    {
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ConflictingRedefinition,
+                            "conflicting redefinition of 'enum " + e.Name + "' (first defined at " + existing.Pos + ")", e.Pos));
+                    }
+                    continue;
+                }
+                result.EnumsByName[e.Name] = e;
+                result.Enums.Add(e);
+            }
+            foreach (var s in unit.Structs)
+            {
+                if (result.StructsByName.TryGetValue(s.Name, out var existing))
+                {
+                    if (!existing.SameShape(s))
+                    {
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ConflictingRedefinition,
+                            "conflicting redefinition of '" + (s.IsUnion ? "union " : "struct ") + s.Name + "' (first defined at " + existing.Pos + ")", s.Pos));
+                    }
+                    continue;
+                }
+                result.StructsByName[s.Name] = s;
+                result.Structs.Add(s);
+            }
+        }
+
+        for (var i = 0; i < result.Structs.Count; i++)
+        {
+            var s = result.Structs[i];
+            var fields = new FieldDef[s.Fields.Count];
+            for (var j = 0; j < fields.Length; j++)
+            {
+                var f = s.Fields[j];
+                var type = ResolveType(f.Type, typedefs, 0);
+                if (type is null)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.UnknownType, "unknown type '" + FirstUnknown(f.Type, typedefs) + "' in member '" + (f.Name ?? "(anonymous)") + "' of " + Describe(s), f.Pos));
+                    result.Broken.Add(s.Name);
+                    type = CType.Int;
+                }
+                fields[j] = f with { Type = type };
+            }
+            s = s with { Fields = new EquatableArray<FieldDef>(fields) };
+            result.Structs[i] = s;
+            result.StructsByName[s.Name] = s;
+        }
+
+        foreach (var s in result.Structs)
+        {
+            CheckMembers(s, result);
+        }
+        CheckCycles(result);
+        PropagateBroken(result);
+        return result;
+    }
+
+    private static string Describe(StructDef s) => s.Spelling.Length > 0 ? "'" + s.Spelling + "'" : "an anonymous " + (s.IsUnion ? "union" : "struct");
+
+    private static string FirstUnknown(CType t, Dictionary<string, TypedefDef> typedefs)
+    {
+        while (t.Target is not null && t.Kind != CTypeKind.Named) t = t.Target;
+        return t.Kind == CTypeKind.Named ? t.Name : t.ToString();
+    }
+
+    private static CType? ResolveType(CType t, Dictionary<string, TypedefDef> typedefs, int depth)
+    {
+        if (depth > 64) return null;
+        switch (t.Kind)
+        {
+            case CTypeKind.Named:
+                if (typedefs.TryGetValue(t.Name, out var def)) return ResolveType(def.Type, typedefs, depth + 1);
+                return BuiltinTypedefs.TryGetValue(t.Name, out var builtin) ? builtin : null;
+            case CTypeKind.Pointer:
+            case CTypeKind.Array:
+            case CTypeKind.Function:
+                if (t.Target is null) return t;
+                var target = ResolveType(t.Target, typedefs, depth + 1);
+                return target is null ? null : t with { Target = target };
+            default:
+                return t;
+        }
+    }
+
+    /// <summary>The element type under any array dimensions.</summary>
+    public static CType Element(CType t)
+    {
+        while (t.Kind == CTypeKind.Array) t = t.Target!;
+        return t;
+    }
+
+    private static void CheckMembers(StructDef s, ResolvedSchema result)
+    {
+        foreach (var f in s.Fields)
+        {
+            var element = Element(f.Type);
+            if (element.IsRecord)
+            {
+                if (!result.StructsByName.TryGetValue(element.Name, out var inner) || inner.IsUnion != (element.Kind == CTypeKind.Union))
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.UnknownType,
+                        "unknown type: '" + element + "' is used by value in member '" + (f.Name ?? "(anonymous)") + "' but never defined", f.Pos));
+                    result.Broken.Add(s.Name);
+                }
+                else if (inner.PreserveAccessIndex && !s.PreserveAccessIndex)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported,
+                        "unsupported construct: " + Describe(s) + " embeds the preserve_access_index struct '" + inner.Name + "' by value, but only relocated structs may (it has no static layout)", f.Pos));
+                    result.Broken.Add(s.Name);
+                }
+            }
+            else if (element.Kind == CTypeKind.Enum && !result.EnumsByName.ContainsKey(element.Name))
+            {
+                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.UnknownType, "unknown type: 'enum " + element.Name + "' is used by value but never defined", f.Pos));
+                result.Broken.Add(s.Name);
+            }
+            else if (element.Kind is CTypeKind.Void or CTypeKind.Function)
+            {
+                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: member '" + f.Name + "' has type " + element, f.Pos));
+                result.Broken.Add(s.Name);
+            }
+            if (f.IsBitfield)
+            {
+                if (!f.Type.IsInteger)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: bitfield '" + f.Name + "' of non-integer type " + f.Type, f.Pos));
+                    result.Broken.Add(s.Name);
+                    continue;
+                }
+                var bits = f.Type.Kind == CTypeKind.Enum
+                    ? (result.EnumsByName.TryGetValue(f.Type.Name, out var e) && e.Underlying is CTypeKind.LongLong or CTypeKind.ULongLong ? 64 : 32)
+                    : f.Type.Kind == CTypeKind.Bool ? 1 : SchemaLayout.ScalarSize(f.Type.Kind, lp64: false) * 8;
+                if (f.BitWidth > bits)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.BitfieldTooWide,
+                        "bitfield '" + f.Name + "' is " + f.BitWidth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bits, wider than its type " + f.Type + " (" + bits.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bits under ILP32)", f.Pos));
+                    result.Broken.Add(s.Name);
+                }
+                else if (f.BitWidth == 0 && f.Name is not null)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.BitfieldTooWide, "zero-width bitfield '" + f.Name + "' must be unnamed", f.Pos));
+                    result.Broken.Add(s.Name);
+                }
+            }
+        }
+        if (s.IsAnonymous) return;
+        var seen = new Dictionary<string, SourcePos>(StringComparer.Ordinal);
+        CollectNames(s, result, seen, s, 0);
+    }
+
+    private static void CollectNames(StructDef s, ResolvedSchema result, Dictionary<string, SourcePos> seen, StructDef owner, int depth)
+    {
+        if (depth > 32) return;
+        foreach (var f in s.Fields)
+        {
+            if (f.Name is null)
+            {
+                if (f.Type.IsRecord && result.StructsByName.TryGetValue(f.Type.Name, out var inner)) CollectNames(inner, result, seen, owner, depth + 1);
+                continue;
+            }
+            if (seen.TryGetValue(f.Name, out var first))
+            {
+                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.DuplicateMember,
+                    "duplicate member '" + f.Name + "' in " + Describe(owner) + " (first declared at " + first + ")", f.Pos));
+                result.Broken.Add(owner.Name);
+                continue;
+            }
+            seen[f.Name] = f.Pos;
+        }
+    }
+
+    private static void CheckCycles(ResolvedSchema result)
+    {
+        var state = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var s in result.Structs) Visit(s, result, state, new List<string>());
+    }
+
+    private static void Visit(StructDef s, ResolvedSchema result, Dictionary<string, int> state, List<string> path)
+    {
+        if (state.TryGetValue(s.Name, out var st) && st == 2) return;
+        state[s.Name] = 1;
+        path.Add(s.Name);
+        foreach (var f in s.Fields)
+        {
+            var element = Element(f.Type);
+            if (!element.IsRecord || !result.StructsByName.TryGetValue(element.Name, out var inner)) continue;
+            if (state.TryGetValue(inner.Name, out var innerState) && innerState == 1)
+            {
+                var start = path.IndexOf(inner.Name);
+                var cycle = string.Join(" -> ", path.GetRange(start, path.Count - start)) + " -> " + inner.Name;
+                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ContainsItself,
+                    Describe(inner) + " contains itself by value through member '" + (f.Name ?? "(anonymous)") + "' (" + cycle + "); use a pointer", f.Pos));
+                for (var k = start; k < path.Count; k++) result.Broken.Add(path[k]);
+                continue;
+            }
+            Visit(inner, result, state, path);
+        }
+        path.RemoveAt(path.Count - 1);
+        state[s.Name] = 2;
+    }
+
+    private static void PropagateBroken(ResolvedSchema result)
+    {
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var s in result.Structs)
+            {
+                if (result.Broken.Contains(s.Name)) continue;
+                foreach (var f in s.Fields)
+                {
+                    var element = Element(f.Type);
+                    if (element.IsRecord && result.Broken.Contains(element.Name))
+                    {
+                        result.Broken.Add(s.Name);
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        while (changed);
+    }
+}

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using KvmTyped.Generators.Schema;
+
+namespace KvmTyped.Cli;
+
+/// <summary>`kvmtyped schema layout FILE.h [--model ilp32|lp64] [--json]`: the layout of every struct and union
+/// of a schema file, computed by the same parser and layout code the source generator uses.</summary>
+internal static class SchemaLayoutCommand
+{
+    /// <summary>Runs the command. Exit 0 on success, 1 when the file is unreadable or has schema errors
+    /// (printed as <c>kvmtyped: file:line:col: KVMTnnnn message</c>), 2 on a bad --model.</summary>
+    /// <remarks>Without --model the LP64 layout is printed. In JSON, a bitfield's offset is the byte holding its
+    /// first bit and its size the size of its declared type; a member that is not a bitfield has
+    /// bitOffset = offset * 8 and bitSize = 0. Structs marked preserve_access_index have no static layout: they are
+    /// named in "relocatable" instead of "structs".</remarks>
+    internal static int Run(string file, string? model, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        bool lp64;
+        switch (model?.ToUpperInvariant())
+        {
+            case null or "LP64":
+                lp64 = true;
+                break;
+            case "ILP32":
+                lp64 = false;
+                break;
+            default:
+                stderr.WriteLine($"kvmtyped: unknown data model '{model}' (expected ilp32 or lp64)");
+                return 2;
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"kvmtyped: {file}: {e.Message}");
+            return 1;
+        }
+
+        var unit = SchemaParser.Parse(file, text);
+        var schema = SchemaResolver.Resolve(new[] { unit });
+        if (schema.Diagnostics.Count > 0)
+        {
+            foreach (var d in schema.Diagnostics) stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+            return 1;
+        }
+
+        var layout = new SchemaLayout(schema, lp64);
+        var structs = new List<StructLayout>();
+        var relocatable = new List<string>();
+        foreach (var s in schema.Structs)
+        {
+            if (s.IsAnonymous) continue;
+            if (s.PreserveAccessIndex)
+            {
+                relocatable.Add(s.Name);
+                continue;
+            }
+            structs.Add(layout.Get(s.Name)!);
+        }
+
+        if (json)
+        {
+            WriteJson(structs, relocatable, stdout);
+        }
+        else
+        {
+            stdout.WriteLine($"# {(lp64 ? "LP64" : "ILP32")} layout of {file}");
+            foreach (var s in structs)
+            {
+                stdout.WriteLine($"{s.Name}: size {s.Size}, align {s.Align}");
+                foreach (var f in s.Fields)
+                {
+                    var bits = f.BitSize > 0 ? $", bits {f.BitOffset}..{f.BitOffset + f.BitSize - 1}" : string.Empty;
+                    stdout.WriteLine($"  {f.Offset,6} {f.Size,5}  {f.Name} ({f.Type}){bits}");
+                }
+            }
+            foreach (var r in relocatable) stdout.WriteLine($"{r}: relocated from the kernel's BTF (preserve_access_index)");
+        }
+        return 0;
+    }
+
+    private static void WriteJson(List<StructLayout> structs, List<string> relocatable, TextWriter stdout)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("structs");
+            foreach (var s in structs)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", s.Name);
+                w.WriteNumber("size", s.Size);
+                w.WriteNumber("align", s.Align);
+                w.WriteStartArray("fields");
+                foreach (var f in s.Fields)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", f.Name);
+                    w.WriteNumber("offset", f.Offset);
+                    w.WriteNumber("size", f.Size);
+                    w.WriteNumber("bitOffset", f.BitOffset);
+                    w.WriteNumber("bitSize", f.BitSize);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("relocatable");
+            foreach (var r in relocatable) w.WriteStringValue(r);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+}
