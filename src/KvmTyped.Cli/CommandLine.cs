@@ -25,6 +25,7 @@ public static class CommandLine
         root.Subcommands.Add(RdCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(BuildBtf(common, stdout, stderr));
         root.Subcommands.Add(SplitCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(BuildSchema(common, stdout, stderr));
         root.Subcommands.Add(PsCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(LogCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(UnameCommand.Build(common, stdout, stderr));
@@ -43,6 +44,15 @@ public static class CommandLine
             return Usage;
         }
         return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+
+    private static Command BuildSchema(CommonOptions common, TextWriter stdout, TextWriter stderr)
+    {
+        var file = new Argument<string>("file") { Description = "a C schema file (struct, union, enum, typedef declarations)" };
+        var model = new Option<string?>("--model") { Description = "ilp32 or lp64 (default lp64)" };
+        var layout = new Command("layout", "print the ILP32 or LP64 layout of every struct and union in a schema file, computed as the generator does") { file, model };
+        layout.SetAction(r => SchemaLayoutCommand.Run(r.GetValue(file)!, r.GetValue(model), r.GetValue(common.Json), stdout, stderr));
+        return new Command("schema", "struct schemas") { layout };
     }
 
     private static Command BuildBtf(CommonOptions common, TextWriter stdout, TextWriter stderr)
