@@ -38,7 +38,10 @@ public static class BtfReader
         int got = ReadAt(handle, head, 0);
         head = head[..got];
         if (got >= 4 && head[..4].SequenceEqual("\u007fELF"u8))
-            return ReadElfSection(handle, path, head);
+        {
+            handle.Dispose();
+            return ReadElfSection(path);
+        }
         if (got >= 2 && (BinaryPrimitives.ReadUInt16LittleEndian(head) == BtfTypes.Magic || BinaryPrimitives.ReadUInt16BigEndian(head) == BtfTypes.Magic))
             return (ReadToEnd(handle, path), 0);
         throw new KvmFormatException(path, 0, "neither raw BTF (magic 0xeb9f) nor an ELF file");
@@ -81,92 +84,27 @@ public static class BtfReader
         return buffer;
     }
 
-    private static (byte[], long) ReadElfSection(SafeFileHandle handle, string path, ReadOnlySpan<byte> head)
+    /// <summary>The .BTF section of an ELF file, found through the same header reader as namelists and cores.</summary>
+    private static (byte[], long) ReadElfSection(string path)
     {
-        long fileLength = RandomAccess.GetLength(handle);
-        if (head.Length < 52)
-            throw new KvmFormatException(path, 0, "ELF header truncated");
-        bool is64 = head[4] switch
-        {
-            1 => false,
-            2 => true,
-            _ => throw new KvmFormatException(path, 4, $"ELF class {head[4]} is neither 1 (32-bit) nor 2 (64-bit)"),
-        };
-        bool bigEndian = head[5] switch
-        {
-            1 => false,
-            2 => true,
-            _ => throw new KvmFormatException(path, 5, $"ELF data encoding {head[5]} is neither 1 (little-endian) nor 2 (big-endian)"),
-        };
-        if (is64 && head.Length < 64)
-            throw new KvmFormatException(path, 0, "ELF64 header truncated");
-        ushort U16(ReadOnlySpan<byte> s) => bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(s) : BinaryPrimitives.ReadUInt16LittleEndian(s);
-        uint U32(ReadOnlySpan<byte> s) => bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(s) : BinaryPrimitives.ReadUInt32LittleEndian(s);
-        ulong U64(ReadOnlySpan<byte> s) => bigEndian ? BinaryPrimitives.ReadUInt64BigEndian(s) : BinaryPrimitives.ReadUInt64LittleEndian(s);
-
-        ulong shoff = is64 ? U64(head[0x28..]) : U32(head[0x20..]);
-        int shentsize = U16(head[(is64 ? 0x3A : 0x2E)..]);
-        long shnum = U16(head[(is64 ? 0x3C : 0x30)..]);
-        int shstrndx = U16(head[(is64 ? 0x3E : 0x32)..]);
-        int minEntry = is64 ? 64 : 40;
-        if (shoff == 0)
+        using var file = IO.MappedFile.Open(path, writable: false);
+        var image = Elf.ElfImage.Parse(file);
+        if (image.Sections.Count == 0)
             throw new KvmFormatException(path, null, "ELF file has no section headers, so no .BTF section");
-        if (shentsize < minEntry)
-            throw new KvmFormatException(path, is64 ? 0x3A : 0x2E, $"ELF section header size {shentsize} is smaller than {minEntry}");
-        if (shoff > (ulong)fileLength || (ulong)fileLength - shoff < (ulong)shentsize)
-            throw new KvmFormatException(path, is64 ? 0x28 : 0x20, $"ELF section headers at 0x{shoff:x} lie outside the {fileLength}-byte file");
-
-        var first = new byte[shentsize];
-        ReadExactly(handle, path, first, (long)shoff);
-        if (shnum == 0)
-            shnum = is64 ? (long)Math.Min(U64(first.AsSpan(32)), long.MaxValue) : U32(first.AsSpan(20));
-        if (shstrndx == 0xffff)
-            shstrndx = (int)Math.Min(U32(first.AsSpan(is64 ? 40 : 24)), int.MaxValue);
-        long tableBytes = shnum * shentsize;
-        if (shnum > MaxSectionHeaderBytes / shentsize || (long)shoff + tableBytes > fileLength)
-            throw new KvmFormatException(path, (long)shoff, $"ELF section header table of {shnum} entries runs past the end of the {fileLength}-byte file");
-        if (shstrndx >= shnum)
-            throw new KvmFormatException(path, is64 ? 0x3E : 0x32, $"ELF section-name table index {shstrndx} is not below the section count {shnum}");
-
-        var table = new byte[tableBytes];
-        ReadExactly(handle, path, table, (long)shoff);
-        (uint Name, uint Type, ulong Flags, ulong Offset, ulong Size) Section(long i)
+        const ulong ShfCompressed = 0x800;
+        foreach (var sec in image.Sections)
         {
-            var s = table.AsSpan((int)(i * shentsize), shentsize);
-            return is64
-                ? (U32(s), U32(s[4..]), U64(s[8..]), U64(s[24..]), U64(s[32..]))
-                : (U32(s), U32(s[4..]), U32(s[8..]), U32(s[16..]), U32(s[20..]));
-        }
-        long SectionHeaderOffset(long i) => (long)shoff + i * shentsize;
-
-        var names = Section(shstrndx);
-        if (names.Size > MaxSectionNamesLength || names.Offset > (ulong)fileLength || names.Size > (ulong)fileLength - names.Offset)
-            throw new KvmFormatException(path, SectionHeaderOffset(shstrndx), $"ELF section-name table [0x{names.Offset:x}, +0x{names.Size:x}) lies outside the file or is too large");
-        var nameBytes = new byte[names.Size];
-        ReadExactly(handle, path, nameBytes, (long)names.Offset);
-
-        const uint ShtNobits = 8;
-        for (long i = 1; i < shnum; i++)
-        {
-            var sec = Section(i);
-            if (sec.Name >= (ulong)nameBytes.Length)
+            if (sec.Name != ".BTF")
                 continue;
-            var name = nameBytes.AsSpan((int)sec.Name);
-            int end = name.IndexOf((byte)0);
-            if (end < 0 || !name[..end].SequenceEqual(".BTF"u8))
-                continue;
-            if (sec.Type == ShtNobits)
-                throw new KvmFormatException(path, SectionHeaderOffset(i), "the ELF file's .BTF section has no contents (SHT_NOBITS)");
-            const ulong ShfCompressed = 0x800;
+            if (sec.Type == Elf.ElfConstants.ShtNobits)
+                throw new KvmFormatException(path, null, "the ELF file's .BTF section has no contents (SHT_NOBITS)");
             if ((sec.Flags & ShfCompressed) != 0)
-                throw new KvmFormatException(path, SectionHeaderOffset(i), "the ELF file's .BTF section is compressed (SHF_COMPRESSED), which this reader does not unpack");
+                throw new KvmFormatException(path, null, "the ELF file's .BTF section is compressed (SHF_COMPRESSED), which this reader does not unpack");
             if (sec.Size > MaxBlobLength)
-                throw new KvmFormatException(path, SectionHeaderOffset(i), $"the .BTF section's size {sec.Size} exceeds {MaxBlobLength} bytes");
-            if (sec.Offset > (ulong)fileLength || sec.Size > (ulong)fileLength - sec.Offset)
-                throw new KvmFormatException(path, SectionHeaderOffset(i), $".BTF section [0x{sec.Offset:x}, +0x{sec.Size:x}) lies outside the {fileLength}-byte file");
-            var blob = new byte[sec.Size];
-            ReadExactly(handle, path, blob, (long)sec.Offset);
-            return (blob, (long)sec.Offset);
+                throw new KvmFormatException(path, sec.Offset, $"the .BTF section's size {sec.Size} exceeds {MaxBlobLength} bytes");
+            if (!file.Contains(sec.Offset, sec.Size))
+                throw new KvmFormatException(path, sec.Offset, $".BTF section [0x{sec.Offset:x}, +0x{sec.Size:x}) lies outside the {file.Length}-byte file");
+            return (file.Unchecked(sec.Offset, (int)sec.Size).ToArray(), sec.Offset);
         }
         throw new KvmFormatException(path, null, "the ELF file has no .BTF section (a kernel built without CONFIG_DEBUG_INFO_BTF: make BTF for it with pahole --btf_encode_detached)");
     }

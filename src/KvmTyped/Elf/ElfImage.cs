@@ -127,14 +127,15 @@ internal sealed class ElfImage
             var secs = new ElfSection[shnum];
             for (var i = 0; i < shnum; i++)
                 secs[i] = ReadSection(file, shoff + (long)i * shentsize, is64, be, $"section header {i}");
-            if (shstrndx > 0 && shstrndx < shnum)
+            if (shstrndx >= shnum)
+                throw new KvmFormatException(path, is64 ? 62 : 50, $"ELF section-name table index {shstrndx} is not below the section count {shnum}");
+            if (shstrndx > 0)
             {
                 var strtab = secs[shstrndx];
-                if (strtab.Type != ShtNobits && file.Contains(strtab.Offset, strtab.Size))
-                {
-                    for (var i = 0; i < shnum; i++)
-                        secs[i] = secs[i] with { Name = ReadString(file, strtab.Offset, strtab.Size, secs[i].NameOffset) ?? "" };
-                }
+                if (strtab.Type == ShtNobits || !file.Contains(strtab.Offset, strtab.Size))
+                    throw new KvmFormatException(path, shoff + (long)shstrndx * shentsize, $"ELF section-name table [0x{strtab.Offset:x}, +0x{strtab.Size:x}) lies outside the file");
+                for (var i = 0; i < shnum; i++)
+                    secs[i] = secs[i] with { Name = ReadString(file, strtab.Offset, strtab.Size, secs[i].NameOffset) ?? "" };
             }
             image.Sections = secs;
         }
