@@ -26,6 +26,7 @@ public static class CommandLine
         root.Subcommands.Add(BuildBtf(common, stdout, stderr));
         root.Subcommands.Add(SplitCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(BuildSchema(common, stdout, stderr));
+        root.Subcommands.Add(StructCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(PsCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(LogCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(UnameCommand.Build(common, stdout, stderr));

@@ -291,3 +291,42 @@ public class SplitSetTests
         }
     }
 }
+
+public class StructCliTests
+{
+    public static TheoryData<string, string, string, string?> Dumps3 => new()
+    {
+        { "amd64/nokaslr", Dumps.NoKaslrElf, Dumps.Amd64Map, null },
+        { "amd64/kdump-kaslr", Dumps.Amd64Kdump, Dumps.Amd64Vmlinux, null },
+        { "i386/pae-kdump-kaslr", Dumps.I386Kdump, Dumps.I386Map, "i386/vmlinux-6.1.0-50-686-pae.btf" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Dumps3))]
+    public void Struct_prints_members_with_values_from_the_kernels_btf(string folder, string core, string map, string? btf)
+    {
+        var truth = Truth.Load(folder);
+        string[] files = ["-n", Fixtures.Get(map), "-c", Fixtures.Get(core), .. btf is null ? Array.Empty<string>() : ["--btf", Fixtures.Get(btf)]];
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assert.True(CommandLine.Run(["struct", "uts_namespace", "init_uts_ns", .. files], o, e) == 0, e.ToString());
+        Assert.Contains($"    release = \"{truth.Release}\",", o.ToString());
+        Assert.StartsWith("struct uts_namespace 0x", o.ToString());
+
+        o = new StringWriter();
+        Assert.True(CommandLine.Run(["struct", "task_struct", "init_task", "--json", .. files], o, e) == 0, e.ToString());
+        using var doc = JsonDocument.Parse(o.ToString());
+        var v = doc.RootElement.GetProperty("value");
+        Assert.Equal("swapper/0", v.GetProperty("comm").GetString());
+        Assert.Equal(0, v.GetProperty("pid").GetInt32());
+        Assert.StartsWith("0x", v.GetProperty("tasks").GetProperty("next").GetString());
+
+        o = new StringWriter();
+        Assert.True(CommandLine.Run(["struct", "list_head", "init_task", "-o", .. files], o, e) == 0, e.ToString());
+        Assert.Contains("[0x0] next = 0x", o.ToString());
+        Assert.Contains($"[0x{(folder.StartsWith("i386", StringComparison.Ordinal) ? 4 : 8):x}] prev = 0x", o.ToString());
+
+        Assert.Equal(1, CommandLine.Run(["struct", "no_such_struct_xyz", "init_task", .. files], new StringWriter(), e = new StringWriter()));
+        Assert.Contains("no struct or union \"no_such_struct_xyz\"", e.ToString());
+    }
+}
