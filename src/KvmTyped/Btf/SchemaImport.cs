@@ -13,10 +13,11 @@ namespace KvmTyped.Btf;
 /// Typedefs of anonymous structs, unions and enums are written as such typedefs; typedefs KvmTyped knows built in
 /// (u32, pid_t, …) are kept; other typedefs are spelled out (a kernel's scalar typedef names, e.g. dev_t, may differ
 /// from the C library's that a compiler sees). A zero-length array is written as a flexible array member when it is
-/// the last member of a struct, and left out elsewhere, as are members of empty structs (they take no room). Pointers to functions, to
+/// the last member of a struct that needs no tail padding, and left out elsewhere, as are members of empty structs (they take no room). Pointers to functions, to
 /// anonymous records and to arrays are written <c>void *</c> (same size); enums whose size is not 4 are written as
 /// the integer of their size. Dependencies come first: a struct embedded by value is defined before its user,
-/// a struct only pointed to is declared.
+/// a struct only pointed to is declared. C has one struct per tag: where the BTF has several types of one name
+/// (from different compilation units), the first one met is written.
 /// The layout is computed for the BTF's pointer size (LP64 for a 64-bit kernel).
 /// </remarks>
 public static class SchemaImport
@@ -73,6 +74,7 @@ public static class SchemaImport
         private readonly Dictionary<int, Plan> _plans = [];
         private readonly HashSet<int> _emitted = [];
         private readonly HashSet<int> _inProgress = [];
+        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
         private readonly List<string> _definitions = [];
         private readonly SortedSet<string> _forward = new(StringComparer.Ordinal);
         private int _pad;
@@ -93,9 +95,14 @@ public static class SchemaImport
         /// <summary>Defines a named record, named enum or typedef of an anonymous one, after its dependencies.</summary>
         public void Emit(int id)
         {
-            if (_emitted.Contains(id) || !_inProgress.Add(id))
+            if (_emitted.Contains(id) || _inProgress.Contains(id))
                 return;
             var t = btf.Get(id);
+            // C has one tag per name: a second BTF type of the same name (from another compilation unit) is not written.
+            string key = (t.Kind == BtfKind.Typedef ? "typedef " : t.Kind == BtfKind.Union ? "union " : t.Kind is BtfKind.Enum or BtfKind.Enum64 ? "enum " : "struct ") + btf.NameOf(id);
+            if (!_names.Add(key))
+                return;
+            _inProgress.Add(id);
             if (t.Kind == BtfKind.Typedef)
             {
                 int target = btf.StripQualifiers(t.TargetId);
@@ -203,6 +210,7 @@ public static class SchemaImport
             long cursor = 0, end = 0;
             int align = 1;
             int padStart = _pad;
+            int flexible = -1;
             var members = btf.GetMembers(id);
             for (int i = 0; i < members.Count; i++)
             {
@@ -249,6 +257,8 @@ public static class SchemaImport
                     at = m.BitOffset;
                 }
                 string decl = anonymous ? Anonymous(btf.Resolve(type), deps) : empty ? FlexibleArray(type, m.Name, deps) : Declare(type, m.Name, deps, "    ");
+                if (empty)
+                    flexible = lines.Count;
                 lines.Add("    " + decl + ";");
                 align = Math.Max(align, a);
                 long memberEnd = at + btf.SizeOf(type) * 8;
@@ -269,6 +279,8 @@ public static class SchemaImport
                     _pad = padStart;
                     return null;
                 }
+                if (flexible >= 0)
+                    lines.RemoveAt(flexible); // padding cannot follow a flexible array member: leave the member out
                 lines.Add($"    unsigned char __kvmtyped_pad{_pad++}[{(union ? size / 8 : size / 8 - bytes)}];");
             }
             return new Plan(lines, align, packed, deps);

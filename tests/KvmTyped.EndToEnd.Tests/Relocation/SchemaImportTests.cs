@@ -82,6 +82,79 @@ public class SchemaImportTests
         }
     }
 
+    /// <summary>Every named struct and union of the BTF imported at once. C has one definition per tag, so a record
+    /// that embeds one whose name the BTF uses for several different types may be laid out with the other one:
+    /// only those may disagree.</summary>
+    [Theory]
+    [MemberData(nameof(Sources))]
+    public void Importing_every_record_of_a_kernel_lays_out_as_the_btf_says(string source, string model)
+    {
+        var path = Source(source);
+        var btf = BtfReader.Load(path);
+        var names = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var duplicated = new HashSet<string>(StringComparer.Ordinal);
+        for (int id = 1; id <= btf.LastId; id++)
+        {
+            if (btf.KindOf(id) is not (BtfKind.Struct or BtfKind.Union) || btf.NameOf(id) is not { Length: > 0 } name)
+                continue;
+            if (!seen.Add(name))
+                duplicated.Add(name);
+            else
+                names.Add(name);
+        }
+        var text = SchemaImport.Complete(btf, names);
+        var outFile = Path.Combine(Path.GetTempPath(), $"kvmtyped-import-all-{Environment.ProcessId}-{model}.h");
+        try
+        {
+            File.WriteAllText(outFile, text);
+            var (code, json, err) = Run("schema", "layout", outFile, "--model", model, "--json");
+            Assert.True(code == 0, err);
+            int agree = 0;
+            var disagree = new List<string>();
+            foreach (var s in JsonDocument.Parse(json).RootElement.GetProperty("structs").EnumerateArray())
+            {
+                var name = s.GetProperty("name").GetString()!;
+                Assert.True(btf.TryFindComposite(name, out int id), name);
+                bool same = btf.SizeOf(id) == s.GetProperty("size").GetInt64();
+                foreach (var f in s.GetProperty("fields").EnumerateArray())
+                {
+                    var member = f.GetProperty("name").GetString()!;
+                    if (!member.StartsWith("__kvmtyped_pad", StringComparison.Ordinal))
+                        same &= btf.FindMember(id, member) is { } k && k.BitOffset == f.GetProperty("bitOffset").GetInt64();
+                }
+                if (same)
+                    agree++;
+                else
+                    disagree.Add(name);
+            }
+            Assert.True(agree >= names.Count - disagree.Count && agree > 7000, $"{agree} of {names.Count} agree");
+            foreach (var name in disagree)
+            {
+                btf.TryFindComposite(name, out int id);
+                Assert.True(EmbedsDuplicate(btf, id, duplicated, 0), $"{name} disagrees but embeds no record whose name the BTF has twice");
+            }
+            Gcc(outFile, model == "lp64" ? 64 : 32);
+        }
+        finally
+        {
+            File.Delete(outFile);
+        }
+    }
+
+    private static bool EmbedsDuplicate(BtfTypes btf, int id, HashSet<string> duplicated, int depth)
+    {
+        foreach (var f in btf.GetFlattenedMembers(id))
+        {
+            int t = btf.Resolve(f.TypeId);
+            while (btf.KindOf(t) == BtfKind.Array)
+                t = btf.Resolve(btf.GetArray(t).ElementType);
+            if (btf.KindOf(t) is BtfKind.Struct or BtfKind.Union && (duplicated.Contains(btf.NameOf(t)) || depth < 16 && EmbedsDuplicate(btf, t, duplicated, depth + 1)))
+                return true;
+        }
+        return false;
+    }
+
     [Fact]
     public void A_subset_import_relocates_and_the_image_gives_the_same_as_its_vmlinux()
     {
@@ -130,7 +203,7 @@ public class SchemaImportTests
         File.WriteAllText(prelude, """
             #include <stdint.h>
             #include <stddef.h>
-            #include <stdbool.h>
+            typedef _Bool bool; /* not stdbool.h: its macro would break members named bool */
             typedef uint8_t u8; typedef int8_t s8; typedef uint16_t u16; typedef int16_t s16;
             typedef uint32_t u32; typedef int32_t s32; typedef uint64_t u64; typedef int64_t s64;
             typedef u8 __u8; typedef s8 __s8; typedef u16 __u16; typedef s16 __s16; typedef u32 __u32; typedef s32 __s32;
