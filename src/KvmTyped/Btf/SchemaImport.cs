@@ -78,6 +78,10 @@ public static class SchemaImport
         private readonly List<string> _definitions = [];
         private readonly SortedSet<string> _forward = new(StringComparer.Ordinal);
         private int _pad;
+        private int _depth;
+
+        /// <summary>How deep records may embed records (C code has a few levels; hostile BTF could have millions).</summary>
+        private const int MaxDepth = 512;
 
         public string Finish(string what)
         {
@@ -103,6 +107,8 @@ public static class SchemaImport
             if (!_names.Add(key))
                 return;
             _inProgress.Add(id);
+            if (_inProgress.Count > MaxDepth)
+                throw new KvmException($"{btf.SourceName}: records embed each other more than {MaxDepth} deep (at {btf.FormatType(id)})");
             if (t.Kind == BtfKind.Typedef)
             {
                 int target = btf.StripQualifiers(t.TargetId);
@@ -194,11 +200,20 @@ public static class SchemaImport
                 return known;
             if (_plans.Count > 100_000)
                 throw new KvmException($"{btf.SourceName}: too many records to import");
-            _plans[id] = new Plan([], 1, false, []); // a placeholder against cycles (impossible in valid BTF)
-            var plan = Lay(id, packed: false) ?? Lay(id, packed: true)
-                ?? throw new KvmException($"{btf.SourceName}: the layout of {btf.FormatType(id)} cannot be written as a schema");
-            _plans[id] = plan;
-            return plan;
+            if (++_depth > MaxDepth)
+                throw new KvmException($"{btf.SourceName}: records nest more than {MaxDepth} deep (at {btf.FormatType(id)})");
+            try
+            {
+                _plans[id] = new Plan([], 1, false, []); // a placeholder against cycles (impossible in valid BTF)
+                var plan = Lay(id, packed: false) ?? Lay(id, packed: true)
+                    ?? throw new KvmException($"{btf.SourceName}: the layout of {btf.FormatType(id)} cannot be written as a schema");
+                _plans[id] = plan;
+                return plan;
+            }
+            finally
+            {
+                _depth--;
+            }
         }
 
         private Plan? Lay(int id, bool packed)
