@@ -36,6 +36,16 @@ public sealed class KernelRelocationRequest
         FieldTypes = fieldTypes;
     }
 
+    /// <summary>The last answer given for this request, and for which memory: views of one image are made in loops,
+    /// so this spares the per-image table lookup. Weak, so it keeps no closed image alive.</summary>
+    internal sealed class LastAnswer(IKernelMemory memory, KernelRelocation relocation)
+    {
+        public readonly WeakReference<IKernelMemory> Memory = new(memory);
+        public readonly KernelRelocation Relocation = relocation;
+    }
+
+    internal volatile LastAnswer? Last;
+
     /// <summary>The declared type of each member (same order as <see cref="FieldNames"/>), or null when the request
     /// does not say.</summary>
     public IReadOnlyList<KernelFieldType>? FieldTypes { get; }
@@ -208,6 +218,15 @@ public static class KernelRelocations
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Last is { } last && last.Memory.TryGetTarget(out var lastMemory) && ReferenceEquals(lastMemory, memory))
+            return last.Relocation;
+        var relocation = Lookup(memory, request);
+        request.Last = new KernelRelocationRequest.LastAnswer(memory, relocation);
+        return relocation;
+    }
+
+    private static KernelRelocation Lookup(IKernelMemory memory, KernelRelocationRequest request)
+    {
         var perImage = Cache.GetValue(memory, static _ => new Dictionary<KernelRelocationRequest, KernelRelocation>(ReferenceEqualityComparer.Instance));
         lock (perImage)
         {

@@ -171,5 +171,20 @@ public class RelocationTests
         Assert.Same(KernelRelocations.Get(a, request), KernelRelocations.Get(a, request));
         Assert.NotSame(a.Relocate(request), b.Relocate(request));
         Assert.Equal(a.Relocate(request).ByteOffset(0), b.Relocate(request).ByteOffset(0));
+        // Views of two images made in turn each get their own image's answer.
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Same(a.Relocate(request), KernelRelocations.Get(a, request));
+            Assert.Same(b.Relocate(request), KernelRelocations.Get(b, request));
+        }
+    }
+
+    [Fact]
+    public void Views_of_an_image_without_btf_fail_saying_where_btf_was_looked_for()
+    {
+        using var kvm = Kvm.Open(Fixtures.Get(Dumps.I386Map), Fixtures.Get(Dumps.I386Kdump));
+        var e = Assert.Throws<KvmException>(() => task_struct.At(kvm, kvm.SymbolAddress("init_task")));
+        Assert.Contains("--btf", e.Message, StringComparison.Ordinal);
+        Assert.Contains("__start_BTF", e.Message, StringComparison.Ordinal);
     }
 }
