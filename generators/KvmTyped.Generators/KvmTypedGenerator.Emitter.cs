@@ -64,7 +64,11 @@ public sealed partial class KvmTypedGenerator
         if (v.Relocated)
         {
             var names = string.Join(", ", System.Linq.Enumerable.Select(v.Members, m => "\"" + m.Name + "\""));
-            w.Line("private static readonly " + Types + "KernelRelocationRequest s_request = new(\"" + v.Name + "\", " + (v.IsUnion ? "true" : "false") + ", new string[] { " + names + " });");
+            w.Line("private static readonly " + Types + "KernelRelocationRequest s_request = new(\"" + v.Name + "\", " + (v.IsUnion ? "true" : "false") + ", new string[] { " + names + " },");
+            w.Line("    new " + Types + "KernelFieldType[]");
+            w.Line("    {");
+            foreach (var m in v.Members) w.Line("        " + m.RelocType + ",");
+            w.Line("    });");
         }
         else
         {

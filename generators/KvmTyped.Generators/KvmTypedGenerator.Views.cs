@@ -79,6 +79,7 @@ public sealed partial class KvmTypedGenerator
             var property = f.Name == s.Name || ReservedMembers.Contains(f.Name!) ? f.Name + "_" : f.Name!;
             var m = new ViewMember(f.Name!, property, f.Type.Declare(f.Name!), MemberKind.Integer, "int", string.Empty, 0, 0, false,
                 f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
+            if (relocated) m = m with { RelocType = FieldTypeExpression(f.Type, f.IsBitfield ? f.BitWidth : 0, schema, 0) };
             members.Add(Classify(m, f, schema, ns, defaultNamespace));
         }
         string Rows(StructLayout? l, List<LayoutRow> rows)
@@ -97,6 +98,45 @@ public sealed partial class KvmTypedGenerator
         return new ViewModel(ns, s.Name, spelling, s.IsUnion, relocated, s.ClrNamespace is null, Path.GetFileName(s.Pos.File),
             l32?.Size ?? 0, l32?.Align ?? 0, l64?.Size ?? 0, l64?.Align ?? 0, rows32.ToEquatableArray(), rows64.ToEquatableArray(),
             members.ToEquatableArray(), listEntry, hnode);
+    }
+
+    /// <summary>The C# expression of a member's declared <c>KernelFieldType</c>, which a relocation checks against
+    /// the kernel's type.</summary>
+    internal static string FieldTypeExpression(CType t, int bitWidth, ResolvedSchema schema, int depth)
+    {
+        const string K = "global::KvmTyped.Types.KernelFieldKind.";
+        string Make(string kind, long size32, long size64, bool signed = false, long length = 0, string? name = null, string? element = null) =>
+            "new(" + K + kind + ", " + N(size32) + ", " + N(size64) + ", " + (signed ? "true" : "false") + ", " + N(length) + ", " +
+            (name is null || name.Length == 0 ? "null" : "\"" + name + "\"") + ", " + (element ?? "null") + ", " + N(bitWidth) + ")";
+        switch (t.Kind)
+        {
+            case CTypeKind.Bool:
+                return Make("Bool", 1, 1);
+            case CTypeKind.Float:
+                return Make("Float", 4, 4);
+            case CTypeKind.Double:
+                return Make("Float", 8, 8);
+            case CTypeKind.Enum:
+            {
+                var e = schema.EnumsByName.TryGetValue(t.Name, out var found) ? found : null;
+                var under = e?.Underlying ?? CTypeKind.UInt;
+                var size = under is CTypeKind.LongLong or CTypeKind.ULongLong ? 8 : 4;
+                return Make("Enum", size, size, IsSigned(under), 0, e is null || e.IsAnonymous ? null : e.Name);
+            }
+            case CTypeKind.Pointer:
+                return Make("Pointer", 4, 8, false, 0, t.Target is { IsRecord: true } target ? target.Name : null);
+            case CTypeKind.Struct:
+                return Make("Struct", 0, 0, false, 0, t.Name);
+            case CTypeKind.Union:
+                return Make("Union", 0, 0, false, 0, t.Name);
+            case CTypeKind.Array:
+            {
+                var element = depth < 32 && t.Target is not null ? FieldTypeExpression(t.Target, 0, schema, depth + 1) : "null";
+                return "new(" + K + "Array, 0, 0, false, " + N(t.Length < 0 ? 0 : t.Length) + ", null, " + element + ", 0)";
+            }
+            default:
+                return Make("Int", SchemaLayout.ScalarSize(t.Kind, lp64: false), SchemaLayout.ScalarSize(t.Kind, lp64: true), IsSigned(t.Kind));
+        }
     }
 
     private static void Flatten(StructDef s, ResolvedSchema schema, List<(FieldDef, int)> named, int depth)

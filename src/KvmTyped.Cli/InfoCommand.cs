@@ -59,6 +59,12 @@ internal static class InfoCommand
         if (ranges.Count > 32)
             o.WriteLine($"  … {(ranges.Count - 32).ToString(inv)} more");
         o.WriteLine($"btf:          {BtfSource(kvm)}");
+        if (TypeCheck(kvm) is { } check)
+        {
+            o.WriteLine($"types:        {check.Agreeing.Count.ToString(inv)} complete structs agree with BTF");
+            foreach (var d in check.Disagreements)
+                o.WriteLine($"types:        {d.Message}");
+        }
         foreach (var s in kvm.SectionFiles)
             o.WriteLine($"section file: {s.FileName} {s.PhysicalAddress:x}+{s.Size:x}{(s.Present ? "" : " (missing)")}");
         foreach (var w in kvm.Warnings)
@@ -75,6 +81,19 @@ internal static class InfoCommand
         catch (KvmException e)
         {
             return "none (" + e.Message + ")";
+        }
+    }
+
+    /// <summary>The shipped complete structs checked against the image's BTF; null without BTF.</summary>
+    private static KernelTypeCheckResult? TypeCheck(Kvm kvm)
+    {
+        try
+        {
+            return KernelTypeCheck.Check(kvm, ShippedSchemas.CompleteStructs(kvm.DataModel));
+        }
+        catch (KvmException)
+        {
+            return null;
         }
     }
 
@@ -127,6 +146,20 @@ internal static class InfoCommand
             w.WriteEndObject();
         }
         w.WriteString("btf", BtfSource(kvm));
+        if (TypeCheck(kvm) is { } check)
+        {
+            w.WriteStartObject("typeCheck");
+            w.WriteNumber("agree", check.Agreeing.Count);
+            w.WriteStartArray("disagreements");
+            foreach (var d in check.Disagreements)
+                w.WriteStringValue(d.Message);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("typeCheck");
+        }
         w.WriteStartArray("memory");
         foreach (var r in kvm.Physical.Ranges)
         {

@@ -12,7 +12,7 @@ namespace KvmTyped;
 
 /// <summary>An opened kernel image: a namelist, a corefile (or the live kernel) and an optional swapfile,
 /// as kvm_open(3KVM) opens them. Thread-safe for reads; writes (O_RDWR) are serialised.</summary>
-public sealed class Kvm : IDisposable, IKernelMemory
+public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
 {
     private readonly Lock _writeLock = new();
     private readonly ISymbolTable _symbols;
@@ -20,6 +20,7 @@ public sealed class Kvm : IDisposable, IKernelMemory
     private readonly IAddressSpace _kernelSpace;
     private readonly IDisposable? _swap;
     private int _closed;
+    private Btf.BtfRelocator? _relocator;
 
     internal Kvm(OpenedImage o)
     {
@@ -70,6 +71,13 @@ public sealed class Kvm : IDisposable, IKernelMemory
 
     /// <summary>The kernel's data model.</summary>
     public DataModel DataModel { get; }
+
+    /// <summary>Relocates a preserve_access_index struct against this kernel's BTF (<see cref="KernelBtf.For"/>),
+    /// through a <see cref="Btf.BtfRelocator"/> made on first use.</summary>
+    /// <exception cref="KvmException">The image has no BTF, lacks the struct, or a member's type disagrees.</exception>
+    public KernelRelocation Relocate(KernelRelocationRequest request) =>
+        LazyInitializer.EnsureInitialized(ref _relocator, () => new Btf.BtfRelocator(KernelBtf.For(this).Types, DataModel,
+            Release is { } release ? $"kernel {release}" : $"the kernel in {CorePath}")).Relocate(request);
 
     /// <summary>The kernel's machine.</summary>
     public KernelMachine Machine { get; }

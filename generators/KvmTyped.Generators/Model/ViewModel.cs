@@ -20,7 +20,8 @@ internal enum MemberKind
 }
 
 /// <summary>One property of a generated view. Offsets are unused for relocated views (RelocIndex is used instead).
-/// Size32/Size64 are the scalar's (or an array element's) size under each model.</summary>
+/// Size32/Size64 are the scalar's (or an array element's) size under each model. RelocType is, for relocated views,
+/// the C# expression of the member's declared KernelFieldType.</summary>
 internal sealed record ViewMember(
     string Name,
     string PropertyName,
@@ -37,7 +38,8 @@ internal sealed record ViewMember(
     long BitOffset64,
     int BitSize,
     long Count,
-    int RelocIndex);
+    int RelocIndex,
+    string RelocType = "");
 
 /// <summary>One row of a static layout table.</summary>
 internal sealed record LayoutRow(string Name, long Offset, long Size, long BitOffset, int BitSize);

@@ -12,11 +12,43 @@ public sealed class KernelRelocationRequest
     /// <param name="fieldNames">Member names in schema order; members of anonymous structs/unions appear by
     /// their own names, as C lets code reach them.</param>
     public KernelRelocationRequest(string structName, bool isUnion, string[] fieldNames)
+        : this(structName, isUnion, fieldNames, null)
     {
+    }
+
+    /// <summary>Creates a request that also states each member's declared type, so a source can check it against
+    /// the kernel's (as BPF CO-RE does).</summary>
+    /// <param name="structName">The C tag.</param>
+    /// <param name="isUnion">True for a union.</param>
+    /// <param name="fieldNames">Member names in schema order.</param>
+    /// <param name="fieldTypes">The declared type of each member, in the same order; null when unknown.</param>
+    public KernelRelocationRequest(string structName, bool isUnion, string[] fieldNames, KernelFieldType[]? fieldTypes)
+    {
+        ArgumentNullException.ThrowIfNull(structName);
+        ArgumentNullException.ThrowIfNull(fieldNames);
+        if (fieldTypes is not null && fieldTypes.Length != fieldNames.Length)
+        {
+            throw new ArgumentException($"a request for {structName} needs one type per member ({fieldNames.Length}), not {fieldTypes.Length}", nameof(fieldTypes));
+        }
         StructName = structName;
         IsUnion = isUnion;
         FieldNames = fieldNames;
+        FieldTypes = fieldTypes;
     }
+
+    /// <summary>The last answer given for this request, and for which memory: views of one image are made in loops,
+    /// so this spares the per-image table lookup. Weak, so it keeps no closed image alive.</summary>
+    internal sealed class LastAnswer(IKernelMemory memory, KernelRelocation relocation)
+    {
+        public readonly WeakReference<IKernelMemory> Memory = new(memory);
+        public readonly KernelRelocation Relocation = relocation;
+    }
+
+    internal volatile LastAnswer? Last;
+
+    /// <summary>The declared type of each member (same order as <see cref="FieldNames"/>), or null when the request
+    /// does not say.</summary>
+    public IReadOnlyList<KernelFieldType>? FieldTypes { get; }
 
     /// <summary>The C tag.</summary>
     public string StructName { get; }
@@ -26,6 +58,66 @@ public sealed class KernelRelocationRequest
 
     /// <summary>The members, in schema order; indexes into <see cref="KernelRelocation"/>.</summary>
     public IReadOnlyList<string> FieldNames { get; }
+}
+
+/// <summary>The kind of a member's declared type.</summary>
+public enum KernelFieldKind
+{
+    /// <summary>An integer (char, short, int, long, long long; signed or not).</summary>
+    Int,
+
+    /// <summary>_Bool.</summary>
+    Bool,
+
+    /// <summary>float or double.</summary>
+    Float,
+
+    /// <summary>A pointer.</summary>
+    Pointer,
+
+    /// <summary>An array; <see cref="KernelFieldType.Element"/> describes its element.</summary>
+    Array,
+
+    /// <summary>A struct.</summary>
+    Struct,
+
+    /// <summary>A union.</summary>
+    Union,
+
+    /// <summary>An enum.</summary>
+    Enum,
+}
+
+/// <summary>A member's declared type, as a relocation request states it: enough to check it against the kernel's type
+/// the way BPF CO-RE does. Equatable by value.</summary>
+/// <param name="Kind">What sort of type.</param>
+/// <param name="Size32">Its size in bytes under ILP32 (0 when unknown or not meaningful, e.g. a struct or array).</param>
+/// <param name="Size64">Its size in bytes under LP64.</param>
+/// <param name="Signed">True for a signed integer or enum.</param>
+/// <param name="Length">The element count of an array (0 for a flexible array).</param>
+/// <param name="Name">The tag of a struct, union or enum; the pointee's tag for a pointer to one; else null.</param>
+/// <param name="Element">The element type of an array, else null.</param>
+/// <param name="BitWidth">The declared bitfield width, 0 when the member is not a bitfield.</param>
+public sealed record KernelFieldType(KernelFieldKind Kind, int Size32, int Size64, bool Signed = false, long Length = 0, string? Name = null, KernelFieldType? Element = null, int BitWidth = 0)
+{
+    /// <summary>The size under <paramref name="model"/>.</summary>
+    public int SizeIn(DataModel model) => model == DataModel.LP64 ? Size64 : Size32;
+
+    /// <summary>C-like spelling under <paramref name="model"/>, for messages: "signed 4-byte int", "pointer to struct pid",
+    /// "array[16] of signed 1-byte int".</summary>
+    public string Describe(DataModel model) => BitWidth > 0 ? $"{Spell(model)} : {BitWidth}" : Spell(model);
+
+    private string Spell(DataModel model) => Kind switch
+    {
+        KernelFieldKind.Int => $"{(Signed ? "signed" : "unsigned")} {SizeIn(model)}-byte int",
+        KernelFieldKind.Bool => "_Bool",
+        KernelFieldKind.Float => $"{SizeIn(model)}-byte float",
+        KernelFieldKind.Pointer => Name is null ? "pointer" : $"pointer to {Name}",
+        KernelFieldKind.Array => $"array[{Length}] of {Element?.Describe(model) ?? "?"}",
+        KernelFieldKind.Struct => $"struct {Name}",
+        KernelFieldKind.Union => $"union {Name}",
+        _ => $"enum {Name} ({SizeIn(model)} bytes)",
+    };
 }
 
 /// <summary>The answer for one image: the struct's size and, per requested member, its bit offset and bitfield
@@ -38,6 +130,17 @@ public sealed class KernelRelocation
 
     /// <summary>Creates an answer to <paramref name="request"/>.</summary>
     public KernelRelocation(KernelRelocationRequest request, ulong size, long[] bitOffsets, int[] bitSizes)
+        : this(request, size, bitOffsets, bitSizes, null)
+    {
+    }
+
+    /// <summary>Creates an answer to <paramref name="request"/> for a described image.</summary>
+    /// <param name="request">What was asked.</param>
+    /// <param name="size">sizeof the struct in this image.</param>
+    /// <param name="bitOffsets">Per member, its bit offset, or -1 when this kernel lacks it.</param>
+    /// <param name="bitSizes">Per member, its bitfield width (0 when not a bitfield).</param>
+    /// <param name="image">The image, for messages (e.g. "kernel 6.1.0-13-amd64"); null when unknown.</param>
+    public KernelRelocation(KernelRelocationRequest request, ulong size, long[] bitOffsets, int[] bitSizes, string? image)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(bitOffsets);
@@ -50,7 +153,14 @@ public sealed class KernelRelocation
         Size = size;
         _bitOffsets = bitOffsets;
         _bitSizes = bitSizes;
+        Image = image;
     }
+
+    /// <summary>The image this answer is for, as messages name it (e.g. "kernel 6.1.0-13-amd64"), or null.</summary>
+    public string? Image { get; }
+
+    /// <summary>The request this answers.</summary>
+    public KernelRelocationRequest Request => _request;
 
     /// <summary>sizeof the struct in this image.</summary>
     public ulong Size { get; }
@@ -73,8 +183,11 @@ public sealed class KernelRelocation
     public long BitOffset(int index)
     {
         var bits = _bitOffsets[index];
-        return bits >= 0 ? bits : throw new KvmException($"this kernel's {(_request.IsUnion ? "union" : "struct")} {_request.StructName} has no member '{_request.FieldNames[index]}'");
+        return bits >= 0 ? bits : throw Missing(index);
     }
+
+    private KvmException Missing(int index) =>
+        new($"this kernel's {(_request.IsUnion ? "union" : "struct")} {_request.StructName} has no member '{_request.FieldNames[index]}'{(Image is null ? "" : $" ({Image})")}");
 
     /// <summary>The byte offset of member <paramref name="index"/>.</summary>
     /// <exception cref="KvmException">The member does not exist in this kernel.</exception>
@@ -105,6 +218,15 @@ public static class KernelRelocations
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Last is { } last && last.Memory.TryGetTarget(out var lastMemory) && ReferenceEquals(lastMemory, memory))
+            return last.Relocation;
+        var relocation = Lookup(memory, request);
+        request.Last = new KernelRelocationRequest.LastAnswer(memory, relocation);
+        return relocation;
+    }
+
+    private static KernelRelocation Lookup(IKernelMemory memory, KernelRelocationRequest request)
+    {
         var perImage = Cache.GetValue(memory, static _ => new Dictionary<KernelRelocationRequest, KernelRelocation>(ReferenceEqualityComparer.Instance));
         lock (perImage)
         {

@@ -35,7 +35,18 @@ partial struct cred : global::KvmTyped.Types.IKernelView<cred>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("cred", false, new string[] { "uid", "gid", "suid", "sgid", "euid", "egid", "fsuid", "fsgid" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("cred", false, new string[] { "uid", "gid", "suid", "sgid", "euid", "egid", "fsuid", "fsgid" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kuid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kgid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kuid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kgid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kuid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kgid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kuid_t", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "kgid_t", null, 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

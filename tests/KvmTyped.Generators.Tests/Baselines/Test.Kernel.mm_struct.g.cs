@@ -35,7 +35,24 @@ partial struct mm_struct : global::KvmTyped.Types.IKernelView<mm_struct>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("mm_struct", false, new string[] { "pgd", "map_count", "total_vm", "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("mm_struct", false, new string[] { "pgd", "map_count", "total_vm", "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

@@ -35,7 +35,12 @@ partial struct pid : global::KvmTyped.Types.IKernelView<pid>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("pid", false, new string[] { "level", "numbers" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("pid", false, new string[] { "level", "numbers" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 0, null, new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "upid", null, 0), 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

@@ -35,7 +35,29 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("task_struct", false, new string[] { "__state", "flags", "prio", "tasks", "mm", "active_mm", "exit_state", "exit_code", "pid", "tgid", "real_parent", "parent", "children", "sibling", "group_leader", "thread_group", "real_cred", "cred", "comm" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("task_struct", false, new string[] { "__state", "flags", "prio", "tasks", "mm", "active_mm", "exit_state", "exit_code", "pid", "tgid", "real_parent", "parent", "children", "sibling", "group_leader", "thread_group", "real_cred", "cred", "comm" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "mm_struct", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "mm_struct", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "task_struct", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "task_struct", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "task_struct", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 16, null, new(global::KvmTyped.Types.KernelFieldKind.Int, 1, 1, true, 0, null, null, 0), 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

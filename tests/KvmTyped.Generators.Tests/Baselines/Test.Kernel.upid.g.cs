@@ -35,7 +35,12 @@ partial struct upid : global::KvmTyped.Types.IKernelView<upid>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("upid", false, new string[] { "nr", "ns" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("upid", false, new string[] { "nr", "ns" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "pid_namespace", null, 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

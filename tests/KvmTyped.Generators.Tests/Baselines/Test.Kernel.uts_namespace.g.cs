@@ -35,7 +35,11 @@ partial struct uts_namespace : global::KvmTyped.Types.IKernelView<uts_namespace>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("uts_namespace", false, new string[] { "name" });
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("uts_namespace", false, new string[] { "name" },
+        new global::KvmTyped.Types.KernelFieldType[]
+        {
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "new_utsname", null, 0),
+        });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
