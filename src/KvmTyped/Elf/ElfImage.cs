@@ -19,8 +19,10 @@ internal readonly record struct ElfNote(string Name, uint Type, long DescOffset,
 
 /// <summary>The headers of an ELF file (ELF32 or ELF64, either byte order), read with every count and offset
 /// checked against the file. Contents are read later, through the map, by whoever needs them.</summary>
-/// <remarks>Written here rather than through ELFSharp because a dump reader needs headers only, lazily, with
-/// its own bounds errors: ELFSharp loads eagerly and takes PN_XNUM's 0xffff literally (FORMATS.md).</remarks>
+/// <remarks>Written here rather than through ELFSharp, which the tests use as this reader's oracle: a dump reader
+/// needs headers only, lazily, with its own bounds errors. ELFSharp 2.17.3 parses a vmlinux's symbol table when it
+/// loads (measured: 130–210 ms and 56 MiB allocated for the 72 MB fixture vmlinux, before any lookup, against a
+/// 200 ms / 50 MB budget for a whole open) and takes PN_XNUM's 0xffff as the program header count (FORMATS.md).</remarks>
 internal sealed class ElfImage
 {
     /// <summary>Upper bound on program and section headers (QEMU writes ~65k for large guests).</summary>
