@@ -94,9 +94,10 @@ internal sealed class CommonOptions
     public Kvm? Open(ParseResult r, TextWriter stderr)
     {
         var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
+        using var busy = TerminalBusy.Start(stderr, "opening " + (r.GetValue(Core) ?? "the live kernel"));
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = stderr, BtfPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = TerminalBusy.Guard(busy, stderr), BtfPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
         }
         catch (KvmException)
         {

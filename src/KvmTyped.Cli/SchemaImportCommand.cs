@@ -40,6 +40,7 @@ internal static class SchemaImportCommand
                         btf = KernelBtf.For(kvm).Types;
                     }
                     var names = r.GetValue(types) ?? [];
+                    using var busy = TerminalBusy.Start(stderr, $"importing {names.Length} type{(names.Length == 1 ? "" : "s")}");
                     var text = r.GetValue(fields) is { } list
                         ? SchemaImport.Subset(btf, names, [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)])
                         : SchemaImport.Complete(btf, names);

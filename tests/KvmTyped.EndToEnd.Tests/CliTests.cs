@@ -330,3 +330,24 @@ public class StructCliTests
         Assert.Contains("no struct or union \"no_such_struct_xyz\"", e.ToString());
     }
 }
+
+public class RdJsonTests
+{
+    [Fact]
+    public void Rd_json_gives_hex_or_string()
+    {
+        var truth = Truth.Load("amd64/kdump-kaslr");
+        string[] files = ["-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.Amd64Kdump)];
+        var o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["rd", "linux_banner", "-l", "5", "--json", .. files], o, new StringWriter()));
+        using (var doc = JsonDocument.Parse(o.ToString()))
+        {
+            Assert.Equal($"0x{truth.RuntimeSymbols().First(s => s.Name == "linux_banner").Address:x}", doc.RootElement.GetProperty("address").GetString());
+            Assert.Equal("4c696e7578", doc.RootElement.GetProperty("hex").GetString()); // "Linux"
+        }
+        o = new StringWriter();
+        Assert.Equal(0, CommandLine.Run(["rd", "linux_banner", "-s", "--json", .. files], o, new StringWriter()));
+        using (var doc = JsonDocument.Parse(o.ToString()))
+            Assert.Equal(truth.LinuxBanner + "\n", doc.RootElement.GetProperty("string").GetString());
+    }
+}
