@@ -34,7 +34,12 @@ internal static class RdCommand
                 if (r.GetValue(str))
                 {
                     var max = len < 0 ? 4096 : len;
-                    var s = isPhys ? PhysString(kvm, address, max) : kvm.ReadCString(address, max);
+                    if (max > 1 << 26)
+                    {
+                        stderr.WriteLine("kvmtyped: length too large (at most 64 MiB)");
+                        return CommandLine.Usage;
+                    }
+                    var s = isPhys ? kvm.ReadPhysicalCString(address, max) : kvm.ReadCString(address, max);
                     if (r.GetValue(common.Json))
                         stdout.WriteLine(Output.Json(w => { w.WriteStartObject(); w.WriteString("address", Output.Hex(address)); w.WriteString("string", s); w.WriteEndObject(); }));
                     else
@@ -74,22 +79,6 @@ internal static class RdCommand
             }
         });
         return cmd;
-    }
-
-    private static string PhysString(Kvm kvm, ulong address, int max)
-    {
-        var buf = new byte[max];
-        var got = 0;
-        while (got < max)
-        {
-            var n = (int)Math.Min((ulong)(max - got), 4096 - ((address + (ulong)got) & 4095));
-            kvm.ReadPhysical(address + (ulong)got, buf.AsSpan(got, n));
-            var nul = buf.AsSpan(got, n).IndexOf((byte)0);
-            if (nul >= 0)
-                return Encoding.UTF8.GetString(buf, 0, got + nul);
-            got += n;
-        }
-        return Encoding.UTF8.GetString(buf, 0, got);
     }
 
     /// <summary>crash-style words: an address, then up to 16 bytes' worth of words per line.</summary>

@@ -22,7 +22,7 @@ internal static class SplitCommand
                 return CommandLine.Usage;
             }
             var outName = r.GetValue(name)!;
-            if (outName.Length == 0 || outName.Contains('/', StringComparison.Ordinal) || outName.Contains("..", StringComparison.Ordinal))
+            if (outName.Length == 0 || outName is "." or ".." || outName.Contains('/', StringComparison.Ordinal) || outName.Contains("..", StringComparison.Ordinal))
             {
                 stderr.WriteLine("kvmtyped: --name must be a plain file name");
                 return CommandLine.Usage;
@@ -47,6 +47,7 @@ internal static class SplitCommand
             }
             catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException)
             {
+                progress?.Dispose();
                 stderr.WriteLine($"kvmtyped: {e.Message}");
                 return CommandLine.Failure;
             }

@@ -244,20 +244,37 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     public ulong ReadPointer(ulong address) => ReadUInt(address, PointerSize);
 
     /// <summary>Reads a NUL-terminated string of at most <paramref name="maxLength"/> bytes (Latin-1/UTF-8 as written).</summary>
-    public string ReadCString(ulong address, int maxLength = 4096)
+    public string ReadCString(ulong address, int maxLength = 4096) =>
+        ReadCString(maxLength, (a, span) => ReadVirtual(a, span), address);
+
+    /// <summary>Reads a NUL-terminated string of at most <paramref name="maxLength"/> bytes at a physical address.</summary>
+    public string ReadPhysicalCString(ulong address, int maxLength = 4096) =>
+        ReadCString(maxLength, (a, span) => ReadPhysical(a, span), address);
+
+    /// <summary>Reads a NUL-terminated string page by page through <paramref name="read"/>; the buffer grows with
+    /// the string, not with <paramref name="maxLength"/>. Stops at the top of the address space.</summary>
+    internal static string ReadCString(int maxLength, Action<ulong, Span<byte>> read, ulong address)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxLength);
-        var buffer = new byte[maxLength];
+        var buffer = new byte[Math.Min(maxLength, 256)];
         var got = 0;
+        var page = new byte[4096];
         while (got < maxLength)
         {
+            var at = address + (ulong)got;
+            if (got > 0 && at == 0)
+                break;
             // Stop at page ends so a string that ends just before an unreadable page still reads.
-            var n = (int)Math.Min((ulong)(maxLength - got), 4096 - ((address + (ulong)got) & 4095));
-            ReadVirtual(address + (ulong)got, buffer.AsSpan(got, n));
-            var nul = buffer.AsSpan(got, n).IndexOf((byte)0);
+            var n = (int)Math.Min((ulong)(maxLength - got), 4096 - (at & 4095));
+            read(at, page.AsSpan(0, n));
+            var nul = page.AsSpan(0, n).IndexOf((byte)0);
+            var take = nul >= 0 ? nul : n;
+            if (got + take > buffer.Length)
+                Array.Resize(ref buffer, (int)Math.Min(maxLength, Math.Max((long)buffer.Length * 2, got + take)));
+            page.AsSpan(0, take).CopyTo(buffer.AsSpan(got));
+            got += take;
             if (nul >= 0)
-                return Encoding.UTF8.GetString(buffer, 0, got + nul);
-            got += n;
+                break;
         }
         return Encoding.UTF8.GetString(buffer, 0, got);
     }

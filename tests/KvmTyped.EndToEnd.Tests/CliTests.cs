@@ -351,3 +351,20 @@ public class RdJsonTests
             Assert.Equal(truth.LinuxBanner + "\n", doc.RootElement.GetProperty("string").GetString());
     }
 }
+
+public class CliLimitsTests
+{
+    [Fact]
+    public void Huge_lengths_and_bad_names_are_usage_errors()
+    {
+        string[] files = ["-n", Fixtures.Get(Dumps.I386Map), "-c", Fixtures.Get(Dumps.I386Kdump)];
+        var e = new StringWriter();
+        Assert.Equal(2, CommandLine.Run(["rd", "linux_banner", "-s", "-l", "2147483647", .. files], new StringWriter(), e));
+        Assert.Contains("too large", e.ToString());
+        Assert.Equal(2, CommandLine.Run(["rd", "0x1000", "--phys", "-s", "-l", "2147483647", .. files], new StringWriter(), new StringWriter()));
+        Assert.Equal(2, CommandLine.Run(["split", Path.GetTempPath(), "--name", ".", .. files], new StringWriter(), new StringWriter()));
+        e = new StringWriter();
+        Assert.Equal(1, CommandLine.Run(["info", "-n", "", "-c", Fixtures.Get(Dumps.I386Kdump)], new StringWriter(), e));
+        Assert.StartsWith("kvmtyped: ", e.ToString());
+    }
+}

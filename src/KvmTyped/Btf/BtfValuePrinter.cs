@@ -163,6 +163,8 @@ public sealed class BtfValuePrinter
 
     private void Collect(List<(string, long, BtfValue)> members, int id, ReadOnlySpan<byte> data, long baseBits, int depth)
     {
+        if (depth > MaxDepth)
+            throw new KvmException($"type nesting deeper than {MaxDepth} (a struct that contains itself?)");
         foreach (var m in _types.GetMembers(id))
         {
             var bits = baseBits + m.BitOffset;

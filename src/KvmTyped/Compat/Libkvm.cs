@@ -79,8 +79,10 @@ public static class Libkvm
         {
             return new KvmHandle(Kvm.Open(namelist, corefile, swapfile, (KvmOpenFlags)flag, errstr, EffectiveOptions()), errstr);
         }
-        catch (KvmException)
+        catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException or ArgumentException)
         {
+            if (e is not KvmException && errstr is not null)
+                ErrorWriter.WriteLine($"{errstr}: {e.Message}");
             return null;
         }
     }
@@ -94,6 +96,19 @@ public static class Libkvm
     {
         if (kd is null || nl is null || kd.Kvm.IsClosed)
             return -1;
+        try
+        {
+            return NList(kd, nl);
+        }
+        catch (Exception e) when (e is KvmClosedException or KvmException)
+        {
+            kd.Report($"kvm_nlist: {e.Message}");
+            return -1;
+        }
+    }
+
+    private static int NList(KvmHandle kd, nlist[] nl)
+    {
         var missing = 0;
         for (var i = 0; i < nl.Length && nl[i].n_name is { } name; i++)
         {
@@ -119,11 +134,25 @@ public static class Libkvm
     {
         if (kd is null || kd.Kvm.IsClosed)
             return -1;
+        try
+        {
+            return KRead(kd, addr, buf);
+        }
+        catch (KvmClosedException)
+        {
+            return -1;
+        }
+    }
+
+    private static long KRead(KvmHandle kd, ulong addr, Span<byte> buf)
+    {
         long done = 0;
         string? failure = null;
         while (done < buf.Length)
         {
             var a = addr + (ulong)done;
+            if (done > 0 && a == 0)
+                break; // the top of the address space
             var n = (int)Math.Min(buf.Length - done, 4096 - (long)(a & 4095));
             if (!kd.Kvm.TryReadVirtual(a, buf.Slice((int)done, n), out failure))
                 break;
@@ -152,6 +181,10 @@ public static class Libkvm
             kd.Report($"kvm_kwrite: {e.Message}");
             return -1;
         }
+        catch (KvmClosedException)
+        {
+            return -1;
+        }
     }
 
     /// <summary>kvm_pread: reads physical memory; the bytes read, or -1.</summary>
@@ -159,11 +192,17 @@ public static class Libkvm
     {
         if (kd is null || kd.Kvm.IsClosed)
             return -1;
-        if (!kd.Kvm.Physical.TryRead(paddr, buf, out var failure))
+        string? failure;
+        try
         {
-            kd.Report($"kvm_pread: {failure}");
+            if (kd.Kvm.Physical.TryRead(paddr, buf, out failure))
+                return buf.Length;
+        }
+        catch (KvmClosedException)
+        {
             return -1;
         }
-        return buf.Length;
+        kd.Report($"kvm_pread: {failure}");
+        return -1;
     }
 }

@@ -14,6 +14,10 @@ internal sealed unsafe class MappedFile : IDisposable
     private byte* _base;
     private int _disposed;
 
+    // Readers in flight, plus one for the file itself while open: the map is released when this reaches 0, so a
+    // close never unmaps memory a reader is copying from.
+    private int _users = 1;
+
     private MappedFile(string path, SafeFileHandle handle, long length, bool writable)
     {
         Path = path;
@@ -57,10 +61,10 @@ internal sealed unsafe class MappedFile : IDisposable
             var length = RandomAccess.GetLength(handle);
             return new MappedFile(path, handle, length, writable);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             handle?.Dispose();
-            throw new KvmOpenException($"{path}: {Describe(e)}", e);
+            throw new KvmOpenException($"{path}: {Describe(e, path)}", e);
         }
         catch
         {
@@ -69,12 +73,50 @@ internal sealed unsafe class MappedFile : IDisposable
         }
     }
 
-    private static string Describe(Exception e) => e switch
+    private static string Describe(Exception e, string path) => Directory.Exists(path) ? "Is a directory" : e switch
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
+        ArgumentException when e is not ArgumentOutOfRangeException => "No such file or directory (empty or invalid path)",
         UnauthorizedAccessException => "Permission denied",
         _ => e.Message,
     };
+
+    /// <summary>Copies file bytes the caller has bounds-checked into <paramref name="destination"/>; false once the
+    /// file is closed. Safe against a concurrent <see cref="Dispose"/>: the map outlives every copy in flight.</summary>
+    public bool TryCopy(long offset, Span<byte> destination)
+    {
+        if (destination.IsEmpty)
+            return Volatile.Read(ref _disposed) == 0;
+        if (!TryEnter())
+            return false;
+        try
+        {
+            new ReadOnlySpan<byte>(_base + offset, destination.Length).CopyTo(destination);
+            return true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private bool TryEnter()
+    {
+        while (true)
+        {
+            var users = Volatile.Read(ref _users);
+            if (users == 0)
+                return false;
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+                return true;
+        }
+    }
+
+    private void Exit()
+    {
+        if (Interlocked.Decrement(ref _users) == 0)
+            Release();
+    }
 
     /// <summary>Whether [offset, offset+length) lies inside the file.</summary>
     public bool Contains(long offset, long length) => offset >= 0 && length >= 0 && offset <= Length && length <= Length - offset;
@@ -100,8 +142,17 @@ internal sealed unsafe class MappedFile : IDisposable
         if (!IsWritable)
             throw new InvalidOperationException($"{Path} is open read-only");
         if (!Contains(offset, source.Length))
-            throw new ArgumentOutOfRangeException(nameof(offset));
-        RandomAccess.Write(_handle, source, offset);
+            throw new KvmReadException((ulong)offset, $"{Path}: a write at offset 0x{offset:x} of {source.Length} bytes lies outside the file");
+        if (!TryEnter())
+            throw new KvmReadException((ulong)offset, $"{Path} is closed");
+        try
+        {
+            RandomAccess.Write(_handle, source, offset);
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
     /// <inheritdoc />
@@ -109,6 +160,11 @@ internal sealed unsafe class MappedFile : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        Exit();
+    }
+
+    private void Release()
+    {
         if (_view is not null)
         {
             _base = null;

@@ -10,12 +10,19 @@ internal sealed class CoreVirtualMap : IAddressSpace
 {
     private readonly (ulong Virt, ulong Phys, ulong Size)[] _maps;
     private readonly ulong[] _starts;
+
+    // Largest segment end among segments 0..i: a scan back from the last segment starting at or below an address
+    // stops where no earlier segment reaches it.
+    private readonly ulong[] _maxEnd;
     private readonly IAddressSpace? _fallback;
 
     public CoreVirtualMap(IEnumerable<(ulong Virt, ulong Phys, ulong Size)> maps, IAddressSpace? fallback)
     {
         _maps = [.. maps.Where(m => m.Size > 0 && m.Virt + m.Size > m.Virt).OrderBy(m => m.Virt)];
         _starts = [.. _maps.Select(m => m.Virt)];
+        _maxEnd = new ulong[_maps.Length];
+        for (var i = 0; i < _maps.Length; i++)
+            _maxEnd[i] = Math.Max(i > 0 ? _maxEnd[i - 1] : 0, _maps[i].Virt + _maps[i].Size);
         _fallback = fallback;
     }
 
@@ -26,8 +33,7 @@ internal sealed class CoreVirtualMap : IAddressSpace
         var i = Array.BinarySearch(_starts, virtualAddress);
         if (i < 0)
             i = ~i - 1;
-        // Segments may overlap (the kernel text mapping lies inside no other, but be safe): scan back a little.
-        for (var j = i; j >= 0 && j > i - 4; j--)
+        for (var j = i; j >= 0 && _maxEnd[j] > virtualAddress; j--)
         {
             var m = _maps[j];
             if (virtualAddress >= m.Virt && virtualAddress - m.Virt < m.Size)

@@ -28,11 +28,17 @@ public static class DumpSplitter
 {
     private const int Page = 4096;
 
+    /// <summary>Largest image split (4 TiB): beyond it, a range is more likely a hostile header than memory.</summary>
+    private const ulong MaxBytes = 4UL << 40;
+
     /// <summary>Splits <paramref name="kvm"/>'s memory into <paramref name="outputDirectory"/>; returns the files written, core first.</summary>
     public static IReadOnlyList<string> Split(Kvm kvm, string outputDirectory, SplitOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         options ??= new SplitOptions();
+        var total0 = kvm.Physical.Ranges.Aggregate(0UL, (sum, r) => sum + Math.Min(r.Length, MaxBytes));
+        if (total0 > MaxBytes)
+            throw new KvmException($"the image's memory ranges add up to more than {MaxBytes >> 40} TiB: too large to split");
         Directory.CreateDirectory(outputDirectory);
         var runs = ReadableRuns(kvm.Physical, options);
         var total = runs.Sum(r => (double)(r.End - r.Start));
@@ -70,6 +76,21 @@ public static class DumpSplitter
         foreach (var (start, end, name) in sections)
             notes.Add((SectionFileReference.NoteName, SectionFileReference.NoteType, new SectionFileReference(name, start, 0, end - start).Encode()));
 
+        // Never write over what is being read: the core, its section files, the other parts of a split set.
+        var inputs = new HashSet<string>(StringComparer.Ordinal) { FullPath(kvm.CorePath) };
+        var coreDir = Path.GetDirectoryName(Path.GetFullPath(kvm.CorePath)) ?? ".";
+        foreach (var s in kvm.SectionFiles)
+            inputs.Add(FullPath(Path.Combine(coreDir, s.FileName)));
+        if (kvm.Physical is Kdump.KdumpFile k)
+            foreach (var p in k.Paths)
+                inputs.Add(FullPath(p));
+        foreach (var name in sections.Select(x => x.Name).Prepend(options.CoreName))
+        {
+            var target = FullPath(Path.Combine(outputDirectory, name));
+            if (inputs.Contains(target))
+                throw new KvmException($"{target} is one of the files being split: write to another folder or name");
+        }
+
         var files = new List<string>();
         var buffer = new byte[1 << 20];
         double done = 0;
@@ -97,6 +118,20 @@ public static class DumpSplitter
         return files;
     }
 
+    /// <summary>The full path with symbolic links resolved, so two names of one file compare equal.</summary>
+    private static string FullPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        try
+        {
+            return new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
+        }
+        catch (IOException)
+        {
+            return full;
+        }
+    }
+
     /// <summary>Runs of readable pages, with small unreadable gaps merged in (they read as zeros when copied).</summary>
     private static List<(ulong Start, ulong End)> ReadableRuns(IPhysicalMemory memory, SplitOptions options)
     {
@@ -106,7 +141,7 @@ public static class DumpSplitter
         {
             ulong? start = null;
             var first = r.Start & ~(ulong)(Page - 1);
-            for (var a = first; a < r.End; a += Page)
+            for (var a = first; a < r.End && a >= first; a += Page)
             {
                 var ok = memory.TryRead(Math.Max(a, r.Start), probe, out _);
                 if (ok && start is null)

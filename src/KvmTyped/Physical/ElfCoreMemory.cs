@@ -10,10 +10,13 @@ namespace KvmTyped.Physical;
 /// <remarks>Where PT_LOADs overlap physically (kdump lists the kernel text again beside RAM), the one that
 /// starts lower wins, so each physical byte has exactly one backing file byte for reads and writes.
 /// Bytes past p_filesz up to p_memsz read as zeros and cannot be written.</remarks>
-public sealed class ElfCoreMemory : IPhysicalMemory
+public sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
 {
     /// <summary>p_paddr value meaning "no physical address" (/proc/kcore's vmalloc segments).</summary>
     private const ulong NoPhysical = ulong.MaxValue;
+
+    /// <summary>One past the largest physical address x86 can have (52 address bits).</summary>
+    private const ulong MaxPhysical = 1UL << 52;
 
     private readonly MappedFile _file;
     private readonly Piece[] _pieces;
@@ -34,6 +37,8 @@ public sealed class ElfCoreMemory : IPhysicalMemory
                 continue;
             if (s.PhysicalAddress + memsz < s.PhysicalAddress)
                 throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (paddr 0x{s.PhysicalAddress:x}, size 0x{memsz:x}) wraps around the address space");
+            if (s.PhysicalAddress + memsz > MaxPhysical)
+                throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (paddr 0x{s.PhysicalAddress:x}, size 0x{memsz:x}) reaches beyond 2^52, the largest physical address x86 has");
             loads.Add((s, i));
         }
         loads.Sort((a, b) => a.Seg.PhysicalAddress != b.Seg.PhysicalAddress ? a.Seg.PhysicalAddress.CompareTo(b.Seg.PhysicalAddress) : a.Index.CompareTo(b.Index));
@@ -113,7 +118,11 @@ public sealed class ElfCoreMemory : IPhysicalMemory
                     failure = $"{_file.Path}: PT_LOAD {p.Segment} is truncated: physical address 0x{address:x} lies past the end of the file (size {_file.Length})";
                     return false;
                 }
-                _file.Unchecked(fileOff, n).CopyTo(chunk);
+                if (!_file.TryCopy(fileOff, chunk))
+                {
+                    failure = $"{_file.Path} is closed";
+                    return false;
+                }
             }
             else
             {
@@ -126,7 +135,11 @@ public sealed class ElfCoreMemory : IPhysicalMemory
                         failure = $"{_file.Path}: PT_LOAD {p.Segment} is truncated: physical address 0x{address:x} lies past the end of the file (size {_file.Length})";
                         return false;
                     }
-                    _file.Unchecked(fileOff, inFile).CopyTo(chunk);
+                    if (!_file.TryCopy(fileOff, chunk[..inFile]))
+                    {
+                        failure = $"{_file.Path} is closed";
+                        return false;
+                    }
                 }
                 chunk[inFile..].Clear();
             }
@@ -138,24 +151,32 @@ public sealed class ElfCoreMemory : IPhysicalMemory
     }
 
     /// <inheritdoc />
+    string? IWriteCheck.WriteFailure(ulong address, ulong length)
+    {
+        var (a, left) = (address, length);
+        while (left > 0)
+        {
+            var i = Find(a);
+            if (i < 0)
+                return $"physical address 0x{a:x} is not in the dump";
+            var p = _pieces[i];
+            var n = Math.Min(left, p.End - a);
+            if ((long)(a - p.Start) + (long)n > p.FileBytes || !_file.Contains(p.FileOffset + (long)(a - p.Start), (long)n))
+                return $"physical address 0x{a:x} has no bytes in {_file.Path} to write (zero-filled or truncated)";
+            a += n;
+            left -= n;
+        }
+        return null;
+    }
+
+    /// <inheritdoc />
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
         if (!IsWritable)
             throw new KvmReadException(address, $"{_file.Path} is open read-only");
         // Check every byte first, so a failed write changes nothing.
-        var (a, left) = (address, (ulong)source.Length);
-        while (left > 0)
-        {
-            var i = Find(a);
-            if (i < 0)
-                throw new KvmReadException(a, $"physical address 0x{a:x} is not in the dump");
-            var p = _pieces[i];
-            var n = Math.Min(left, p.End - a);
-            if ((long)(a - p.Start) + (long)n > p.FileBytes || !_file.Contains(p.FileOffset + (long)(a - p.Start), (long)n))
-                throw new KvmReadException(a, $"physical address 0x{a:x} has no bytes in {_file.Path} to write (zero-filled or truncated)");
-            a += n;
-            left -= n;
-        }
+        if (((IWriteCheck)this).WriteFailure(address, (ulong)source.Length) is { } why)
+            throw new KvmReadException(address, why);
         while (!source.IsEmpty)
         {
             var p = _pieces[Find(address)];

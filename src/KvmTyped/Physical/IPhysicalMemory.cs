@@ -46,3 +46,10 @@ public static class PhysicalMemoryExtensions
             throw new KvmReadException(address, failure);
     }
 }
+
+/// <summary>A source that can say, without writing, whether a write would land whole.</summary>
+internal interface IWriteCheck
+{
+    /// <summary>Null when <paramref name="length"/> bytes at <paramref name="address"/> can be written; else why not.</summary>
+    string? WriteFailure(ulong address, ulong length);
+}

@@ -4,7 +4,7 @@ using KvmTyped.IO;
 namespace KvmTyped.Physical;
 
 /// <summary>A raw physical memory image: byte N of the file is physical address N.</summary>
-public sealed class RawImageMemory : IPhysicalMemory
+public sealed class RawImageMemory : IPhysicalMemory, IWriteCheck
 {
     private readonly MappedFile _file;
 
@@ -31,10 +31,19 @@ public sealed class RawImageMemory : IPhysicalMemory
             failure = $"physical address 0x{address:x} is past the end of the image {_file.Path} (size 0x{_file.Length:x})";
             return false;
         }
-        _file.Unchecked((long)address, destination.Length).CopyTo(destination);
+        if (!_file.TryCopy((long)address, destination))
+        {
+            failure = $"{_file.Path} is closed";
+            return false;
+        }
         failure = null;
         return true;
     }
+
+    /// <inheritdoc />
+    string? IWriteCheck.WriteFailure(ulong address, ulong length) =>
+        address <= long.MaxValue && length <= int.MaxValue && _file.Contains((long)address, (long)length) ? null
+            : $"physical address 0x{address:x} is past the end of the image {_file.Path}";
 
     /// <inheritdoc />
     public void Write(ulong address, ReadOnlySpan<byte> source)

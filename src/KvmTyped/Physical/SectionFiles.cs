@@ -133,7 +133,11 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
                     failure = $"section file {s.File.Path} is shorter than its section (0x{s.Ref.Size:x} bytes)";
                     return false;
                 }
-                s.File.Unchecked((long)delta, n).CopyTo(destination);
+                if (!s.File.TryCopy((long)delta, destination[..n]))
+                {
+                    failure = $"{s.File.Path} is closed";
+                    return false;
+                }
             }
             destination = destination[n..];
             address += (ulong)n;
@@ -146,6 +150,29 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
     {
         if (!IsWritable)
             throw new KvmReadException(address, "the core is open read-only");
+        // Check every piece first, so a failed write changes nothing.
+        var (a, left) = (address, (ulong)source.Length);
+        while (left > 0)
+        {
+            var s = Find(a);
+            ulong n;
+            if (s is null)
+            {
+                n = Math.Min(left, NextSectionStart(a) - a);
+                if (_core is IWriteCheck check && check.WriteFailure(a, n) is { } why)
+                    throw new KvmReadException(a, why);
+            }
+            else
+            {
+                n = Math.Min(left, s.Ref.Size - (a - s.Ref.PhysicalAddress));
+                if (s.File is null)
+                    throw new KvmReadException(a, $"physical address 0x{a:x} is in section file {s.Ref.FileName}, which is missing");
+                if (!s.File.Contains((long)(a - s.Ref.PhysicalAddress), (long)n))
+                    throw new KvmReadException(a, $"section file {s.File.Path} is shorter than its section");
+            }
+            a += n;
+            left -= n;
+        }
         while (!source.IsEmpty)
         {
             var s = Find(address);

@@ -44,6 +44,8 @@ public sealed class ElfSymbolTable : ISymbolTable
         _strtab = image.Sections[(int)_symtab.Link];
         if (_strtab.Type != ShtStrtab || !image.File.Contains(_strtab.Offset, _strtab.Size))
             throw new KvmFormatException(path, _strtab.Offset, $"string table of .symtab (section {_symtab.Link}) is not a string table inside the file");
+        if (_strtab.Size > int.MaxValue)
+            throw new KvmFormatException(path, _strtab.Offset, $"string table of .symtab is {_strtab.Size} bytes, more than 2 GiB");
         Machine = image.Machine switch
         {
             Em386 => KernelMachine.X86,
@@ -82,7 +84,7 @@ public sealed class ElfSymbolTable : ISymbolTable
         var count = (int)(_symtab.Size / entsize);
         var list = new List<KernelSymbol>(count);
         var global = new List<bool>(count);
-        var strings = file.Unchecked(_strtab.Offset, checked((int)_strtab.Size));
+        var strings = file.Unchecked(_strtab.Offset, (int)_strtab.Size);
         var sections = _image.Sections;
         for (var i = 1; i < count; i++)
         {

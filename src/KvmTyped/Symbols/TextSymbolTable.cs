@@ -43,6 +43,8 @@ public sealed class TextSymbolTable : ISymbolTable
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(MappedFile file)
     {
+        if (file.Length > int.MaxValue)
+            throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist (2 GiB)");
         var head = file.Unchecked(0, (int)Math.Min(file.Length, 4096));
         var width = FirstLineWidth(head, out var reason);
         if (width <= 0)
@@ -101,7 +103,7 @@ public sealed class TextSymbolTable : ISymbolTable
 
     private SymbolIndex Build()
     {
-        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, checked((int)Math.Min(_file.Length, int.MaxValue)));
+        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
         var list = new List<KernelSymbol>(text.Length / 36);
         var lineNo = 0;
         while (!text.IsEmpty)
