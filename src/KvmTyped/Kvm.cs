@@ -202,6 +202,11 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     public bool TryReadVirtual(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure)
     {
         var space = Live()._kernelSpace;
+        if (destination.Length > 0 && address + (ulong)destination.Length - 1 < address)
+        {
+            failure = $"cannot read {destination.Length} bytes at 0x{address:x}: the read wraps past the top of the address space";
+            return false;
+        }
         while (!destination.IsEmpty)
         {
             if (!space.TryTranslate(address, out var pa, out var contiguous, out failure))

@@ -11,6 +11,9 @@ public sealed class ElfSymbolTable : ISymbolTable
     /// <summary>Upper bound on symbols accepted (a vmlinux has ~150k; allmodconfig well under 1M).</summary>
     public const int MaxSymbols = 16 << 20;
 
+    /// <summary>Longest symbol name accepted (the kernel's KSYM_NAME_LEN is 512).</summary>
+    public const int MaxNameLength = 4096;
+
     private readonly ElfImage _image;
     private readonly ElfSection _symtab;
     private readonly ElfSection _strtab;
@@ -115,9 +118,11 @@ public sealed class ElfSymbolTable : ISymbolTable
             if (nameOff >= strings.Length)
                 throw new KvmFormatException(file.Path, off, $"symbol {i}: name offset {nameOff} is outside the string table ({strings.Length} bytes)");
             var tail = strings[(int)nameOff..];
-            var nul = tail.IndexOf((byte)0);
+            var nul = tail[..Math.Min(tail.Length, MaxNameLength + 1)].IndexOf((byte)0);
             if (nul < 0)
-                throw new KvmFormatException(file.Path, off, $"symbol {i}: name at string offset {nameOff} is not NUL-terminated inside the string table");
+                throw new KvmFormatException(file.Path, off, tail.Length > MaxNameLength
+                    ? $"symbol {i}: name at string offset {nameOff} is longer than {MaxNameLength} bytes"
+                    : $"symbol {i}: name at string offset {nameOff} is not NUL-terminated inside the string table");
             var letter = TypeLetter(shndx, bind, sections);
             list.Add(new KernelSymbol(System.Text.Encoding.UTF8.GetString(tail[..nul]), value, letter));
             global.Add(bind != StbLocal);
