@@ -31,6 +31,26 @@ public sealed class LibkvmProcessTests : IDisposable
         kvm_open(Fixtures.Get(Dumps.Amd64Map), core ?? Fixtures.Get(Dumps.NoKaslrElf), null, flag, "libkvmtest")
         ?? throw new InvalidOperationException("kvm_open failed");
 
+    /// <summary>kvm_open of a fixture; an i386 kernel through the facade of this 64-bit process, with the BTF file
+    /// that kernel lacks.</summary>
+    private static KvmHandle? Open(string core, string namelist, string? btf)
+    {
+        try
+        {
+            if (btf is not null)
+            {
+                Libkvm.DataModel = KvmTyped.DataModel.ILP32;
+                Options = new KvmOpenOptions { BtfPath = Fixtures.Get(btf) };
+            }
+            return kvm_open(Fixtures.Get(namelist), Fixtures.Get(core), null, O_RDONLY, "libkvmtest");
+        }
+        finally
+        {
+            Libkvm.DataModel = null;
+            Options = null;
+        }
+    }
+
     private static List<proc> All(KvmHandle kd)
     {
         var result = new List<proc>();
@@ -57,22 +77,7 @@ public sealed class LibkvmProcessTests : IDisposable
     public void Nextproc_yields_the_processes_proc_listed_once_each(string folder, string core, string namelist, string? btf)
     {
         var truth = LinuxTruth.Load(folder);
-        KvmHandle? kd;
-        try
-        {
-            if (btf is not null)
-            {
-                // A 32-bit kernel through the facade of a 64-bit process, with the BTF file the kernel lacks.
-                Libkvm.DataModel = KvmTyped.DataModel.ILP32;
-                Options = new KvmOpenOptions { BtfPath = Fixtures.Get(btf) };
-            }
-            kd = kvm_open(Fixtures.Get(namelist), Fixtures.Get(core), null, O_RDONLY, "libkvmtest");
-        }
-        finally
-        {
-            Libkvm.DataModel = null;
-            Options = null;
-        }
+        var kd = Open(core, namelist, btf);
         Assert.NotNull(kd);
         try
         {
@@ -312,26 +317,30 @@ public sealed class LibkvmProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData(Dumps.Amd64Kdump)]
-    [InlineData(Dumps.Amd64KdumpElf)]
-    public void Uread_fails_where_makedumpfile_excluded_user_pages(string core)
+    [InlineData(Dumps.Amd64Kdump, Dumps.Amd64Map, null)]
+    [InlineData(Dumps.I386Kdump, Dumps.I386Map, DumpCase.I386Btf)]
+    [InlineData(Dumps.Amd64KdumpElf, Dumps.Amd64Map, null)]
+    public void Uread_fails_where_makedumpfile_excluded_user_pages(string core, string namelist, string? btf)
     {
-        var kd = kvm_open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(core), null, O_RDONLY, "libkvmtest");
+        var kd = Open(core, namelist, btf);
         Assert.NotNull(kd);
         try
         {
+            var page0 = TruthJson(Path.GetDirectoryName(core)!).GetProperty("labmarker").GetProperty("page0");
+            var va = Convert.ToUInt64(page0.GetProperty("va").GetString(), 16);
             var marker = All(kd).Single(p => p.p_comm == "labmarker");
+            Assert.Equal(page0.GetProperty("pid").GetInt32(), marker.p_pid);
             var u = kvm_getu(kd, marker);
             Assert.NotNull(u);
             _err.GetStringBuilder().Clear();
-            if (core == Dumps.Amd64Kdump)
+            if (core != Dumps.Amd64KdumpElf)
             {
                 Assert.Equal("", u.u_psargs); // its arguments are not in the dump
                 Assert.Equal(-1, kvm_getcmd(kd, marker, u, out var arg, out _));
                 Assert.Null(arg);
                 Assert.Contains("excluded", _err.ToString(), StringComparison.Ordinal);
                 _err.GetStringBuilder().Clear();
-                Assert.Equal(-1, kvm_uread(kd, 0x13370000, new byte[20]));
+                Assert.Equal(-1, kvm_uread(kd, va, new byte[20]));
                 var line = Assert.Single(_err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
                 Assert.StartsWith($"libkvmtest: kvm_uread: pid {marker.p_pid}: ", line, StringComparison.Ordinal);
                 Assert.Contains("excluded", line, StringComparison.Ordinal);
@@ -342,7 +351,7 @@ public sealed class LibkvmProcessTests : IDisposable
                 // (The stack page with the arguments may have been kept: u_psargs is empty or /proc's.)
                 Assert.Contains(u.u_psargs, new[] { "", "/bin/labmarker one two three" });
                 var buf = new byte[20];
-                var n = kvm_uread(kd, 0x13370000, buf);
+                var n = kvm_uread(kd, va, buf);
                 Assert.True(n == -1 || buf.All(b => b == 0), $"read {n} bytes: {Encoding.ASCII.GetString(buf)}");
             }
         }
