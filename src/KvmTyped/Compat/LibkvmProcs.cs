@@ -165,9 +165,10 @@ public static partial class Libkvm
                 {
                     psargs = string.Join(' ', tasks.GetArgs(p.Task));
                 }
-                catch (KvmReadException)
+                catch (KvmException)
                 {
-                    // The argument pages are not in the image: u_psargs stays empty, kvm_getcmd reports why.
+                    // The argument pages are not in the image, or the area is implausible: u_psargs stays empty,
+                    // kvm_getcmd reports why.
                 }
                 if (psargs.Length > user.PSARGSZ - 1)
                     psargs = psargs[..(user.PSARGSZ - 1)];
