@@ -16,6 +16,9 @@ public sealed class KvmHandle
 
     internal string? ErrStr { get; }
 
+    /// <summary>The process state kept per handle (kvm_nextproc's list and cursor, kvm_getu's current process).</summary>
+    internal ProcState Procs { get; } = new();
+
     internal void Report(string message)
     {
         if (ErrStr is not null)
@@ -45,7 +48,7 @@ public struct nlist
 /// errors printed to stderr behind errstr when one was given), so C tools port line by line.</summary>
 /// <remarks>kvm_open(3KVM): the "libkvm data model" is this process's (pointer size), as in C, unless
 /// <see cref="DataModel"/> is set; a core of the other model is refused.</remarks>
-public static class Libkvm
+public static partial class Libkvm
 {
     /// <summary>O_RDONLY.</summary>
     public const int O_RDONLY = 0;
@@ -88,7 +91,13 @@ public static class Libkvm
     }
 
     /// <summary>kvm_close: 0, or -1 for null or an already closed handle.</summary>
-    public static int kvm_close(KvmHandle? kd) => kd is not null && kd.Kvm.Close() ? 0 : -1;
+    public static int kvm_close(KvmHandle? kd)
+    {
+        if (kd is null || !kd.Kvm.Close())
+            return -1;
+        kd.Procs.Reset();
+        return 0;
+    }
 
     /// <summary>kvm_nlist: fills n_value and n_type for each entry up to the first null name.</summary>
     /// <returns>The number of symbols not found, or -1 on error (null or closed handle, null array).</returns>

@@ -39,6 +39,7 @@ public sealed class KernelTasks
         _offExitState, _offMm, _offSignal, _offCpu, _offStack, _offThreadInfoCpu;
     private readonly int _offThreadNode = -1, _offThreadHead = -1, _offThreadGroup = -1;
     private readonly int _offArgStart, _offArgEnd, _offPgd;
+    private readonly int _offEnvStart = -1, _offEnvEnd = -1;
     private readonly int _offRqIdle = -1;
     private readonly int _offRqCurr = -1;
     private readonly string _source;
@@ -100,6 +101,8 @@ public sealed class KernelTasks
         _offArgStart = Member(t, mm, "arg_start", btf.Source).Off;
         _offArgEnd = Member(t, mm, "arg_end", btf.Source).Off;
         _offPgd = Member(t, mm, "pgd", btf.Source).Off;
+        if (t.FindMember(mm, "env_start") is { } envStart && t.FindMember(mm, "env_end") is { } envEnd)
+            (_offEnvStart, _offEnvEnd) = ((int)envStart.Offset, (int)envEnd.Offset);
         if (t.TryFindComposite("rq", out var rq) && t.FindMember(rq, "idle") is { } idle)
             _offRqIdle = (int)idle.Offset;
         if (t.TryFindComposite("rq", out var rq2) && t.FindMember(rq2, "curr") is { } curr)
@@ -367,5 +370,72 @@ public sealed class KernelTasks
         foreach (var range in text.Split((byte)0))
             args.Add(Encoding.UTF8.GetString(text[range]));
         return args;
+    }
+
+    /// <summary>The process's environment (its NAME=value strings), read from mm->env_start..env_end through the
+    /// process's own page tables, bounded by <see cref="MaxArgBytes"/> like the arguments.</summary>
+    /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task), or the kernel's BTF has
+    /// no mm_struct.env_start.</exception>
+    /// <exception cref="KvmReadException">A page of the environment is not present or was excluded from the dump.</exception>
+    public IReadOnlyList<string> GetEnv(KernelTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (_offEnvStart < 0)
+            throw new KvmException($"{_source}: struct mm_struct has no member env_start");
+        return ReadUserStrings(task, _offEnvStart, _offEnvEnd, "environment");
+    }
+
+    /// <summary>The user address space of <paramref name="task"/>: its mm->pgd as the root of the process's page tables.</summary>
+    /// <exception cref="KvmException">The task has no mm, or the image's paging layout is unknown.</exception>
+    /// <exception cref="KvmReadException">mm->pgd cannot be read or translated.</exception>
+    internal Translation.IAddressSpace GetAddressSpace(KernelTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task.Mm == 0)
+            throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no user address space");
+        var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
+        var layout = kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
+        var pgd = ReadPointer(task.Mm + (ulong)_offPgd);
+        if (!kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
+            throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
+        return layout.CreateProcessAddressSpace(pgdPhysical);
+    }
+
+    /// <summary>NUL-separated strings of a process's memory between the mm_struct pointers at
+    /// <paramref name="startOffset"/> and <paramref name="endOffset"/>.</summary>
+    private List<string> ReadUserStrings(KernelTask task, int startOffset, int endOffset, string what)
+    {
+        if (task.Mm == 0)
+            throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no {what}");
+        var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
+        var start = ReadPointer(task.Mm + (ulong)startOffset);
+        var end = ReadPointer(task.Mm + (ulong)endOffset);
+        if (end < start || end - start > MaxArgBytes)
+            throw new KvmException($"pid {task.Pid}: the {what} area 0x{start:x} .. 0x{end:x} is not plausible");
+        var space = GetAddressSpace(task);
+        var bytes = new byte[end - start];
+        var done = 0;
+        while (done < bytes.Length)
+        {
+            var va = start + (ulong)done;
+            if (!space.TryTranslate(va, out var pa, out var contiguous, out var why))
+                throw new KvmReadException(va, $"pid {task.Pid} {what}: {why}");
+            var n = (int)Math.Min((ulong)(bytes.Length - done), Math.Max(1, contiguous));
+            if (!kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
+                throw new KvmReadException(va, $"pid {task.Pid} {what} at 0x{va:x} (physical 0x{pa:x}): {why}");
+            done += n;
+        }
+        // As for the arguments: an area of only zeros is a page the dump left out without saying so.
+        if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
+            throw new KvmReadException(start, $"pid {task.Pid} {what} at 0x{start:x}: the {bytes.Length} bytes read as zeros (page excluded from the dump?)");
+        var text = bytes.AsSpan();
+        if (!text.IsEmpty && text[^1] == 0)
+            text = text[..^1];
+        var result = new List<string>();
+        if (text.IsEmpty)
+            return result;
+        foreach (var range in text.Split((byte)0))
+            result.Add(Encoding.UTF8.GetString(text[range]));
+        return result;
     }
 }
