@@ -288,25 +288,7 @@ public sealed class LibkvmProcessTests : IDisposable
                 kvm_close(kd);
             }
 
-            var differing = new List<long>();
-            using (var a = File.OpenRead(source))
-            using (var b = File.OpenRead(copy))
-            {
-                Assert.Equal(a.Length, b.Length);
-                var ba = new byte[1 << 20];
-                var bb = new byte[1 << 20];
-                long pos = 0;
-                int n;
-                while ((n = a.Read(ba)) > 0)
-                {
-                    b.ReadExactly(bb, 0, n);
-                    if (!ba.AsSpan(0, n).SequenceEqual(bb.AsSpan(0, n)))
-                        for (var i = 0; i < n; i++)
-                            if (ba[i] != bb[i])
-                                differing.Add(pos + i);
-                    pos += n;
-                }
-            }
+            var differing = FileDiff.DifferingOffsets(source, copy);
             Assert.InRange(differing.Count, 1, patch.Length);
             Assert.True(differing[^1] - differing[0] < patch.Length, "the changed bytes are not one run");
         }
