@@ -312,6 +312,8 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
             }
             foreach (var p in pieces)
                 _physical.Write(p.Pa, source.Slice(p.Offset, p.Length));
+            // The bytes written may have been page tables.
+            Layout?.InvalidateTranslations();
         }
     }
 
@@ -322,7 +324,10 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
         if (!IsWritable)
             throw new KvmReadException(address, $"{CorePath} is open read-only");
         lock (_writeLock)
+        {
             physical.Write(address, source);
+            Layout?.InvalidateTranslations();
+        }
     }
 
     /// <summary>Closes the image, as kvm_close does: releases every file and cache.</summary>

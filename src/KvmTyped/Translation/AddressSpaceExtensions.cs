@@ -14,6 +14,11 @@ public static class AddressSpaceExtensions
     {
         ArgumentNullException.ThrowIfNull(space);
         ArgumentNullException.ThrowIfNull(memory);
+        if (destination.Length > 0 && virtualAddress + (ulong)destination.Length - 1 < virtualAddress)
+        {
+            failure = $"cannot read {destination.Length} bytes at 0x{virtualAddress:x}: the read wraps past the top of the address space";
+            return false;
+        }
         while (!destination.IsEmpty)
         {
             if (!space.TryTranslate(virtualAddress, out var physical, out var contiguous, out failure))

@@ -21,6 +21,10 @@ public sealed class TranslationCache : IAddressSpace
     private readonly int _mask;
     private readonly int _shift;
 
+    // Bumped by Clear: a slot from an older generation is never a hit, so a lookup that raced a Clear and
+    // published its answer afterwards cannot serve a stale translation.
+    private int _generation;
+
     /// <summary>Creates the cache.</summary>
     /// <param name="inner">The address space whose answers are cached.</param>
     /// <param name="slots">Number of pages remembered, a power of two between 16 and 2^22.</param>
@@ -51,7 +55,8 @@ public sealed class TranslationCache : IAddressSpace
         var index = (int)(page + ((page >> _shift) * 0x9E37_79B1UL)) & _mask;
         var slot = Volatile.Read(ref _slots[index]);
         var offset = virtualAddress & PageMask;
-        if (slot is not null && slot.VirtualPage == page)
+        var generation = Volatile.Read(ref _generation);
+        if (slot is not null && slot.VirtualPage == page && slot.Generation == generation)
         {
             physicalAddress = slot.PhysicalPage + offset;
             contiguous = slot.Mapped - offset;
@@ -64,19 +69,21 @@ public sealed class TranslationCache : IAddressSpace
         // Bytes mapped from the page's start: the inner answer's run, measured back to the page boundary.
         var mapped = contiguous > ulong.MaxValue - offset ? ulong.MaxValue : contiguous + offset;
         if (physicalAddress >= offset)
-            Volatile.Write(ref _slots[index], new Slot(page, physicalAddress - offset, mapped));
+            Volatile.Write(ref _slots[index], new Slot(page, physicalAddress - offset, mapped, generation));
         return true;
     }
 
     /// <summary>Forgets every cached translation.</summary>
     public void Clear()
     {
+        Interlocked.Increment(ref _generation);
         for (var i = 0; i < _slots.Length; i++)
             Volatile.Write(ref _slots[i], null);
     }
 
-    private sealed class Slot(ulong virtualPage, ulong physicalPage, ulong mapped)
+    private sealed class Slot(ulong virtualPage, ulong physicalPage, ulong mapped, int generation)
     {
+        public readonly int Generation = generation;
         public readonly ulong VirtualPage = virtualPage;
         public readonly ulong PhysicalPage = physicalPage;
         public readonly ulong Mapped = mapped;

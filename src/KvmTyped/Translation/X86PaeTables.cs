@@ -75,7 +75,9 @@ public sealed class X86PaeTables : IAddressSpace
                 failure = Fail(virtualAddress, $"PMD entry not present ({Hex(pde)})", 2);
                 return false;
             }
-            if ((frame & 0x1f_e000UL) != 0)
+            // A PROT_NONE large entry has only its frame bits (21 up) inverted (Linux pgtable-invert.h): the bits below
+            // read back set and are not reserved bits.
+            if ((pde & Present) != 0 && (frame & 0x1f_e000UL) != 0)
             {
                 failure = Fail(virtualAddress, $"reserved bits set in PMD entry {Hex(pde)}", 2);
                 return false;

@@ -100,8 +100,9 @@ public sealed class X86_64PageTables : IAddressSpace
                 var pageBytes = 1UL << shift;
                 if (large && (frame & (pageBytes - 1)) != 0)
                 {
-                    // Bits 13..(shift-1) of a large-page entry are reserved (bit 12 is PAT).
-                    var reserved = frame & (pageBytes - 1) & ~0x1000UL;
+                    // Bits 13..(shift-1) of a large-page entry are reserved (bit 12 is PAT). A PROT_NONE large entry
+                    // has only its frame bits inverted (Linux pgtable-invert.h), so those bits read back set there.
+                    var reserved = (entry & Present) != 0 ? frame & (pageBytes - 1) & ~0x1000UL : 0;
                     if (reserved != 0)
                     {
                         failure = Fail(virtualAddress, $"reserved bits set in {LevelName(level)} entry {Hex(entry)}", level);

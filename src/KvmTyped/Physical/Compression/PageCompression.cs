@@ -67,7 +67,7 @@ internal static class PageCompression
                     return Fail($"unknown codec {codec}", out error);
             }
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidDataException or IOException or ZstdException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
         {
             return Fail($"{codec} data damaged: {e.Message}", out error);
         }

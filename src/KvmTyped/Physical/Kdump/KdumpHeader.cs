@@ -58,8 +58,9 @@ public sealed class KdumpHeader
     /// <summary>status bit: pages may be zstd-compressed.</summary>
     public const uint StatusZstd = 0x20;
 
-    /// <summary>Largest number of page frames accepted (2^52: 16 EiB of 4 KiB pages).</summary>
-    internal const ulong MaxMapnrCap = 1UL << 52;
+    /// <summary>Largest number of page frames accepted (2^34: 64 TiB of 4 KiB pages). The open reads the dump bitmap
+    /// whole to rank it, so this also bounds the work a hostile (e.g. sparse) file can ask for.</summary>
+    internal const ulong MaxMapnrCap = 1UL << 34;
 
     internal KdumpHeader() { }
 
@@ -267,6 +268,8 @@ public sealed class KdumpHeader
             why = $"header, sub-header and bitmaps ({1L + subHdr + bitmapBlocks} blocks of {blockSize}) pass the end of the {fileLength}-byte file";
         else if ((long)bitmapBlocks * blockSize > backedLength)
             why = $"bitmaps ({bitmapBlocks} blocks of {blockSize}) are larger than the {backedLength} bytes the file holds";
+        else if ((ulong)bitmapBlocks * (ulong)blockSize / 2 * 8 > MaxMapnrCap * 2)
+            why = $"bitmaps of {bitmapBlocks} blocks of {blockSize} describe more than {MaxMapnrCap} page frames (64 TiB of 4 KiB pages)";
         else if ((ulong)maxMapnr > (ulong)bitmapBlocks * blockSize / 2 * 8)
             why = $"max_mapnr {maxMapnr} needs more bits than the bitmaps hold ({(long)bitmapBlocks * blockSize / 2 * 8})";
         if (why is not null)
