@@ -5,7 +5,9 @@ namespace KvmTyped.IO;
 
 /// <summary>A file opened for random access: memory-mapped for reads, written with pwrite when opened read-write.</summary>
 /// <remarks>The map is shared with the page cache, so a pwrite is seen by later reads through the map.
-/// Nothing is read until asked for; a multi-GB dump costs only address space.</remarks>
+/// Nothing is read until asked for; a multi-GB dump costs only address space. As with any memory-mapped reader,
+/// a file that another process truncates while it is open faults when the missing bytes are read: dumps are
+/// expected to stay whole while open (the length checks at open protect against files that are short to begin with).</remarks>
 internal sealed unsafe class MappedFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
