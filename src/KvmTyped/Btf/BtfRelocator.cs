@@ -86,16 +86,48 @@ public sealed class BtfRelocator : IKernelTypeOffsets
                 bitOffsets[i] = -1;
                 continue;
             }
-            if (request.FieldTypes is { } declaredTypes && !Compatible(declaredTypes[i], field.TypeId, field.IsBitfield, 0, out string why))
+            var declared = request.FieldTypes?[i];
+            if (declared is not null && !Compatible(declared, field.TypeId, field.IsBitfield, 0, out string why))
+                throw Mismatch(request, kindWord, member, declared, field, why);
+            int bitSize = field.BitSize;
+            if (declared is { BitWidth: > 0 } && !field.IsBitfield)
             {
-                throw new KvmException($"{kindWord} {request.StructName}, member '{member}': declared {declaredTypes[i].Describe(DataModel)}, " +
-                    $"but {Image} has {Types.FormatDeclaration(field.TypeId, member).Trim()}{(field.IsBitfield ? $" : {field.BitSize}" : "")} " +
-                    $"({DescribeKernel(field.TypeId, 0)}{(field.IsBitfield ? $" : {field.BitSize}" : "")}): {why}");
+                // A bitfield declared over a plain kernel integer reads the whole integer: the kernel's layout wins.
+                bitSize = field.Size > 0 ? (int)Math.Min(field.Size * 8, int.MaxValue) : bitSize;
+            }
+            if (bitSize > MaxBitfieldWidth)
+            {
+                string what = declared is null ? "" : $"declared {declared.Describe(DataModel)}, but ";
+                throw new KvmException($"{kindWord} {request.StructName}, member '{member}': {what}{Image} has {KernelSpelling(field, member)} " +
+                    $"({DescribeKernel(field.TypeId, 0)}{(field.IsBitfield ? $" : {field.BitSize}" : "")}): " +
+                    $"{bitSize} bits is wider than the {MaxBitfieldWidth} a bitfield read returns");
             }
             bitOffsets[i] = field.BitOffset;
-            bitSizes[i] = field.BitSize;
+            bitSizes[i] = bitSize;
         }
         return new KernelRelocation(request, checked((ulong)Types.SizeOf(id)), bitOffsets, bitSizes, Image);
+    }
+
+    /// <summary>Widest bitfield a read returns (<see cref="KernelReader.ReadBits"/>).</summary>
+    private const int MaxBitfieldWidth = 64;
+
+    private KvmException Mismatch(KernelRelocationRequest request, string kindWord, string member, KernelFieldType declared, BtfField field, string why) =>
+        new($"{kindWord} {request.StructName}, member '{member}': declared {declared.Describe(DataModel)}, " +
+            $"but {Image} has {KernelSpelling(field, member)} " +
+            $"({DescribeKernel(field.TypeId, 0)}{(field.IsBitfield ? $" : {field.BitSize}" : "")}): {why}");
+
+    /// <summary>The kernel member as C declares it; a type too tangled to spell is described instead.</summary>
+    private string KernelSpelling(BtfField field, string member)
+    {
+        string bits = field.IsBitfield ? $" : {field.BitSize}" : "";
+        try
+        {
+            return Types.FormatDeclaration(field.TypeId, member).Trim() + bits;
+        }
+        catch (KvmFormatException e)
+        {
+            return $"{member} of type {field.TypeId} ({e.Message}){bits}";
+        }
     }
 
     private bool Compatible(KernelFieldType declared, int kernelType, bool kernelBitfield, int depth, out string why)

@@ -54,25 +54,29 @@ public sealed partial class BtfTypes
     /// declaration order; offsets count from the start of <paramref name="id"/>. Anonymous members of other
     /// types (unnamed padding bitfields) are left out.</summary>
     /// <exception cref="KvmFormatException">Anonymous members nest deeper than <see cref="MaxNesting"/>, or
-    /// flattening yields more than <see cref="MaxFlattenedFields"/> fields.</exception>
+    /// flattening yields, or has to look at, more than <see cref="MaxFlattenedFields"/> members (anonymous types
+    /// shared many times over expand exponentially).</exception>
     public IReadOnlyList<BtfField> GetFlattenedMembers(int id)
     {
         var result = new List<BtfField>();
-        Flatten(Resolve(id), 0, result, 0, id);
+        int visited = 0;
+        Flatten(Resolve(id), 0, result, 0, id, ref visited);
         return result;
     }
 
-    private void Flatten(int id, long baseBits, List<BtfField> into, int depth, int outer)
+    private void Flatten(int id, long baseBits, List<BtfField> into, int depth, int outer, ref int visited)
     {
         if (depth > MaxNesting)
             throw Fail(outer, $"anonymous members nest deeper than {MaxNesting} (a cycle?)");
         foreach (var m in GetMembers(id))
         {
+            if (++visited > MaxFlattenedFields)
+                throw Fail(outer, $"expands to more than {MaxFlattenedFields} members (anonymous members shared over and over?)");
             if (m.Name.Length == 0)
             {
                 int r = Resolve(m.TypeId);
                 if (KindOf(r) is BtfKind.Struct or BtfKind.Union)
-                    Flatten(r, baseBits + m.BitOffset, into, depth + 1, outer);
+                    Flatten(r, baseBits + m.BitOffset, into, depth + 1, outer, ref visited);
                 continue;
             }
             if (into.Count >= MaxFlattenedFields)

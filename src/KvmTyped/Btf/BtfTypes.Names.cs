@@ -7,19 +7,35 @@ public sealed partial class BtfTypes
     /// <summary>The C spelling of a type: "unsigned int", "struct task_struct *", "char [16]", "void (*)(int)".</summary>
     public string FormatType(int id) => FormatDeclaration(id, "").Trim();
 
+    /// <summary>Most characters <see cref="FormatDeclaration"/> builds, counting every intermediate piece: function
+    /// prototypes that share parameter types many times over would otherwise spell out exponentially long text.</summary>
+    internal const int MaxDeclarationWork = 1 << 20;
+
     /// <summary>A C declaration of <paramref name="name"/> with type <paramref name="typeId"/>:
     /// "struct list_head *next", "char comm[16]", "void (*fn)(struct sk_buff *)", "int * const p".
     /// Type tags are left out; anonymous structs, unions and enums print as "struct {...}".</summary>
+    /// <exception cref="KvmFormatException">The type chain is longer than <see cref="MaxChainDepth"/>, or spelling
+    /// the declaration takes more than about a million characters of work.</exception>
     public string FormatDeclaration(int typeId, string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        return Declare(typeId, name, 0, typeId);
+        long work = 0;
+        return Declare(typeId, name, 0, typeId, ref work);
     }
 
-    private string Declare(int id, string inner, int depth, int first)
+    private string Charge(string text, ref long work, int first)
+    {
+        work += text.Length + 1;
+        if (work > MaxDeclarationWork)
+            throw Fail(first, $"spelling the type takes more than {MaxDeclarationWork} characters (function prototypes sharing types over and over?)");
+        return text;
+    }
+
+    private string Declare(int id, string inner, int depth, int first, ref long work)
     {
         if (depth > MaxChainDepth)
             throw Fail(first, $"type chain longer than {MaxChainDepth} (a cycle?)");
+        Charge(inner, ref work, first);
         var t = Get(id);
         switch (t.Kind)
         {
@@ -29,34 +45,47 @@ public sealed partial class BtfTypes
                 string p = "*" + inner;
                 if (KindOf(next) is BtfKind.Array or BtfKind.FuncProto)
                     p = "(" + p + ")";
-                return Declare(t.TargetId, p, depth + 1, first);
+                return Declare(t.TargetId, p, depth + 1, first, ref work);
             }
             case BtfKind.Const or BtfKind.Volatile or BtfKind.Restrict:
             {
                 string word = t.Kind switch { BtfKind.Const => "const", BtfKind.Volatile => "volatile", _ => "restrict" };
                 if (KindOf(SkipTags(t.TargetId, first)) == BtfKind.Ptr)
-                    return Declare(t.TargetId, word + (inner.Length > 0 ? " " + inner : ""), depth + 1, first);
-                return word + " " + Declare(t.TargetId, inner, depth + 1, first);
+                    return Declare(t.TargetId, word + (inner.Length > 0 ? " " + inner : ""), depth + 1, first, ref work);
+                return Charge(word + " " + Declare(t.TargetId, inner, depth + 1, first, ref work), ref work, first);
             }
             case BtfKind.TypeTag or BtfKind.Var:
-                return Declare(t.TargetId, inner, depth + 1, first);
+                return Declare(t.TargetId, inner, depth + 1, first, ref work);
             case BtfKind.Array:
             {
                 var a = GetArray(id);
-                return Declare(a.ElementType, inner + "[" + a.Count.ToString(CultureInfo.InvariantCulture) + "]", depth + 1, first);
+                return Declare(a.ElementType, inner + "[" + a.Count.ToString(CultureInfo.InvariantCulture) + "]", depth + 1, first, ref work);
             }
             case BtfKind.FuncProto:
             {
                 var ps = GetParams(id);
-                string args = ps.Count == 0 ? "void"
-                    : string.Join(", ", ps.Select(p => p.TypeId == 0 ? "..." : Declare(p.TypeId, "", depth + 1, first).Trim()));
-                return Declare(t.TargetId, inner + "(" + args + ")", depth + 1, first);
+                string args;
+                if (ps.Count == 0)
+                    args = "void";
+                else
+                {
+                    var sb = new System.Text.StringBuilder();
+                    foreach (var p in ps)
+                    {
+                        if (sb.Length > 0)
+                            sb.Append(", ");
+                        sb.Append(p.TypeId == 0 ? "..." : Declare(p.TypeId, "", depth + 1, first, ref work).Trim());
+                        Charge("", ref work, first);
+                    }
+                    args = Charge(sb.ToString(), ref work, first);
+                }
+                return Declare(t.TargetId, inner + "(" + args + ")", depth + 1, first, ref work);
             }
             case BtfKind.Func:
-                return Declare(t.TargetId, NameOf(id), depth + 1, first);
+                return Declare(t.TargetId, NameOf(id), depth + 1, first, ref work);
             default:
                 string baseName = BaseName(id);
-                return inner.Length == 0 ? baseName : baseName + " " + inner;
+                return Charge(inner.Length == 0 ? baseName : baseName + " " + inner, ref work, first);
         }
     }
 

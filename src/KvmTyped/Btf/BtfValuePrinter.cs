@@ -46,6 +46,10 @@ public sealed class BtfValuePrinter
     /// <summary>Longest array decoded element by element; longer ones are cut.</summary>
     public const int MaxArrayElements = 64;
 
+    /// <summary>Most values one <see cref="Decode"/> builds: structs that hold the same struct type several times
+    /// over, level after level, would otherwise expand exponentially.</summary>
+    public const int MaxValues = 1 << 20;
+
     private const int MaxDepth = 32;
 
     private readonly BtfTypes _types;
@@ -57,7 +61,19 @@ public sealed class BtfValuePrinter
     public bool ShowOffsets { get; init; }
 
     /// <summary>Decodes <paramref name="data"/> as a value of type <paramref name="typeId"/>.</summary>
-    public BtfValue Decode(int typeId, ReadOnlySpan<byte> data) => Value(_types.Resolve(typeId), data, 0, 0);
+    /// <exception cref="KvmException">Types nest deeper than 32 levels, or the value has more than
+    /// <see cref="MaxValues"/> parts.</exception>
+    public BtfValue Decode(int typeId, ReadOnlySpan<byte> data)
+    {
+        int budget = MaxValues;
+        return Value(_types.Resolve(typeId), data, 0, 0, ref budget);
+    }
+
+    private void Spend(ref int budget, int id)
+    {
+        if (--budget < 0)
+            throw new KvmException($"{_types.SourceName}: a value of BTF type {id} has more than {MaxValues} parts (struct types contained over and over?)");
+    }
 
     /// <summary>Writes the value in C-like text, headed by the type's name and the address.</summary>
     public void WriteText(TextWriter o, int typeId, ReadOnlySpan<byte> data, string? address)
@@ -145,52 +161,68 @@ public sealed class BtfValuePrinter
         }
     }
 
-    private BtfValue Value(int id, ReadOnlySpan<byte> data, long bitOffset, int depth)
+    private BtfValue Value(int id, ReadOnlySpan<byte> data, long bitOffset, int depth, ref int budget)
     {
         if (depth > MaxDepth)
             throw new KvmException($"type nesting deeper than {MaxDepth}");
+        Spend(ref budget, id);
         var kind = _types.KindOf(id);
         if (kind is BtfKind.Struct or BtfKind.Union)
         {
             var members = new List<(string, long, BtfValue)>();
-            Collect(members, id, data, bitOffset, depth);
+            Collect(members, id, data, bitOffset, depth, ref budget);
             return new BtfStructValue(members);
         }
         if (kind == BtfKind.Array)
-            return Array(id, data, bitOffset >> 3, depth);
+            return Array(id, data, bitOffset >> 3, depth, ref budget);
         return Scalar(id, data, bitOffset >> 3);
     }
 
-    private void Collect(List<(string, long, BtfValue)> members, int id, ReadOnlySpan<byte> data, long baseBits, int depth)
+    private void Collect(List<(string, long, BtfValue)> members, int id, ReadOnlySpan<byte> data, long baseBits, int depth, ref int budget)
     {
         if (depth > MaxDepth)
             throw new KvmException($"type nesting deeper than {MaxDepth} (a struct that contains itself?)");
         foreach (var m in _types.GetMembers(id))
         {
+            Spend(ref budget, id);
             var bits = baseBits + m.BitOffset;
             var resolved = _types.Resolve(m.TypeId);
             if (m.Name.Length == 0 && _types.KindOf(resolved) is BtfKind.Struct or BtfKind.Union)
             {
-                Collect(members, resolved, data, bits, depth + 1);
+                Collect(members, resolved, data, bits, depth + 1, ref budget);
                 continue;
             }
             BtfValue value = m.IsBitfield
-                ? new BtfScalarValue(ExtractBits(data, bits, m.BitfieldSize, IsSigned(resolved)).ToString(CultureInfo.InvariantCulture), BtfScalarKind.Number)
-                : Value(resolved, data, bits, depth + 1);
+                ? Bitfield(data, bits, m.BitfieldSize, IsSigned(resolved))
+                : Value(resolved, data, bits, depth + 1, ref budget);
             members.Add((m.Name, bits >> 3, value));
         }
     }
 
     private bool IsSigned(int id) => _types.KindOf(id) == BtfKind.Int && _types.GetInt(id).IsSigned;
 
-    private static long ExtractBits(ReadOnlySpan<byte> data, long bitOffset, int width, bool signed)
+    private BtfScalarValue Bitfield(ReadOnlySpan<byte> data, long bitOffset, int width, bool signed)
+    {
+        if (width > 64)
+            return new BtfScalarValue("(bitfield wider than 64 bits)", BtfScalarKind.Pointer);
+        if (bitOffset < 0 || bitOffset > (long)data.Length * 8 - width)
+            return new BtfScalarValue("(outside the object)", BtfScalarKind.Pointer);
+        long v = ExtractBits(data, bitOffset, width, signed, _types.IsBigEndian);
+        return new BtfScalarValue(signed ? v.ToString(CultureInfo.InvariantCulture) : unchecked((ulong)v).ToString(CultureInfo.InvariantCulture), BtfScalarKind.Number);
+    }
+
+    /// <summary>Bits <paramref name="bitOffset"/>… of <paramref name="data"/>, which must hold them; little-endian
+    /// BTF numbers bits from the lowest bit of byte 0, big-endian BTF from the highest, as the compilers lay them out.</summary>
+    internal static long ExtractBits(ReadOnlySpan<byte> data, long bitOffset, int width, bool signed, bool bigEndian)
     {
         ulong v = 0;
         for (var i = 0; i < width; i++)
         {
             var bit = bitOffset + i;
-            var byteIndex = bit >> 3;
-            if (byteIndex < data.Length && ((data[(int)byteIndex] >> (int)(bit & 7)) & 1) != 0)
+            var b = data[(int)(bit >> 3)];
+            if (bigEndian)
+                v = (v << 1) | (uint)((b >> (7 - (int)(bit & 7))) & 1);
+            else if (((b >> (int)(bit & 7)) & 1) != 0)
                 v |= 1UL << i;
         }
         if (signed && width is > 0 and < 64 && ((v >> (width - 1)) & 1) != 0)
@@ -202,7 +234,7 @@ public sealed class BtfValuePrinter
     {
         var kind = _types.KindOf(id);
         var size = _types.TrySizeOf(id, out var s, out _) ? s : 0;
-        if (offset < 0 || size < 0 || offset + size > data.Length)
+        if (offset < 0 || size < 0 || offset > data.Length - size)
             return new BtfScalarValue("(outside the object)", BtfScalarKind.Pointer);
         var bytes = data.Slice((int)offset, (int)size);
         switch (kind)
@@ -211,7 +243,7 @@ public sealed class BtfValuePrinter
                 var info = _types.GetInt(id);
                 if (info.IsBool)
                     return new BtfScalarValue(bytes.IndexOfAnyExcept((byte)0) >= 0 ? "true" : "false", BtfScalarKind.Bool);
-                var u = Unsigned(bytes);
+                var u = Unsigned(bytes, _types.IsBigEndian);
                 if (info.IsSigned && size is > 0 and <= 8)
                 {
                     var shift = 64 - (int)size * 8;
@@ -219,46 +251,65 @@ public sealed class BtfValuePrinter
                 }
                 return new BtfScalarValue(u.ToString(CultureInfo.InvariantCulture), BtfScalarKind.Number);
             case BtfKind.Ptr:
-                return new BtfScalarValue("0x" + Unsigned(bytes).ToString("x", CultureInfo.InvariantCulture), BtfScalarKind.Pointer);
+                return new BtfScalarValue("0x" + Unsigned(bytes, _types.IsBigEndian).ToString("x", CultureInfo.InvariantCulture), BtfScalarKind.Pointer);
             case BtfKind.Enum or BtfKind.Enum64:
-                var value = Unsigned(bytes);
+                var value = Unsigned(bytes, _types.IsBigEndian);
                 var mask = size >= 8 ? ulong.MaxValue : (1UL << (int)(size * 8)) - 1;
                 foreach (var e in _types.GetEnumValues(id))
                     if ((e.UnsignedValue & mask) == value)
                         return new BtfScalarValue(e.Name, BtfScalarKind.Enumerator);
                 return new BtfScalarValue(value.ToString(CultureInfo.InvariantCulture), BtfScalarKind.Number);
             case BtfKind.Float when size is 4 or 8:
-                var f = size == 4 ? BinaryPrimitives.ReadSingleLittleEndian(bytes) : BinaryPrimitives.ReadDoubleLittleEndian(bytes);
+                var f = _types.IsBigEndian
+                    ? (size == 4 ? BinaryPrimitives.ReadSingleBigEndian(bytes) : BinaryPrimitives.ReadDoubleBigEndian(bytes))
+                    : (size == 4 ? BinaryPrimitives.ReadSingleLittleEndian(bytes) : BinaryPrimitives.ReadDoubleLittleEndian(bytes));
                 return new BtfScalarValue(double.IsFinite(f) ? f.ToString("R", CultureInfo.InvariantCulture) : "0", BtfScalarKind.Number);
             default:
                 return new BtfScalarValue("0x" + Convert.ToHexStringLower(bytes), BtfScalarKind.Pointer);
         }
     }
 
-    private BtfValue Array(int id, ReadOnlySpan<byte> data, long offset, int depth)
+    private BtfValue Array(int id, ReadOnlySpan<byte> data, long offset, int depth, ref int budget)
     {
         var a = _types.GetArray(id);
         var element = _types.Resolve(a.ElementType);
         var elementSize = _types.TrySizeOf(element, out var es, out _) ? es : 0;
         if (_types.KindOf(element) == BtfKind.Int && elementSize == 1 && (_types.GetInt(element).IsChar || _types.NameOf(element) is "char" or "unsigned char" or "signed char"))
         {
-            var available = Math.Max(0, Math.Min(a.Count, data.Length - offset));
-            var raw = data.Slice((int)Math.Min(offset, data.Length), (int)available);
+            if (offset < 0)
+                return new BtfScalarValue("(outside the object)", BtfScalarKind.Pointer);
+            var start = (int)Math.Min(offset, data.Length);
+            var raw = data.Slice(start, (int)Math.Min(a.Count, data.Length - start));
             var nul = raw.IndexOf((byte)0);
             return new BtfScalarValue(Encoding.UTF8.GetString(nul >= 0 ? raw[..nul] : raw), BtfScalarKind.Text);
         }
         var n = (int)Math.Min(a.Count, (uint)MaxArrayElements);
         var elements = new List<BtfValue>(n);
         for (var i = 0; i < n; i++)
-            elements.Add(Value(element, data, (offset + i * elementSize) * 8, depth + 1));
+        {
+            if (elementSize < 0 || (elementSize > 0 && i > (long.MaxValue / 8 - offset) / elementSize))
+            {
+                Spend(ref budget, id);
+                elements.Add(new BtfScalarValue("(outside the object)", BtfScalarKind.Pointer));
+                continue;
+            }
+            elements.Add(Value(element, data, (offset + i * elementSize) * 8, depth + 1, ref budget));
+        }
         return new BtfArrayValue(elements, a.Count > MaxArrayElements);
     }
 
-    private static ulong Unsigned(ReadOnlySpan<byte> bytes)
+    private static ulong Unsigned(ReadOnlySpan<byte> bytes, bool bigEndian)
     {
-        Span<byte> b = stackalloc byte[8];
-        b.Clear();
-        bytes[..Math.Min(8, bytes.Length)].CopyTo(b);
-        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+        if (bigEndian)
+        {
+            ulong v = 0;
+            foreach (var b in bytes[..Math.Min(8, bytes.Length)])
+                v = (v << 8) | b;
+            return v;
+        }
+        Span<byte> le = stackalloc byte[8];
+        le.Clear();
+        bytes[..Math.Min(8, bytes.Length)].CopyTo(le);
+        return BinaryPrimitives.ReadUInt64LittleEndian(le);
     }
 }
