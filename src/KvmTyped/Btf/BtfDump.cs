@@ -76,10 +76,16 @@ public static class BtfDump
         return sb.ToString();
     }
 
+    /// <summary>Most text one dump may produce.</summary>
+    private const int MaxText = 16 << 20;
+
     private static void Body(BtfTypes types, int id, long baseBits, int level, StringBuilder sb, ref long lastCacheLine, int outer)
     {
         if (level > BtfTypes.MaxNesting)
             throw types.Fail(outer, $"members nest deeper than {BtfTypes.MaxNesting} (a cycle?)");
+        // Anonymous members are inlined: types shared at every level would double the text per level.
+        if (sb.Length > MaxText)
+            throw types.Fail(outer, $"the layout of this type takes more than {MaxText} characters to print (anonymous types shared over and over?)");
         bool isStruct = types.KindOf(id) == BtfKind.Struct;
         long? previousEnd = null;
         foreach (var m in types.GetMembers(id))

@@ -83,6 +83,8 @@ public static class SchemaImport
         /// <summary>How deep records may embed records (C code has a few levels; hostile BTF could have millions).</summary>
         private const int MaxDepth = 512;
 
+        private const int MaxInlineText = 16 << 20;
+
         public string Finish(string what)
         {
             var sb = new StringBuilder();
@@ -323,6 +325,9 @@ public static class SchemaImport
             var plan = PlanOf(id);
             deps.AddRange(plan.Deps);
             var text = Record(id, plan, "");
+            // Anonymous members are written inline: types shared at every level would double the text per level.
+            if (text.Length > MaxInlineText)
+                throw new KvmFormatException(btf.SourceName, null, $"type {id} takes more than {MaxInlineText} characters to write inline (anonymous types shared over and over?)");
             return text.Replace("\n", "\n    ", StringComparison.Ordinal);
         }
 

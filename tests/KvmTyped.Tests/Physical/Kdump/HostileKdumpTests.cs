@@ -293,7 +293,6 @@ public class HostileKdumpTests : IDisposable
         var original = Standard(out var w, pfn => (pfn % 4) switch { 0 => PageCodec.Zlib, 1 => PageCodec.Snappy, 2 => PageCodec.Zstd, _ => PageCodec.Raw });
         var rnd = new Random(7);
         var buf = new byte[4096];
-        var sw = Stopwatch.StartNew();
         int opened = 0;
         for (int round = 0; round < 300; round++)
         {
@@ -337,7 +336,6 @@ public class HostileKdumpTests : IDisposable
             }
         }
         Assert.True(opened > 50, $"only {opened} damaged files opened: the fuzzing does not reach the pages");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"took {sw.Elapsed}");
     }
 
     [Fact]
