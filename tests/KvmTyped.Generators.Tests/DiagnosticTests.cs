@@ -161,12 +161,17 @@ public sealed class DiagnosticTests
     public void StructLargerThanTheLimitOnlyUnderLp64IsReportedOnceAndBreaksItsContainers()
     {
         // 2^28 pointers: 1 GiB under ILP32, 2 GiB under LP64.
-        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("big.h", "struct big { void *p[268435456]; };\nstruct outer { struct big b; };\nstruct fine { int x; };\n") });
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("big.h", "struct top { struct outer o[2]; };\nstruct big { void *p[268435456]; };\nstruct outer { int x; union { struct big b; }; };\n" +
+            "struct fine { int x; };\nstruct also_fine { struct fine f; };\n") });
         var d = Assert.Single(schema.Diagnostics);
-        Assert.Equal(("KVMT0009", 1, 20), (d.Id, d.Pos.Line, d.Pos.Column));
+        Assert.Equal(("KVMT0009", 2, 20), (d.Id, d.Pos.Line, d.Pos.Column));
+        Assert.Contains("member 'void *p[268435456]' of 'struct big'", d.Message, StringComparison.Ordinal);
         Assert.Contains("big", schema.Broken);
         Assert.Contains("outer", schema.Broken);
+        Assert.Contains("top", schema.Broken);
         Assert.DoesNotContain("fine", schema.Broken);
+        Assert.DoesNotContain("also_fine", schema.Broken);
+        Assert.Equal(4, new SchemaLayout(schema, lp64: false).Get("also_fine")!.Size);
     }
 
     [Fact]

@@ -318,27 +318,47 @@ internal static class SchemaResolver
     }
 
     /// <summary>Computes every complete struct's layout under both data models and reports (and breaks) those larger
-    /// than <see cref="SchemaLimits.MaxBytes"/>, so the layouts used afterwards never overflow.</summary>
+    /// than <see cref="SchemaLimits.MaxBytes"/>, so the layouts used afterwards never overflow. A failure breaks the
+    /// struct and, through the reverse edges, every struct holding it by value: exactly the structs whose layouts were
+    /// in progress, so the same layout object can go on with the rest.</summary>
     private static void CheckSizes(ResolvedSchema result)
     {
+        var containers = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var s in result.Structs)
+        {
+            foreach (var f in s.Fields)
+            {
+                var element = Element(f.Type);
+                if (!element.IsRecord) continue;
+                if (!containers.TryGetValue(element.Name, out var list)) containers[element.Name] = list = new List<string>();
+                list.Add(s.Name);
+            }
+        }
         foreach (var lp64 in new[] { true, false })
         {
-            while (true)
+            var layout = new SchemaLayout(result, lp64);
+            foreach (var s in result.Structs)
             {
-                var layout = new SchemaLayout(result, lp64);
+                if (result.Broken.Contains(s.Name) || s.PreserveAccessIndex) continue;
                 try
                 {
-                    foreach (var s in result.Structs)
-                    {
-                        if (!result.Broken.Contains(s.Name) && !s.PreserveAccessIndex) layout.Get(s.Name);
-                    }
-                    break;
+                    layout.Get(s.Name);
                 }
                 catch (SchemaLimitException e)
                 {
                     result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded, e.Message, e.Pos));
-                    result.Broken.Add(e.Struct);
-                    PropagateBroken(result);
+                    var work = new Stack<string>();
+                    work.Push(e.Struct);
+                    while (work.Count > 0)
+                    {
+                        var name = work.Pop();
+                        if (!result.Broken.Add(name) && name != e.Struct) continue;
+                        if (!containers.TryGetValue(name, out var outer)) continue;
+                        foreach (var o in outer)
+                        {
+                            if (!result.Broken.Contains(o)) work.Push(o);
+                        }
+                    }
                 }
             }
         }
