@@ -145,6 +145,36 @@ public sealed class DiagnosticTests
         Assert.DoesNotContain("Test.Kernel.s0.g.cs", generated);
     }
 
+    [Theory]
+    [InlineData(32, null)]
+    [InlineData(33, "KVMT0009")]
+    public void AnonymousMembersNestedMoreThan32DeepAreKvmt0009(int levels, string? id)
+    {
+        // struct a { struct { … int x; … }; int y; }: every view member must map to its own layout offset.
+        var text = "struct a { " + string.Concat(Enumerable.Repeat("struct { ", levels)) + "int x; " + string.Concat(Enumerable.Repeat("}; ", levels)) + "int y; };\n";
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.Schemas(("/s/anon.h", text)));
+        var generated = result.Results.Single().GeneratedSources;
+        if (id is null)
+        {
+            Assert.Empty(result.Diagnostics);
+            var view = generated.Single(s => s.HintName == "Test.Kernel.a.g.cs").SourceText.ToString();
+            Assert.Contains("_address + 0UL", view, StringComparison.Ordinal);
+            Assert.Contains("_address + 4UL", view, StringComparison.Ordinal);
+            Assert.Equal(8, SchemaLayoutOf(text).Size);
+            return;
+        }
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.Contains("nested more than 32 levels deep in 'struct a'", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.DoesNotContain(generated, s => s.HintName == "Test.Kernel.a.g.cs");
+    }
+
+    private static StructLayout SchemaLayoutOf(string text)
+    {
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("t.h", text) });
+        return new SchemaLayout(schema, lp64: true).Get("a")!;
+    }
+
     [Fact]
     public void StructsNestedExactly256LevelsHaveALayout()
     {

@@ -25,4 +25,7 @@ internal static class SchemaLimits
     /// <summary>The deepest chain of structs and unions nested by value (arrays of them included): a struct that holds
     /// only scalars is 1 level, one that embeds it 2, and so on.</summary>
     public const int MaxNesting = 256;
+
+    /// <summary>The deepest chain of anonymous struct and union members whose names a struct reaches directly.</summary>
+    public const int MaxAnonymousNesting = 32;
 }

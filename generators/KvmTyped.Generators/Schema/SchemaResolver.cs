@@ -220,17 +220,31 @@ internal static class SchemaResolver
         }
         if (s.IsAnonymous) return;
         var seen = new Dictionary<string, SourcePos>(StringComparer.Ordinal);
-        CollectNames(s, result, seen, s, 0);
+        var tooDeep = false;
+        CollectNames(s, result, seen, s, 0, ref tooDeep);
     }
 
-    private static void CollectNames(StructDef s, ResolvedSchema result, Dictionary<string, SourcePos> seen, StructDef owner, int depth)
+    private static void CollectNames(StructDef s, ResolvedSchema result, Dictionary<string, SourcePos> seen, StructDef owner, int depth, ref bool tooDeep)
     {
-        if (depth > 32) return;
         foreach (var f in s.Fields)
         {
             if (f.Name is null)
             {
-                if (f.Type.IsRecord && result.StructsByName.TryGetValue(f.Type.Name, out var inner)) CollectNames(inner, result, seen, owner, depth + 1);
+                if (!f.Type.IsRecord || !result.StructsByName.TryGetValue(f.Type.Name, out var inner)) continue;
+                if (depth + 1 > SchemaLimits.MaxAnonymousNesting)
+                {
+                    // The views flatten anonymous members only this deep; deeper names would be missing from them.
+                    if (!tooDeep)
+                    {
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded,
+                            "anonymous structs and unions are nested more than " + SchemaLimits.MaxAnonymousNesting.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                            " levels deep in " + Describe(owner) + "; name a member", f.Pos));
+                        result.Broken.Add(owner.Name);
+                    }
+                    tooDeep = true;
+                    continue;
+                }
+                CollectNames(inner, result, seen, owner, depth + 1, ref tooDeep);
                 continue;
             }
             if (seen.TryGetValue(f.Name, out var first))
