@@ -18,6 +18,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor BitfieldTooWide = Create(SchemaDiagnosticIds.BitfieldTooWide, "Bitfield wider than its type");
     public static readonly DiagnosticDescriptor ConflictingRedefinition = Create(SchemaDiagnosticIds.ConflictingRedefinition, "Conflicting redefinition");
     public static readonly DiagnosticDescriptor Unsupported = Create(SchemaDiagnosticIds.Unsupported, "Unsupported schema construct");
+    public static readonly DiagnosticDescriptor LimitExceeded = Create(SchemaDiagnosticIds.LimitExceeded, "Struct or array too large, or structs nested too deep");
 
     private static readonly Dictionary<string, DiagnosticDescriptor> ById = new()
     {
@@ -29,6 +30,7 @@ internal static class DiagnosticDescriptors
         [BitfieldTooWide.Id] = BitfieldTooWide,
         [ConflictingRedefinition.Id] = ConflictingRedefinition,
         [Unsupported.Id] = Unsupported,
+        [LimitExceeded.Id] = LimitExceeded,
     };
 
     private static DiagnosticDescriptor Create(string id, string title) =>

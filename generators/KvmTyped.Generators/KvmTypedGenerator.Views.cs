@@ -147,7 +147,7 @@ public sealed partial class KvmTypedGenerator
             {
                 named.Add((f, named.Count));
             }
-            else if (!f.IsBitfield && f.Type.IsRecord && depth < 32 && schema.StructsByName.TryGetValue(f.Type.Name, out var inner))
+            else if (!f.IsBitfield && f.Type.IsRecord && depth < SchemaLimits.MaxAnonymousNesting && schema.StructsByName.TryGetValue(f.Type.Name, out var inner))
             {
                 Flatten(inner, schema, named, depth + 1);
             }

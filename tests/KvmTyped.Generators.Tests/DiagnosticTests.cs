@@ -28,6 +28,16 @@ public sealed class DiagnosticTests
     [InlineData("KVMT0001", "struct a { int x[LEN]; };\n", 1, 18, "not a constant")]
     [InlineData("KVMT0001", "struct a { int x; /* open\n", 1, 19, "unterminated comment")]
     [InlineData("KVMT0008", "struct a { int f[]; int g; };\n", 1, 16, "flexible array member")]
+    [InlineData("KVMT0001", "struct a { char x[(-9223372036854775807-1)/-1]; };\n", 1, 43, "integer overflow")]
+    [InlineData("KVMT0001", "struct a { char x[(-9223372036854775807-1)%-1]; };\n", 1, 43, "integer overflow")]
+    [InlineData("KVMT0001", "struct a { char x[4611686018427387904 * 4]; };\n", 1, 39, "integer overflow")]
+    [InlineData("KVMT0001", "struct a { char x[9223372036854775807 + 1]; };\n", 1, 39, "integer overflow")]
+    [InlineData("KVMT0001", "struct a { char x[-(-9223372036854775807-1)]; };\n", 1, 19, "integer overflow")]
+    [InlineData("KVMT0001", "enum e { BIG = 9223372036854775807, NEXT };\nstruct a { int x; };\n", 1, 37, "integer overflow")]
+    [InlineData("KVMT0001", "struct a { char x[02000000000000000000001]; };\n", 1, 19, "invalid integer literal")]
+    [InlineData("KVMT0009", "struct a { char x[4611686018427387904][4]; int y; };\n", 1, 19, "more than the limit")]
+    [InlineData("KVMT0009", "struct a { char x[4][1073741824]; int y; };\n", 1, 17, "member 'char x[4][1073741824]' of 'struct a' is larger than the limit")]
+    [InlineData("KVMT0009", "struct a { char x[2147483647]; int y; };\n", 1, 8, "'struct a' is larger than the limit")]
     public void SchemaErrorsAreReportedWhereTheyAre(string id, string schema, int line, int column, string messagePart)
     {
         var (result, _) = GeneratorHarness.Run(GeneratorHarness.Schemas(("/schemas/bad.h", schema)));
@@ -73,6 +83,125 @@ public sealed class DiagnosticTests
             .Replace("{1}", string.Concat(Enumerable.Repeat(close, 100_000)), StringComparison.Ordinal);
         var unit = SchemaParser.Parse("deep.h", text);
         Assert.Contains(unit.Diagnostics, d => d.Id == "KVMT0001" && d.Message.Contains("nested more than", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("int {0}x;", "*")]
+    [InlineData("int x{0};", "[1]")]
+    public void LongDeclaratorsAreASyntaxErrorNotADeepType(string template, string repeated)
+    {
+        var text = "struct a { " + template.Replace("{0}", string.Concat(Enumerable.Repeat(repeated, 100_000)), StringComparison.Ordinal) + " };";
+        var unit = SchemaParser.Parse("deep.h", text);
+        Assert.Contains(unit.Diagnostics, d => d.Id == "KVMT0001" && d.Message.Contains("nested more than", StringComparison.Ordinal));
+    }
+
+    private static string Chain(int levels)
+    {
+        // s0 holds s1 by value, …, s(levels-1) holds an int: s0 is `levels` levels deep. Defined innermost first
+        // and outermost first in two halves, so neither definition order alone keeps the checks shallow.
+        var lines = new List<string>();
+        for (var i = 0; i < levels; i++)
+        {
+            lines.Add(i == levels - 1 ? $"struct s{i} {{ int a; }};" : $"struct s{i} {{ struct s{i + 1} a; }};");
+        }
+        var half = levels / 2;
+        return string.Join("\n", lines.Skip(half).Reverse().Concat(lines.Take(half))) + "\n";
+    }
+
+    private static T OnSmallStack<T>(Func<T> run)
+    {
+        T result = default!;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = run();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }, 1024 * 1024);
+        thread.Start();
+        thread.Join();
+        if (error is not null) throw new InvalidOperationException("schema processing failed", error);
+        return result;
+    }
+
+    [Fact]
+    public void StructsNestedByValueDeeperThan256LevelsAreKvmt0009NotAStackOverflow()
+    {
+        var (result, _) = OnSmallStack(() => GeneratorHarness.Run(GeneratorHarness.Schemas(("/s/deep.h", Chain(2001)))));
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal("KVMT0009", d.Id);
+        // s1744 is 257 levels deep (s1745 … s2000 below it): the first too deep, reported once at its member.
+        Assert.Contains("'struct s1744' nests structs and unions by value more than 256 levels deep, through member 'a' (struct s1745)",
+            d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        var generated = result.Results.Single().GeneratedSources.Select(s => s.HintName).ToHashSet();
+        Assert.Contains("Test.Kernel.s1745.g.cs", generated);
+        Assert.Contains("Test.Kernel.s2000.g.cs", generated);
+        Assert.DoesNotContain("Test.Kernel.s1744.g.cs", generated);
+        Assert.DoesNotContain("Test.Kernel.s0.g.cs", generated);
+    }
+
+    [Theory]
+    [InlineData(32, null)]
+    [InlineData(33, "KVMT0009")]
+    public void AnonymousMembersNestedMoreThan32DeepAreKvmt0009(int levels, string? id)
+    {
+        // struct a { struct { … int x; … }; int y; }: every view member must map to its own layout offset.
+        var text = "struct a { " + string.Concat(Enumerable.Repeat("struct { ", levels)) + "int x; " + string.Concat(Enumerable.Repeat("}; ", levels)) + "int y; };\n";
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.Schemas(("/s/anon.h", text)));
+        var generated = result.Results.Single().GeneratedSources;
+        if (id is null)
+        {
+            Assert.Empty(result.Diagnostics);
+            var view = generated.Single(s => s.HintName == "Test.Kernel.a.g.cs").SourceText.ToString();
+            Assert.Contains("_address + 0UL", view, StringComparison.Ordinal);
+            Assert.Contains("_address + 4UL", view, StringComparison.Ordinal);
+            Assert.Equal(8, SchemaLayoutOf(text).Size);
+            return;
+        }
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.Contains("nested more than 32 levels deep in 'struct a'", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.DoesNotContain(generated, s => s.HintName == "Test.Kernel.a.g.cs");
+    }
+
+    private static StructLayout SchemaLayoutOf(string text)
+    {
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("t.h", text) });
+        return new SchemaLayout(schema, lp64: true).Get("a")!;
+    }
+
+    [Fact]
+    public void StructsNestedExactly256LevelsHaveALayout()
+    {
+        var unit = SchemaParser.Parse("ok.h", Chain(256));
+        var schema = OnSmallStack(() => SchemaResolver.Resolve(new[] { unit }));
+        Assert.Empty(schema.Diagnostics);
+        var layout = OnSmallStack(() => new SchemaLayout(schema, lp64: true).Get("s0"));
+        Assert.Equal(4, layout!.Size);
+        var deeper = SchemaResolver.Resolve(new[] { SchemaParser.Parse("deep.h", Chain(257)) });
+        Assert.Equal("KVMT0009", Assert.Single(deeper.Diagnostics).Id);
+    }
+
+    [Fact]
+    public void StructLargerThanTheLimitOnlyUnderLp64IsReportedOnceAndBreaksItsContainers()
+    {
+        // 2^28 pointers: 1 GiB under ILP32, 2 GiB under LP64.
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("big.h", "struct top { struct outer o[2]; };\nstruct big { void *p[268435456]; };\nstruct outer { int x; union { struct big b; }; };\n" +
+            "struct fine { int x; };\nstruct also_fine { struct fine f; };\n") });
+        var d = Assert.Single(schema.Diagnostics);
+        Assert.Equal(("KVMT0009", 2, 20), (d.Id, d.Pos.Line, d.Pos.Column));
+        Assert.Contains("member 'void *p[268435456]' of 'struct big'", d.Message, StringComparison.Ordinal);
+        Assert.Contains("big", schema.Broken);
+        Assert.Contains("outer", schema.Broken);
+        Assert.Contains("top", schema.Broken);
+        Assert.DoesNotContain("fine", schema.Broken);
+        Assert.DoesNotContain("also_fine", schema.Broken);
+        Assert.Equal(4, new SchemaLayout(schema, lp64: false).Get("also_fine")!.Size);
     }
 
     [Fact]
@@ -125,7 +254,7 @@ public sealed class DiagnosticTests
     public void EveryIdHasADescriptorAndAReleaseNote()
     {
         var ids = typeof(SchemaDiagnosticIds).GetFields().Select(f => (string)f.GetRawConstantValue()!).ToList();
-        Assert.Equal(8, ids.Count);
+        Assert.Equal(9, ids.Count);
         var notes = File.ReadAllText(Path.Combine(Repo.Root, "generators", "KvmTyped.Generators", "AnalyzerReleases.Unshipped.md"));
         foreach (var id in ids) Assert.Contains(id + " |", notes, StringComparison.Ordinal);
     }

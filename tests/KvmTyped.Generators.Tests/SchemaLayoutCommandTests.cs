@@ -75,6 +75,35 @@ public sealed class SchemaLayoutCommandTests : IDisposable
         Assert.Equal($"kvmtyped: {path}:2:15: KVMT0002 unknown type 'mystery_t' in member 'x' of 'struct a'", stderr.ToString().TrimEnd());
     }
 
+    [Theory]
+    [InlineData("struct a { char x[(-9223372036854775807-1)/-1]; };\n", "1:43: KVMT0001 integer overflow in a constant expression (values are 64-bit signed)")]
+    [InlineData("struct a { char x[2147483647]; int y; };\n", "1:8: KVMT0009 'struct a' is larger than the limit of 2147483647 (2^31 - 1) bytes")]
+    [InlineData("struct s0 { struct s1 a; };\nstruct s1 { int a; };\n", null)]
+    public void LimitsAndOverflowsExitOneWithPositions(string schema, string? expected)
+    {
+        var stderr = new StringWriter();
+        var path = Write(schema);
+        var code = SchemaLayoutCommand.Run(path, "ilp32", json: true, new StringWriter(), stderr);
+        if (expected is null)
+        {
+            Assert.Equal(0, code);
+            return;
+        }
+        Assert.Equal(1, code);
+        Assert.Equal($"kvmtyped: {path}:{expected}", stderr.ToString().TrimEnd());
+    }
+
+    [Fact]
+    public void DeepNestingExitsOneWithKvmt0009()
+    {
+        var text = string.Concat(Enumerable.Range(0, 400).Select(i => i == 399 ? $"struct s{i} {{ int a; }};\n" : $"struct s{i} {{ struct s{i + 1} a; }};\n"));
+        var stderr = new StringWriter();
+        var path = Write(text);
+        Assert.Equal(1, SchemaLayoutCommand.Run(path, "lp64", json: false, new StringWriter(), stderr));
+        Assert.Equal($"kvmtyped: {path}:144:27: KVMT0009 'struct s143' nests structs and unions by value more than 256 levels deep, through member 'a' (struct s144); use a pointer",
+            stderr.ToString().TrimEnd());
+    }
+
     [Fact]
     public void BadModelExitsTwo()
     {

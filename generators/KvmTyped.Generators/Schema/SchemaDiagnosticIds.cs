@@ -11,4 +11,21 @@ internal static class SchemaDiagnosticIds
     public const string BitfieldTooWide = "KVMT0006";
     public const string ConflictingRedefinition = "KVMT0007";
     public const string Unsupported = "KVMT0008";
+    public const string LimitExceeded = "KVMT0009";
+}
+
+/// <summary>Limits past which a schema is surely a mistake (or hostile); exceeding one is KVMT0009.</summary>
+internal static class SchemaLimits
+{
+    /// <summary>The largest struct, union or array, in bytes, and the most elements one array dimension may have.</summary>
+    public const long MaxBytes = int.MaxValue;
+
+    public const string MaxBytesText = "2147483647 (2^31 - 1)";
+
+    /// <summary>The deepest chain of structs and unions nested by value (arrays of them included): a struct that holds
+    /// only scalars is 1 level, one that embeds it 2, and so on.</summary>
+    public const int MaxNesting = 256;
+
+    /// <summary>The deepest chain of anonymous struct and union members whose names a struct reaches directly.</summary>
+    public const int MaxAnonymousNesting = 32;
 }

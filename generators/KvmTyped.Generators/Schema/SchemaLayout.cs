@@ -68,7 +68,7 @@ internal sealed class SchemaLayout
                 return (inner.Size, inner.Align);
             case CTypeKind.Array:
                 var (size, align) = SizeAlign(t.Target!);
-                return (t.Length < 0 ? 0 : size * t.Length, align);
+                return (t.Length < 0 ? 0 : LimitedProduct(size, t.Length), align);
             case CTypeKind.Enum:
                 var wide = _schema.EnumsByName.TryGetValue(t.Name, out var e) && e.Underlying is CTypeKind.LongLong or CTypeKind.ULongLong;
                 return wide ? (8, _lp64 ? 8 : 4) : (4, 4);
@@ -76,6 +76,13 @@ internal sealed class SchemaLayout
                 var n = ScalarSize(t.Kind, _lp64);
                 return (n, !_lp64 && n == 8 ? 4 : n);
         }
+    }
+
+    /// <summary>size × count, or long.MaxValue when that exceeds <see cref="SchemaLimits.MaxBytes"/> (never wraps).</summary>
+    private static long LimitedProduct(long size, long count)
+    {
+        if (size <= 0 || count <= 0) return 0;
+        return size > SchemaLimits.MaxBytes / count ? long.MaxValue : size * count;
     }
 
     private StructLayout Compute(StructDef s)
@@ -87,6 +94,11 @@ internal sealed class SchemaLayout
         foreach (var f in s.Fields)
         {
             var (size, typeAlign) = SizeAlign(f.Type);
+            if (size > SchemaLimits.MaxBytes)
+            {
+                throw new SchemaLimitException(s.Name, f.Pos, "member '" + (f.Name is null ? f.Type.ToString() : f.Type.Declare(f.Name)) + "' of " + Describe(s) +
+                    " is larger than the limit of " + SchemaLimits.MaxBytesText + " bytes");
+            }
             var packed = s.Packed || f.Packed;
             var fieldAlign = packed ? 1 : typeAlign;
             if (f.AlignAttr > 0) fieldAlign = Math.Max(fieldAlign, f.AlignAttr);
@@ -132,11 +144,18 @@ internal sealed class SchemaLayout
                 }
             }
             maxBits = Math.Max(maxBits, bitPos);
+            if (maxBits > SchemaLimits.MaxBytes * 8) throw TooLarge(s);
         }
         align = Math.Max(align, s.AlignAttr);
+        if (RoundUp((maxBits + 7) / 8, align) > SchemaLimits.MaxBytes) throw TooLarge(s);
         var bytes = (maxBits + 7) / 8;
         return new StructLayout(s.Name, RoundUp(bytes, align), align, members.ToEquatableArray());
     }
+
+    private static string Describe(StructDef s) => s.Spelling.Length > 0 ? "'" + s.Spelling + "'" : "an anonymous " + (s.IsUnion ? "union" : "struct");
+
+    private static SchemaLimitException TooLarge(StructDef s) =>
+        new(s.Name, s.Pos, Describe(s) + " is larger than the limit of " + SchemaLimits.MaxBytesText + " bytes");
 
     private static bool ExcessUnitSpan(long bitPos, int width, long alignBits, long typeBits)
     {
@@ -145,4 +164,20 @@ internal sealed class SchemaLayout
     }
 
     private static long RoundUp(long value, long align) => align <= 1 ? value : (value + align - 1) / align * align;
+}
+
+/// <summary>A struct or member exceeds <see cref="SchemaLimits.MaxBytes"/>; <see cref="SchemaResolver"/> reports it as
+/// KVMT0009 at <see cref="Pos"/> and marks <see cref="Struct"/> broken.</summary>
+internal sealed class SchemaLimitException : Exception
+{
+    public SchemaLimitException(string structName, SourcePos pos, string message)
+        : base(message)
+    {
+        Struct = structName;
+        Pos = pos;
+    }
+
+    public string Struct { get; }
+
+    public SourcePos Pos { get; }
 }

@@ -192,7 +192,7 @@ internal static class SchemaLexer
             value = 0;
             foreach (var ch in body)
             {
-                if (ch is < '0' or > '7') return false;
+                if (ch is < '0' or > '7' || value > ulong.MaxValue >> 3) return false;
                 value = value * 8 + (ulong)(ch - '0');
             }
             return true;

@@ -389,6 +389,7 @@ internal sealed class SchemaParser
         Next();
         var members = new List<EnumMember>();
         long next = 0;
+        var nextOverflows = false;
         while (!Cur.Is("}"))
         {
             if (Cur.Kind != TokenKind.Identifier) throw Error(SchemaDiagnosticIds.SyntaxError, "expected an enumerator name but found " + Cur, Cur);
@@ -399,13 +400,18 @@ internal sealed class SchemaParser
                 Next();
                 value = ParseExpression(0);
             }
+            else if (nextOverflows)
+            {
+                throw Overflow(nameToken);
+            }
             if (_constants.ContainsKey(nameToken.Text))
             {
                 Report(SchemaDiagnosticIds.ConflictingRedefinition, "enumerator '" + nameToken.Text + "' is defined twice", nameToken);
             }
             _constants[nameToken.Text] = value;
             members.Add(new EnumMember(nameToken.Text, value));
-            next = value + 1;
+            nextOverflows = value == long.MaxValue;
+            next = nextOverflows ? 0 : value + 1;
             if (Cur.Is(","))
             {
                 Next();
@@ -426,7 +432,16 @@ internal sealed class SchemaParser
     {
         var at = Cur;
         var (name, nameToken, build) = ParseDeclaratorCore();
-        return (name, build(baseType), name is null ? at : nameToken);
+        var type = build(baseType);
+        var levels = 0;
+        for (var t = type; t is not null; t = t.Target)
+        {
+            if (++levels > MaxDepth)
+            {
+                throw Error(SchemaDiagnosticIds.SyntaxError, "declarations or expressions nested more than " + MaxDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " deep", at);
+            }
+        }
+        return (name, type, name is null ? at : nameToken);
     }
 
     private (string? Name, Token NameToken, Func<CType, CType> Build) ParseDeclaratorCore()
@@ -457,7 +472,10 @@ internal sealed class SchemaParser
         while (Cur.Is("*"))
         {
             Next();
-            pointers++;
+            if (++pointers > MaxDepth)
+            {
+                throw Error(SchemaDiagnosticIds.SyntaxError, "declarations or expressions nested more than " + MaxDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " deep", Cur);
+            }
             while (Cur.Kind == TokenKind.Identifier && Cur.Text is "const" or "volatile" or "__restrict" or "restrict" or "__const") Next();
         }
         string? name = null;
@@ -493,6 +511,10 @@ internal sealed class SchemaParser
                     {
                         throw Error(SchemaDiagnosticIds.BadArraySize, "array '" + (name ?? "(unnamed)") + "' has size " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; sizes must be positive (use [] for a flexible array member)", sizeToken);
                     }
+                    if (length > SchemaLimits.MaxBytes)
+                    {
+                        throw Error(SchemaDiagnosticIds.LimitExceeded, "array '" + (name ?? "(unnamed)") + "' has " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " elements, more than the limit of " + SchemaLimits.MaxBytesText, sizeToken);
+                    }
                     suffixes.Add(length);
                 }
                 _ = open;
@@ -514,6 +536,10 @@ internal sealed class SchemaParser
             else
             {
                 break;
+            }
+            if (pointers + suffixes.Count > MaxDepth)
+            {
+                throw Error(SchemaDiagnosticIds.SyntaxError, "declarations or expressions nested more than " + MaxDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " deep", Cur);
             }
         }
         CType Build(CType t)
@@ -617,18 +643,39 @@ internal sealed class SchemaParser
             var right = ParseExpression(prec + 1);
             left = op.Text switch
             {
-                "*" => unchecked(left * right),
                 "/" or "%" when right == 0 => throw Error(SchemaDiagnosticIds.SyntaxError, "division by zero in a constant expression", op),
+                "/" or "%" when left == long.MinValue && right == -1 => throw Overflow(op),
+                "*" => Checked(left, right, '*', op),
                 "/" => left / right,
                 "%" => left % right,
-                "+" => unchecked(left + right),
-                "-" => unchecked(left - right),
+                "+" => Checked(left, right, '+', op),
+                "-" => Checked(left, right, '-', op),
                 "<<" => right is >= 0 and < 64 ? left << (int)right : throw Error(SchemaDiagnosticIds.SyntaxError, "shift count out of range", op),
                 ">>" => right is >= 0 and < 64 ? left >> (int)right : throw Error(SchemaDiagnosticIds.SyntaxError, "shift count out of range", op),
                 "&" => left & right,
                 "^" => left ^ right,
                 _ => left | right,
             };
+        }
+    }
+
+    private ParseError Overflow(Token at) =>
+        Error(SchemaDiagnosticIds.SyntaxError, "integer overflow in a constant expression (values are 64-bit signed)", at);
+
+    private long Checked(long left, long right, char op, Token at)
+    {
+        try
+        {
+            return op switch
+            {
+                '*' => checked(left * right),
+                '+' => checked(left + right),
+                _ => checked(left - right),
+            };
+        }
+        catch (OverflowException)
+        {
+            throw Overflow(at);
         }
     }
 
@@ -651,7 +698,9 @@ internal sealed class SchemaParser
         if (t.Is("-"))
         {
             Next();
-            return unchecked(-ParseUnary());
+            var operand = ParseUnary();
+            if (operand == long.MinValue) throw Overflow(t);
+            return -operand;
         }
         if (t.Is("+"))
         {

@@ -126,6 +126,7 @@ internal static class SchemaResolver
         }
         CheckCycles(result);
         PropagateBroken(result);
+        CheckSizes(result);
         return result;
     }
 
@@ -219,17 +220,31 @@ internal static class SchemaResolver
         }
         if (s.IsAnonymous) return;
         var seen = new Dictionary<string, SourcePos>(StringComparer.Ordinal);
-        CollectNames(s, result, seen, s, 0);
+        var tooDeep = false;
+        CollectNames(s, result, seen, s, 0, ref tooDeep);
     }
 
-    private static void CollectNames(StructDef s, ResolvedSchema result, Dictionary<string, SourcePos> seen, StructDef owner, int depth)
+    private static void CollectNames(StructDef s, ResolvedSchema result, Dictionary<string, SourcePos> seen, StructDef owner, int depth, ref bool tooDeep)
     {
-        if (depth > 32) return;
         foreach (var f in s.Fields)
         {
             if (f.Name is null)
             {
-                if (f.Type.IsRecord && result.StructsByName.TryGetValue(f.Type.Name, out var inner)) CollectNames(inner, result, seen, owner, depth + 1);
+                if (!f.Type.IsRecord || !result.StructsByName.TryGetValue(f.Type.Name, out var inner)) continue;
+                if (depth + 1 > SchemaLimits.MaxAnonymousNesting)
+                {
+                    // The views flatten anonymous members only this deep; deeper names would be missing from them.
+                    if (!tooDeep)
+                    {
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded,
+                            "anonymous structs and unions are nested more than " + SchemaLimits.MaxAnonymousNesting.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                            " levels deep in " + Describe(owner) + "; name a member", f.Pos));
+                        result.Broken.Add(owner.Name);
+                    }
+                    tooDeep = true;
+                    continue;
+                }
+                CollectNames(inner, result, seen, owner, depth + 1, ref tooDeep);
                 continue;
             }
             if (seen.TryGetValue(f.Name, out var first))
@@ -243,34 +258,124 @@ internal static class SchemaResolver
         }
     }
 
+    /// <summary>Finds structs that contain themselves by value and chains of by-value nesting deeper than
+    /// <see cref="SchemaLimits.MaxNesting"/>. Depth-first with an explicit stack: a hostile schema cannot overflow
+    /// the compiler's stack here, and the depth limit keeps the recursive layout code below within bounds.</summary>
     private static void CheckCycles(ResolvedSchema result)
     {
         var state = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var s in result.Structs) Visit(s, result, state, new List<string>());
+        var height = new Dictionary<string, int>(StringComparer.Ordinal);
+        var stack = new List<(StructDef Struct, int Next, int Height)>();
+        foreach (var root in result.Structs)
+        {
+            if (state.ContainsKey(root.Name)) continue;
+            state[root.Name] = 1;
+            stack.Add((root, 0, 1));
+            while (stack.Count > 0)
+            {
+                var (s, next, h) = stack[stack.Count - 1];
+                if (next < s.Fields.Count)
+                {
+                    stack[stack.Count - 1] = (s, next + 1, h);
+                    var f = s.Fields[next];
+                    var element = Element(f.Type);
+                    if (!element.IsRecord || !result.StructsByName.TryGetValue(element.Name, out var inner)) continue;
+                    state.TryGetValue(inner.Name, out var innerState);
+                    if (innerState == 1)
+                    {
+                        var start = stack.FindIndex(x => x.Struct.Name == inner.Name);
+                        var names = new List<string>();
+                        for (var k = start; k < stack.Count; k++) names.Add(stack[k].Struct.Name);
+                        var cycle = names.Count > 8
+                            ? string.Join(" -> ", names.GetRange(0, 4)) + " -> … -> " + string.Join(" -> ", names.GetRange(names.Count - 3, 3)) + " -> " + inner.Name
+                            : string.Join(" -> ", names) + " -> " + inner.Name;
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ContainsItself,
+                            Describe(inner) + " contains itself by value through member '" + (f.Name ?? "(anonymous)") + "' (" + cycle + "); use a pointer", f.Pos));
+                        foreach (var n in names) result.Broken.Add(n);
+                    }
+                    else if (innerState == 2)
+                    {
+                        stack[stack.Count - 1] = (s, next + 1, Math.Max(h, height[inner.Name] + 1));
+                    }
+                    else
+                    {
+                        state[inner.Name] = 1;
+                        stack.Add((inner, 0, 1));
+                    }
+                    continue;
+                }
+                stack.RemoveAt(stack.Count - 1);
+                state[s.Name] = 2;
+                height[s.Name] = h;
+                if (stack.Count > 0)
+                {
+                    var (parent, parentNext, parentHeight) = stack[stack.Count - 1];
+                    stack[stack.Count - 1] = (parent, parentNext, Math.Max(parentHeight, h + 1));
+                }
+            }
+        }
+        foreach (var s in result.Structs)
+        {
+            if (!height.TryGetValue(s.Name, out var h) || h <= SchemaLimits.MaxNesting) continue;
+            result.Broken.Add(s.Name);
+            if (h != SchemaLimits.MaxNesting + 1) continue;
+            foreach (var f in s.Fields)
+            {
+                var element = Element(f.Type);
+                if (!element.IsRecord || !height.TryGetValue(element.Name, out var innerHeight) || innerHeight != SchemaLimits.MaxNesting) continue;
+                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded,
+                    Describe(s) + " nests structs and unions by value more than " + SchemaLimits.MaxNesting.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                    " levels deep, through member '" + (f.Name ?? "(anonymous)") + "' (" + element + "); use a pointer", f.Pos));
+                break;
+            }
+        }
     }
 
-    private static void Visit(StructDef s, ResolvedSchema result, Dictionary<string, int> state, List<string> path)
+    /// <summary>Computes every complete struct's layout under both data models and reports (and breaks) those larger
+    /// than <see cref="SchemaLimits.MaxBytes"/>, so the layouts used afterwards never overflow. A failure breaks the
+    /// struct and, through the reverse edges, every struct holding it by value: exactly the structs whose layouts were
+    /// in progress, so the same layout object can go on with the rest.</summary>
+    private static void CheckSizes(ResolvedSchema result)
     {
-        if (state.TryGetValue(s.Name, out var st) && st == 2) return;
-        state[s.Name] = 1;
-        path.Add(s.Name);
-        foreach (var f in s.Fields)
+        var containers = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var s in result.Structs)
         {
-            var element = Element(f.Type);
-            if (!element.IsRecord || !result.StructsByName.TryGetValue(element.Name, out var inner)) continue;
-            if (state.TryGetValue(inner.Name, out var innerState) && innerState == 1)
+            foreach (var f in s.Fields)
             {
-                var start = path.IndexOf(inner.Name);
-                var cycle = string.Join(" -> ", path.GetRange(start, path.Count - start)) + " -> " + inner.Name;
-                result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ContainsItself,
-                    Describe(inner) + " contains itself by value through member '" + (f.Name ?? "(anonymous)") + "' (" + cycle + "); use a pointer", f.Pos));
-                for (var k = start; k < path.Count; k++) result.Broken.Add(path[k]);
-                continue;
+                var element = Element(f.Type);
+                if (!element.IsRecord) continue;
+                if (!containers.TryGetValue(element.Name, out var list)) containers[element.Name] = list = new List<string>();
+                list.Add(s.Name);
             }
-            Visit(inner, result, state, path);
         }
-        path.RemoveAt(path.Count - 1);
-        state[s.Name] = 2;
+        foreach (var lp64 in new[] { true, false })
+        {
+            var layout = new SchemaLayout(result, lp64);
+            foreach (var s in result.Structs)
+            {
+                if (result.Broken.Contains(s.Name) || s.PreserveAccessIndex) continue;
+                try
+                {
+                    layout.Get(s.Name);
+                }
+                catch (SchemaLimitException e)
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded, e.Message, e.Pos));
+                    var work = new Stack<string>();
+                    work.Push(e.Struct);
+                    while (work.Count > 0)
+                    {
+                        var name = work.Pop();
+                        if (!result.Broken.Add(name) && name != e.Struct) continue;
+                        if (!containers.TryGetValue(name, out var outer)) continue;
+                        foreach (var o in outer)
+                        {
+                            if (!result.Broken.Contains(o)) work.Push(o);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     private static void PropagateBroken(ResolvedSchema result)
