@@ -323,18 +323,22 @@ public sealed class KernelTasks
     }
 
     /// <summary>The state letter /proc/PID/stat prints for a task's state and exit_state (fs/proc/array.c's
-    /// mapping: the lowest reportable bits, TASK_IDLE as I, an rt-lock wait as D).</summary>
+    /// mapping: the highest reportable bit, TASK_IDLE as I, an rt-lock wait or a frozen task as D).</summary>
     public static char StateLetter(ulong state, ulong exitState)
     {
         const ulong TaskReport = 0x7f; // running .. parked: interruptible, uninterruptible, stopped, traced, dead, zombie, parked
         const ulong TaskIdle = 0x402; // TASK_UNINTERRUPTIBLE | TASK_NOLOAD
         const ulong TaskRtLockWait = 0x1000;
+        const ulong TaskFrozen = 0x8000;
+        const ulong TaskReportIdle = TaskReport + 1;
         var report = (state | exitState) & TaskReport;
-        if (state == TaskIdle)
-            return 'I';
-        if (state == TaskRtLockWait)
+        // As the kernel's __task_state_index(): TASK_IDLE with other bits (TASK_FREEZABLE) is still I; an rt-lock
+        // wait or a frozen task shows as D, even when idle.
+        if ((state & TaskIdle) == TaskIdle)
+            report = TaskReportIdle;
+        if ((state & (TaskRtLockWait | TaskFrozen)) != 0)
             report = 0x2;
-        return "RSDTtXZP"[report == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount(report)];
+        return "RSDTtXZPI"[report == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount(report)];
     }
 
     /// <summary>The process's arguments (argv, without the trailing NUL), read from mm->arg_start..arg_end through
