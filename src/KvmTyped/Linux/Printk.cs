@@ -90,13 +90,17 @@ public static class KernelLog
 
         private static ulong Field(ReadOnlySpan<byte> record, ulong offset, int size, string what)
         {
-            if (offset + (ulong)size > (ulong)record.Length)
+            if (offset > (ulong)record.Length || (ulong)size > (ulong)record.Length - offset)
                 throw new KvmException($"VMCOREINFO places {what} at {offset}, outside its {record.Length}-byte struct");
             Span<byte> b = stackalloc byte[8];
             b.Clear();
             record.Slice((int)offset, size).CopyTo(b);
             return BinaryPrimitives.ReadUInt64LittleEndian(b);
         }
+
+        /// <summary>An offset made of two VMCOREINFO values; a sum past the word is no offset in any struct.</summary>
+        private static ulong Sum(ulong a, ulong b, string what) =>
+            a <= ulong.MaxValue - b ? a + b : throw new KvmException($"VMCOREINFO places {what} at {a} + {b}, past any struct");
 
         private byte[] Bulk(ulong address, ulong length, string what)
         {
@@ -135,20 +139,23 @@ public static class KernelLog
             var dataSize = 1UL << sizeBits;
             var text = Bulk(data, dataSize, "printk text ring");
 
-            var offState = Offset("prb_desc.state_var") + counter;
+            var offState = Sum(Offset("prb_desc.state_var"), counter, "prb_desc.state_var");
             var offLpos = Offset("prb_desc.text_blk_lpos");
-            var offBegin = offLpos + Offset("prb_data_blk_lpos.begin");
-            var offNext = offLpos + Offset("prb_data_blk_lpos.next");
+            var offBegin = Sum(offLpos, Offset("prb_data_blk_lpos.begin"), "prb_data_blk_lpos.begin");
+            var offNext = Sum(offLpos, Offset("prb_data_blk_lpos.next"), "prb_data_blk_lpos.next");
             var offSeq = Offset("printk_info.seq");
             var offTs = Offset("printk_info.ts_nsec");
             var offTextLen = Offset("printk_info.text_len");
             // struct printk_info: u16 text_len; u8 facility; u8 flags:5, level:3; u32 caller_id. VMCOREINFO gives
             // no offset for the level byte; it is read only when caller_id sits where that layout puts it.
-            var levelByte = info.Offset("printk_info.caller_id") == offTextLen + 4 ? (long)(offTextLen + 3) : -1;
+            var levelByte = offTextLen < infoSize && info.Offset("printk_info.caller_id") == offTextLen + 4 ? (long)(offTextLen + 3) : -1;
 
             var bits = _ptr * 8;
             var idMask = bits == 64 ? ~(3UL << 62) : ~(3UL << 30) & 0xffff_ffffUL;
             var result = new List<KernelLogRecord>();
+            // Live blocks do not overlap, so their text fits in the ring; descriptors sharing blocks could make
+            // far more of it, and are refused once they have.
+            var textBudget = (long)dataSize;
             var id = tailId & idMask;
             headId &= idMask;
             for (ulong n = 0; n <= count; n++)
@@ -164,8 +171,13 @@ public static class KernelLog
                     var next = Field(desc, offNext, _ptr, "prb_data_blk_lpos.next");
                     var textLen = (int)Field(rec, offTextLen, 2, "printk_info.text_len");
                     var level = levelByte >= 0 ? (int)(Field(rec, (ulong)levelByte, 1, "printk_info level") >> 5) : -1;
-                    var body = BlockText(text, sizeBits, begin, next, textLen);
-                    result.Add(new KernelLogRecord(Field(rec, offSeq, 8, "printk_info.seq"), Field(rec, offTs, 8, "printk_info.ts_nsec"), level, body));
+                    if (BlockText(text, sizeBits, begin, next, textLen) is { } body)
+                    {
+                        textBudget -= body.Length;
+                        if (textBudget < 0)
+                            throw new KvmException($"printk ring: the descriptors' text is more than the {dataSize}-byte text ring holds: blocks overlap");
+                        result.Add(new KernelLogRecord(Field(rec, offSeq, 8, "printk_info.seq"), Field(rec, offTs, 8, "printk_info.ts_nsec"), level, body));
+                    }
                 }
                 if (id == headId)
                     return result;
@@ -175,8 +187,10 @@ public static class KernelLog
         }
 
         /// <summary>The text of a data block: [begin, next) in logical positions, wrapping to the ring's start when the
-        /// block would not fit at its end; each block starts with the descriptor id (one unsigned long).</summary>
-        private string BlockText(byte[] ring, int sizeBits, ulong begin, ulong next, int textLen)
+        /// block would not fit at its end; each block starts with the descriptor id (one unsigned long). Null for a
+        /// block the kernel's reader would refuse too (not ascending, more than one wrap apart, unaligned, or too short
+        /// for the id): its record is left out, as the kernel skips a record whose data is lost.</summary>
+        private string? BlockText(byte[] ring, int sizeBits, ulong begin, ulong next, int textLen)
         {
             if ((begin & 1) != 0 && (next & 1) != 0)
                 return ""; // a data-less record (an empty line, or a reservation that failed)
@@ -184,7 +198,7 @@ public static class KernelLog
             var beginWrap = begin >> sizeBits;
             var nextWrap = next >> sizeBits;
             ulong start, length;
-            if (beginWrap == nextWrap)
+            if (beginWrap == nextWrap && begin < next)
             {
                 start = begin & (size - 1);
                 length = next - begin;
@@ -195,9 +209,10 @@ public static class KernelLog
                 length = next & (size - 1);
             }
             else
-                return "";
-            if (length < (ulong)_ptr || start + length > size)
-                return "";
+                return null;
+            var align = (ulong)_ptr - 1;
+            if ((begin & align) != 0 || (next & align) != 0 || length < (ulong)_ptr || length > size - start)
+                return null;
             var available = (int)(length - (ulong)_ptr);
             return Decode(ring.AsSpan((int)start + _ptr, Math.Min(textLen, available)));
         }
@@ -219,13 +234,14 @@ public static class KernelLog
             if (first >= len || next >= len)
                 throw new KvmException($"log_first_idx {first} or log_next_idx {next} is outside log_buf ({len} bytes)");
             // struct printk_log: u64 ts_nsec; u16 len; u16 text_len; u16 dict_len; u8 facility; u8 flags:5, level:3.
-            var levelByte = offTextLen + 5 < header ? (long)(offTextLen + 5) : -1;
+            var levelByte = offTextLen < header && offTextLen + 5 < header ? (long)(offTextLen + 5) : -1;
             var result = new List<KernelLogRecord>();
             var idx = first;
             ulong seq = 0;
+            ulong consumed = 0; // from first to the end and on from 0 to next: one pass over the buffer at most
             for (ulong guard = 0; idx != next; guard++)
             {
-                if (guard > len / 8 + 2)
+                if (guard > len / 8 + 2 || consumed > len)
                     throw new KvmException("log_buf: the records do not lead from log_first_idx to log_next_idx");
                 if (idx + header > len)
                     throw new KvmException($"log_buf: a record header at {idx} runs past the buffer's end");
@@ -233,6 +249,7 @@ public static class KernelLog
                 var recLen = Field(rec, offLen, 2, $"{type}.len");
                 if (recLen == 0)
                 {
+                    consumed += len - idx;
                     idx = 0; // the writer wrapped: the rest of the buffer is unused
                     continue;
                 }
@@ -243,6 +260,7 @@ public static class KernelLog
                 result.Add(new KernelLogRecord(seq++, Field(rec, offTs, 8, $"{type}.ts_nsec"), level,
                     Decode(bytes.AsSpan((int)(idx + header), textLen))));
                 idx += recLen;
+                consumed += recLen;
             }
             return result;
         }
@@ -267,10 +285,12 @@ public static class KernelLog
                     continue;
                 var (level, rest) = line.Length >= 3 && line[0] == '<' && line[2] == '>' && char.IsAsciiDigit(line[1]) ? (line[1] - '0', line[3..]) : (-1, line);
                 ulong ts = 0;
+                // A time past what a u64 of nanoseconds holds is no kernel's: the line keeps it as text.
                 if (rest.StartsWith('[') && rest.IndexOf(']', StringComparison.Ordinal) is var close and > 0
-                    && decimal.TryParse(rest.AsSpan(1, close - 1).Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds))
+                    && decimal.TryParse(rest.AsSpan(1, close - 1).Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+                    && seconds < 100_000_000_000m && seconds * 1_000_000_000m is var ns && ns <= ulong.MaxValue)
                 {
-                    ts = (ulong)(seconds * 1_000_000_000m);
+                    ts = (ulong)ns;
                     rest = rest[(close + 1)..].TrimStart(' ');
                 }
                 result.Add(new KernelLogRecord((ulong)result.Count, ts, level, rest));

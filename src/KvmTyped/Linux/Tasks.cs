@@ -142,6 +142,9 @@ public sealed class KernelTasks
     {
         var result = new List<KernelTask>();
         var seen = new HashSet<ulong>();
+        // Every thread-list link walked so far, over all processes: each list is walked once, so processes whose
+        // signal (or thread ring) leads into a list already walked cannot make the walk quadratic.
+        var walked = new HashSet<ulong>();
         var init = InitTask;
         CheckInitTask(init);
         foreach (var process in WalkList(init + (ulong)_offTasks, _offTasks, "init_task.tasks"))
@@ -149,7 +152,7 @@ public sealed class KernelTasks
             if (!seen.Add(process))
                 continue;
             result.Add(Read(process, isIdle: process == init));
-            foreach (var thread in Threads(process))
+            foreach (var thread in Threads(process, walked))
             {
                 if (seen.Add(thread))
                     result.Add(Read(thread, isIdle: false));
@@ -204,7 +207,11 @@ public sealed class KernelTasks
 
     /// <summary>The other threads of the process whose leader is <paramref name="leader"/> (signal->thread_head on
     /// kernels with it, else the thread_group ring).</summary>
-    public IEnumerable<ulong> Threads(ulong leader)
+    public IEnumerable<ulong> Threads(ulong leader) => Threads(leader, []);
+
+    /// <summary>As <see cref="Threads(ulong)"/>, sharing <paramref name="walked"/> (the links of lists walked before):
+    /// a list whose head was walked before yields nothing; one that runs into another's links is damaged.</summary>
+    private IEnumerable<ulong> Threads(ulong leader, HashSet<ulong> walked)
     {
         if (_offThreadHead >= 0)
         {
@@ -212,11 +219,12 @@ public sealed class KernelTasks
             if (signal == 0)
                 yield break;
             var head = signal + (ulong)_offThreadHead;
-            var visited = new HashSet<ulong> { head };
+            if (!walked.Add(head))
+                yield break; // another process's signal: its threads were listed with that process
             var link = ReadPointer(head);
             while (link != head)
             {
-                if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
+                if (link == 0 || !walked.Add(link) || walked.Count > MaxTasks)
                     throw new KvmException($"task 0x{leader:x}: signal->thread_head list is damaged at 0x{link:x}");
                 var thread = link - (ulong)_offThreadNode;
                 if (thread != leader)
@@ -227,11 +235,12 @@ public sealed class KernelTasks
         else if (_offThreadGroup >= 0)
         {
             var start = leader + (ulong)_offThreadGroup;
-            var visited = new HashSet<ulong> { start };
+            if (!walked.Add(start))
+                yield break; // the leader is on a ring walked before: its threads were listed then
             var link = ReadPointer(start);
             while (link != start)
             {
-                if (link == 0 || !visited.Add(link) || visited.Count > MaxTasks)
+                if (link == 0 || !walked.Add(link) || walked.Count > MaxTasks)
                     throw new KvmException($"task 0x{leader:x}: thread_group list is damaged at 0x{link:x}");
                 yield return link - (ulong)_offThreadGroup;
                 link = ReadPointer(link);
@@ -314,18 +323,22 @@ public sealed class KernelTasks
     }
 
     /// <summary>The state letter /proc/PID/stat prints for a task's state and exit_state (fs/proc/array.c's
-    /// mapping: the lowest reportable bits, TASK_IDLE as I, an rt-lock wait as D).</summary>
+    /// mapping: the highest reportable bit, TASK_IDLE as I, an rt-lock wait or a frozen task as D).</summary>
     public static char StateLetter(ulong state, ulong exitState)
     {
         const ulong TaskReport = 0x7f; // running .. parked: interruptible, uninterruptible, stopped, traced, dead, zombie, parked
         const ulong TaskIdle = 0x402; // TASK_UNINTERRUPTIBLE | TASK_NOLOAD
         const ulong TaskRtLockWait = 0x1000;
+        const ulong TaskFrozen = 0x8000;
+        const ulong TaskReportIdle = TaskReport + 1;
         var report = (state | exitState) & TaskReport;
-        if (state == TaskIdle)
-            return 'I';
-        if (state == TaskRtLockWait)
+        // As the kernel's __task_state_index(): TASK_IDLE with other bits (TASK_FREEZABLE) is still I; an rt-lock
+        // wait or a frozen task shows as D, even when idle.
+        if ((state & TaskIdle) == TaskIdle)
+            report = TaskReportIdle;
+        if ((state & (TaskRtLockWait | TaskFrozen)) != 0)
             report = 0x2;
-        return "RSDTtXZP"[report == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount(report)];
+        return "RSDTtXZPI"[report == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount(report)];
     }
 
     /// <summary>The process's arguments (argv, without the trailing NUL), read from mm->arg_start..arg_end through

@@ -113,8 +113,8 @@ public class KernelLogSyntheticTests
     {
         var top = (1UL << 62) - 1; // the largest id: the next is 0
         var m = Ring(tailId: top, headId: 0);
-        Record(m, top, state: 2, seq: 7, ts: 1, level: 6, begin: 0, next: 8 + 4, "last");
-        Record(m, 0, state: 2, seq: 8, ts: 2, level: 6, begin: 16, next: 16 + 8 + 5, "first");
+        Record(m, top, state: 2, seq: 7, ts: 1, level: 6, begin: 0, next: 16, "last");
+        Record(m, 0, state: 2, seq: 8, ts: 2, level: 6, begin: 16, next: 32, "first");
         Assert.Equal(["last", "first"], KernelLog.Read(m, Info(RingInfo)).Select(r => r.Text));
     }
 
@@ -143,6 +143,60 @@ public class KernelLogSyntheticTests
         var m = Ring(tailId: 1, headId: 1);
         Record(m, 1, state: 2, seq: 0, ts: 0, level: 6, begin: 0, next: 16, "abcdefghij"); // text_len 10 in an 8-byte block
         Assert.Equal("abcdefgh", Assert.Single(KernelLog.Read(m, Info(RingInfo))).Text);
+    }
+
+    [Fact]
+    public void Blocks_the_kernel_would_refuse_leave_their_record_out()
+    {
+        var m = Ring(tailId: 1, headId: 4);
+        Record(m, 2, state: 2, seq: 11, ts: 0, level: 6, begin: 40, next: 16, "x"); // next before begin in one wrap
+        Record(m, 3, state: 2, seq: 12, ts: 0, level: 6, begin: 16, next: 200, "y"); // three wraps apart
+        Record(m, 4, state: 2, seq: 13, ts: 0, level: 6, begin: 20, next: 36, "z"); // not aligned to the id's size
+        Record(m, 1, state: 2, seq: 10, ts: 0, level: 6, begin: 0, next: 16, "kept"); // written last: the others' text sits at 0 too
+        Assert.Equal(["kept"], KernelLog.Read(m, Info(RingInfo)).Select(r => r.Text));
+    }
+
+    [Fact]
+    public void Next_before_begin_as_reported_is_skipped_not_thrown()
+    {
+        // The reported shape: begin 0x108, next 0x10 in a 4 KiB ring (same wrap, so next - begin underflows).
+        var m = new FlatKernelMemory(DataModel.LP64, Base, 0x3000);
+        m.U64(PrbSymbol, Prb);
+        m.U32(Prb + 0, 0);
+        m.U64(Prb + 8, Descs);
+        m.U64(Prb + 16, Infos);
+        m.U32(Prb + 48, 12);
+        m.U64(Prb + 56, Data);
+        m.U64(Descs, 2UL << 62);
+        m.U64(Descs + 8, 0x108);
+        m.U64(Descs + 16, 0x10);
+        m.U16(Infos + 16, 5);
+        Assert.Empty(KernelLog.Read(m, Info(RingInfo)));
+    }
+
+    [Fact]
+    public void Offsets_past_the_word_are_refused_naming_the_key()
+    {
+        var m = Ring(tailId: 1, headId: 1);
+        Record(m, 1, state: 2, seq: 0, ts: 0, level: 6, begin: 0, next: 16, "a");
+        var e = Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RingInfo.Replace("OFFSET(prb_desc.state_var)=0", "OFFSET(prb_desc.state_var)=18446744073709551615", StringComparison.Ordinal))));
+        Assert.Contains("prb_desc.state_var", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RingInfo.Replace("OFFSET(prb_desc.text_blk_lpos)=8", "OFFSET(prb_desc.text_blk_lpos)=18446744073709551608", StringComparison.Ordinal))));
+        Assert.Contains("prb_data_blk_lpos.next", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RingInfo.Replace("OFFSET(printk_info.seq)=0", "OFFSET(printk_info.seq)=18446744073709551612", StringComparison.Ordinal))));
+        Assert.Contains("printk_info.seq", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RingInfo.Replace("OFFSET(printk_info.text_len)=16", "OFFSET(printk_info.text_len)=18446744073709551615", StringComparison.Ordinal))));
+        Assert.Contains("printk_info.text_len", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Descriptors_sharing_one_block_cannot_multiply_the_text()
+    {
+        var m = Ring(tailId: 1, headId: 4);
+        var text = new string('x', 40);
+        for (ulong id = 1; id <= 4; id++)
+            Record(m, id, state: 2, seq: id, ts: 0, level: 6, begin: 0, next: 48, text); // 4 × 40 bytes from one 64-byte ring
+        Assert.Contains("blocks overlap", Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RingInfo))).Message, StringComparison.Ordinal);
     }
 
     // 3.5–5.9: struct printk_log records in log_buf, 8-byte aligned, a zero length marking the wrap.
@@ -217,6 +271,39 @@ public class KernelLogSyntheticTests
         Assert.Equal(
             [new KernelLogRecord(0, 0, 5, "Linux version 3.2.0"), new KernelLogRecord(1, 1_250_000_000, 4, "second line"), new KernelLogRecord(2, 0, 6, "no time")],
             KernelLog.Read(m, info));
+    }
+
+    [Fact]
+    public void Plain_log_buf_times_past_a_u64_of_nanoseconds_stay_text()
+    {
+        const ulong Buf = 0x10100;
+        var m = new FlatKernelMemory(DataModel.LP64, Base, 0x1000);
+        var text = "<6>[99999999999.000000] hello\n<6>[18446744073.709551] last\n<6>[18446744073.709552] over\n<6>[99999999999999999999999999999999] big\n";
+        m.U64(0x10000, Buf);
+        m.U32(0x10008, 256);
+        m.U32(0x1000c, (uint)text.Length);
+        m.Text(Buf, text);
+        var info = Info("SYMBOL(log_buf)=10000\nSYMBOL(log_buf_len)=10008\nSYMBOL(log_end)=1000c\n");
+        Assert.Equal(
+            [new KernelLogRecord(0, 0, 6, "[99999999999.000000] hello"), new KernelLogRecord(1, 18_446_744_073_709_551_000, 6, "last"),
+             new KernelLogRecord(2, 0, 6, "[18446744073.709552] over"), new KernelLogRecord(3, 0, 6, "[99999999999999999999999999999999] big")],
+            KernelLog.Read(m, info));
+    }
+
+    [Fact]
+    public void Record_log_buf_lapping_one_long_record_is_refused()
+    {
+        // One record filling the buffer, then the wrap mark: from 0 the walk would find it again and again.
+        const ulong Buf = 0x10100;
+        var m = new FlatKernelMemory(DataModel.LP64, Base, 0x1000);
+        m.U64(0x10000, Buf);
+        m.U32(0x10008, 128);
+        m.U32(0x1000c, 0);
+        m.U32(0x10010, 120);
+        LogRecord(m, Buf, 0, 6, "x", 112);
+        m.U16(Buf + 112 + 8, 0);
+        m.U32(0x10010, 8); // never reached
+        Assert.Contains("do not lead", Assert.Throws<KvmException>(() => KernelLog.Read(m, Info(RecordsInfo))).Message, StringComparison.Ordinal);
     }
 
     [Fact]

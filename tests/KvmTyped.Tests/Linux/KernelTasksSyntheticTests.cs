@@ -107,6 +107,36 @@ public class KernelTasksSyntheticTests
     }
 
     [Fact]
+    public void Processes_sharing_one_thread_list_walk_it_once()
+    {
+        // 200 processes whose signal all point at one signal_struct with 200 threads: walking the list again for
+        // each process would read 40,000 links.
+        const int Processes = 200, Threads = 200;
+        const ulong Shared = 0x8000, ProcessBase = 0x10000, ThreadBase = 0x20000;
+        var m = new FlatKernelMemory(DataModel.LP64, 0x1000, 0x40000);
+        Task(m, Init, 0, 0, Init, "swapper/0", 0, 0, 0, 0);
+        var processes = Enumerable.Range(0, Processes).Select(i => ProcessBase + (ulong)i * 0x80).ToArray();
+        var threads = Enumerable.Range(0, Threads).Select(i => ThreadBase + (ulong)i * 0x80).ToArray();
+        for (var i = 0; i < Processes; i++)
+            Task(m, processes[i], (uint)(100 + i), (uint)(100 + i), Init, "p", 1, 0, Shared, 0);
+        for (var i = 0; i < Threads; i++)
+            Task(m, threads[i], (uint)(1000 + i), 100, Init, "t", 1, 0, Shared, 0);
+        Link(m, [Init, .. processes]);
+        Link(m, [Shared, .. threads.Select(t => t + 72)]);
+        var list = Tasks(m).List();
+        Assert.Equal([Init, processes[0], .. threads, .. processes[1..]], list.Select(t => t.Address));
+        Assert.True(m.Reads < 15 * (Processes + Threads), $"{m.Reads} reads for {Processes + Threads + 1} tasks");
+    }
+
+    [Fact]
+    public void A_thread_list_running_into_one_walked_before_is_damaged()
+    {
+        var m = Memory();
+        m.U64(SignalB, Thread + 72); // B's list leads into A's, which never returns to B's head
+        Assert.Contains("task 0x3000: signal->thread_head list is damaged at 0x4048", Assert.Throws<KvmException>(() => Tasks(m).List()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Btf_that_does_not_fit_the_kernel_is_refused_before_the_walk()
     {
         var m = Memory();

@@ -32,6 +32,12 @@ public class UtsnameAndStateTests
     [InlineData(0x402UL, 0x0UL, 'I')] // TASK_IDLE
     [InlineData(0x1000UL, 0x0UL, 'D')] // TASK_RTLOCK_WAIT shows as D
     [InlineData(0x200UL, 0x0UL, 'R')] // TASK_WAKING alone: nothing reportable
+    [InlineData(0x2402UL, 0x0UL, 'I')] // TASK_IDLE | TASK_FREEZABLE: still idle
+    [InlineData(0x502UL, 0x0UL, 'I')] // TASK_IDLE | TASK_WAKEKILL
+    [InlineData(0x8000UL, 0x0UL, 'D')] // TASK_FROZEN shows as D
+    [InlineData(0x8001UL, 0x0UL, 'D')]
+    [InlineData(0x1402UL, 0x0UL, 'D')] // an rt-lock wait wins over idle
+    [InlineData(0x1001UL, 0x0UL, 'D')] // TASK_RTLOCK_WAIT with other bits
     public void State_letters_are_proc_s(ulong state, ulong exitState, char letter) =>
         Assert.Equal(letter, KernelTasks.StateLetter(state, exitState));
 }
