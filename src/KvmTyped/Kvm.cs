@@ -20,6 +20,9 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     private readonly IAddressSpace _kernelSpace;
     private readonly IDisposable? _swap;
     private int _closed;
+
+    /// <summary>The swap area given at open, which backs swapped-out user pages; null when none was given.</summary>
+    internal Physical.SwapFile? Swap => _swap as Physical.SwapFile;
     private Btf.BtfRelocator? _relocator;
 
     internal Kvm(OpenedImage o)

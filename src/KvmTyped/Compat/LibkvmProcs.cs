@@ -215,7 +215,7 @@ public static partial class Libkvm
     /// <summary>kvm_uread: reads the user memory of the process of the most recent kvm_getu; the bytes read, or -1.</summary>
     /// <remarks>Reads page by page and stops at the first unreadable byte: a partial count is returned when some
     /// bytes were read, -1 when none could be (no kvm_getu, a process without user memory, a page not present or
-    /// excluded from the dump).</remarks>
+    /// excluded from the dump). A swapped-out page is read from the swapfile given at open.</remarks>
     public static long kvm_uread(KvmHandle? kd, ulong addr, Span<byte> buf)
     {
         if (!Usable(kd))
@@ -238,23 +238,7 @@ public static partial class Libkvm
 
     private static long URead(KvmHandle kd, IAddressSpace space, proc p, ulong addr, Span<byte> buf)
     {
-        long done = 0;
-        string? failure = null;
-        while (done < buf.Length)
-        {
-            var va = addr + (ulong)done;
-            if (done > 0 && va == 0)
-                break;
-            if (!space.TryTranslate(va, out var pa, out var contiguous, out failure))
-                break;
-            var n = (int)Math.Min((ulong)(buf.Length - done), Math.Max(1, Math.Min(contiguous, 4096 - (va & 4095))));
-            if (!kd.Kvm.Physical.TryRead(pa, buf.Slice((int)done, n), out failure))
-            {
-                failure = $"0x{va:x} (physical 0x{pa:x}): {failure}";
-                break;
-            }
-            done += n;
-        }
+        UserMemory.TryRead(kd.Kvm, space, addr, buf, out var done, out var failure);
         if (done == 0 && buf.Length > 0)
         {
             kd.Report($"kvm_uread: pid {p.p_pid}: {failure}");
@@ -265,7 +249,8 @@ public static partial class Libkvm
 
     /// <summary>kvm_uwrite: writes the user memory of the process of the most recent kvm_getu into the corefile
     /// (O_RDWR), at the physical addresses its page tables give; the bytes written, or -1 (nothing written).</summary>
-    /// <remarks>Every page is translated and checked before any byte is written.</remarks>
+    /// <remarks>Every page is translated and checked before any byte is written; a swapped-out page fails the write
+    /// (the swapfile is never written).</remarks>
     public static long kvm_uwrite(KvmHandle? kd, ulong addr, ReadOnlySpan<byte> buf)
     {
         if (!Usable(kd))
@@ -289,7 +274,11 @@ public static partial class Libkvm
                 if (done > 0 && va == 0)
                     throw new KvmReadException(va, "the write runs past the top of the address space");
                 if (!space.TryTranslate(va, out var pa, out var contiguous, out var failure))
+                {
+                    if (UserMemory.TryGetSwapEntry(space, va, out var swapType, out var swapOffset))
+                        failure = $"{UserMemory.Describe(va, swapType, swapOffset)}: a swapped-out page is not written (the swapfile is open read-only)";
                     throw new KvmReadException(va, $"pid {state.Current!.p_pid}: {failure}");
+                }
                 var n = (int)Math.Min((ulong)(buf.Length - done), Math.Max(1, Math.Min(contiguous, 4096 - (va & 4095))));
                 if (!kd.Kvm.Physical.TryRead(pa, probe, out failure) || !kd.Kvm.Physical.TryRead(pa + (ulong)n - 1, probe, out failure))
                     throw new KvmReadException(va, $"pid {state.Current!.p_pid}: 0x{va:x} (physical 0x{pa:x}): {failure}");

@@ -344,7 +344,8 @@ public sealed class KernelTasks
     /// <summary>The process's arguments (argv, without the trailing NUL), read from mm->arg_start..arg_end through
     /// the process's own page tables.</summary>
     /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task).</exception>
-    /// <exception cref="KvmReadException">A page of the arguments is not present or was excluded from the dump.</exception>
+    /// <exception cref="KvmReadException">A page of the arguments is not present, was excluded from the dump, or is
+    /// swapped out and cannot be read from the swapfile.</exception>
     public IReadOnlyList<string> GetArgs(KernelTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -361,17 +362,8 @@ public sealed class KernelTasks
             throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
         var space = layout.CreateProcessAddressSpace(pgdPhysical);
         var bytes = new byte[end - start];
-        var done = 0;
-        while (done < bytes.Length)
-        {
-            var va = start + (ulong)done;
-            if (!space.TryTranslate(va, out var pa, out var contiguous, out why))
-                throw new KvmReadException(va, $"pid {task.Pid} arguments: {why}");
-            var n = (int)Math.Min((ulong)(bytes.Length - done), Math.Max(1, contiguous));
-            if (!kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
-                throw new KvmReadException(va, $"pid {task.Pid} arguments at 0x{va:x} (physical 0x{pa:x}): {why}");
-            done += n;
-        }
+        if (!UserMemory.TryRead(kvm, space, start, bytes, out var done, out why))
+            throw new KvmReadException(start + (ulong)done, $"pid {task.Pid} arguments: {why}");
         // A process's argument area always holds argv[0]'s text; all zeros is what a dump reads for pages it
         // left out without saying so (an ELF vmcore from makedumpfile -d fills them with zeros).
         if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
@@ -389,7 +381,8 @@ public sealed class KernelTasks
     /// process's own page tables, bounded by <see cref="MaxArgBytes"/> like the arguments.</summary>
     /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task), or the kernel's BTF has
     /// no mm_struct.env_start.</exception>
-    /// <exception cref="KvmReadException">A page of the environment is not present or was excluded from the dump.</exception>
+    /// <exception cref="KvmReadException">A page of the environment is not present, was excluded from the dump, or is
+    /// swapped out and cannot be read from the swapfile.</exception>
     public IReadOnlyList<string> GetEnv(KernelTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -427,17 +420,8 @@ public sealed class KernelTasks
             throw new KvmException($"pid {task.Pid}: the {what} area 0x{start:x} .. 0x{end:x} is not plausible");
         var space = GetAddressSpace(task);
         var bytes = new byte[end - start];
-        var done = 0;
-        while (done < bytes.Length)
-        {
-            var va = start + (ulong)done;
-            if (!space.TryTranslate(va, out var pa, out var contiguous, out var why))
-                throw new KvmReadException(va, $"pid {task.Pid} {what}: {why}");
-            var n = (int)Math.Min((ulong)(bytes.Length - done), Math.Max(1, contiguous));
-            if (!kvm.Physical.TryRead(pa, bytes.AsSpan(done, n), out why))
-                throw new KvmReadException(va, $"pid {task.Pid} {what} at 0x{va:x} (physical 0x{pa:x}): {why}");
-            done += n;
-        }
+        if (!UserMemory.TryRead(kvm, space, start, bytes, out var done, out var why))
+            throw new KvmReadException(start + (ulong)done, $"pid {task.Pid} {what}: {why}");
         // As for the arguments: an area of only zeros is a page the dump left out without saying so.
         if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
             throw new KvmReadException(start, $"pid {task.Pid} {what} at 0x{start:x}: the {bytes.Length} bytes read as zeros (page excluded from the dump?)");

@@ -4,6 +4,15 @@ using KvmTyped.Physical;
 
 namespace KvmTyped.Translation;
 
+/// <summary>A page-table walker that can tell where Linux put a swapped-out page: the swap entry a non-present leaf
+/// entry holds.</summary>
+internal interface ISwapEntries
+{
+    /// <summary>The swap entry of the page holding <paramref name="virtualAddress"/>; false when the page is mapped,
+    /// its leaf entry is empty, or a table above the leaf is not present.</summary>
+    bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset);
+}
+
 /// <summary>Pieces shared by the x86 page-table walkers: entry reads and failure texts.</summary>
 internal static class PageTableWalk
 {
@@ -68,4 +77,43 @@ internal static class PageTableWalk
         frame = 0;
         return false;
     }
+
+    /// <summary>Linux's _PAGE_KNL_ERRATUM_MASK (dirty and accessed, bits 6 and 5): pte_none ignores them, since some
+    /// CPUs may set them in an entry that is otherwise empty.</summary>
+    public const ulong KnlErratumMask = 0x60;
+
+    /// <summary>The swap entry in a 64-bit leaf entry (x86-64, and x86 PAE since Linux 4.18): not present, not
+    /// PROT_NONE and not empty; the type in bits 59–63, the offset inverted in bits 9–58 (L1TF mitigation, so the
+    /// entry never names memory that exists).</summary>
+    public static bool SwapEntry64(ulong entry, out int type, out ulong offset)
+    {
+        if ((entry & ~KnlErratumMask) == 0 || (entry & (Present | ProtNone)) != 0)
+        {
+            type = 0;
+            offset = 0;
+            return false;
+        }
+        type = (int)(entry >> 59);
+        offset = (~entry << 5) >> 14;
+        return true;
+    }
+
+    /// <summary>The swap entry in a 32-bit non-PAE leaf entry: not present, not PROT_NONE and not empty; the type in
+    /// bits 1–5, the offset in bits 9–31 (no inversion without PAE).</summary>
+    public static bool SwapEntry32(uint entry, out int type, out ulong offset)
+    {
+        if ((entry & ~(uint)KnlErratumMask) == 0 || (entry & (uint)(Present | ProtNone)) != 0)
+        {
+            type = 0;
+            offset = 0;
+            return false;
+        }
+        type = (int)((entry >> 1) & 31);
+        offset = entry >> 9;
+        return true;
+    }
+
+    /// <summary>The failure text of a swapped-out leaf entry.</summary>
+    public static string Swapped(string levelName, ulong entry, int type, ulong offset) =>
+        $"{levelName} entry {Hex(entry)} swapped out (swap type {type.ToString(CultureInfo.InvariantCulture)}, offset {Hex(offset)})";
 }

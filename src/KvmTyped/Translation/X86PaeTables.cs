@@ -12,7 +12,7 @@ namespace KvmTyped.Translation;
 /// 12–51; NX (bit 63) is not part of the address. A walk reads at most three entries. The accessed and dirty bits
 /// (5, 6) of a PDPTE are not treated as reserved: QEMU sets the accessed bit there.
 /// </remarks>
-public sealed class X86PaeTables : IAddressSpace
+public sealed class X86PaeTables : IAddressSpace, ISwapEntries
 {
     private const ulong PdpteReserved = 0x186UL | (1UL << 63);
 
@@ -102,7 +102,9 @@ public sealed class X86PaeTables : IAddressSpace
         }
         if (!LeafFrame64(pte, FrameMask52, out var pageFrame))
         {
-            failure = Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
+            failure = TryDecodeSwap(pte, out var swapType, out var swapOffset)
+                ? Fail(virtualAddress, Swapped("PTE", pte, swapType, swapOffset), 1)
+                : Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
             return false;
         }
         var pageOffset = virtualAddress & 0xfffUL;
@@ -110,6 +112,37 @@ public sealed class X86PaeTables : IAddressSpace
         contiguous = 0x1000UL - pageOffset;
         failure = null;
         return true;
+    }
+
+    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out page: its PTE is neither
+    /// present nor PROT_NONE nor empty (the encoding of Linux 4.18 and later).</summary>
+    /// <param name="virtualAddress">An address in the page.</param>
+    /// <param name="type">The swap area's index (the kernel's swap type).</param>
+    /// <param name="offset">The page's index in the swap area.</param>
+    /// <returns>False when the page is mapped, its PTE is empty, a table above it is not present or maps a large
+    /// page, or a table cannot be read.</returns>
+    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
+    {
+        type = 0;
+        offset = 0;
+        if (virtualAddress > uint.MaxValue)
+            return false;
+        if (!TryReadEntry64(_memory, RootTable + (((virtualAddress >> 30) & 3) * 8), out var pdpte, out _) || (pdpte & Present) == 0)
+            return false;
+        if (!TryReadEntry64(_memory, (pdpte & FrameMask52) + (((virtualAddress >> 21) & 511) * 8), out var pde, out _)
+            || (pde & Present) == 0 || (pde & PageSize) != 0)
+            return false;
+        if (!TryReadEntry64(_memory, (pde & FrameMask52) + (((virtualAddress >> 12) & 511) * 8), out var pte, out _))
+            return false;
+        return TryDecodeSwap(pte, out type, out offset);
+    }
+
+    // A 32-bit kernel keeps the offset in an unsigned long (__pteval_swp_offset), so its top bits are cut off.
+    private static bool TryDecodeSwap(ulong pte, out int type, out ulong offset)
+    {
+        var ok = SwapEntry64(pte, out type, out offset);
+        offset &= uint.MaxValue;
+        return ok;
     }
 
     /// <summary>Whether a page looks like a PAE page-directory-pointer table: its first four entries are empty or

@@ -14,7 +14,7 @@ namespace KvmTyped.Translation;
 /// level, so it is bounded by construction; a table cannot loop. The same class serves a process's address space:
 /// pass that process's root (its <c>mm-&gt;pgd</c>, made physical) instead of the kernel's.
 /// </remarks>
-public sealed class X86_64PageTables : IAddressSpace
+public sealed class X86_64PageTables : IAddressSpace, ISwapEntries
 {
     private readonly IPhysicalMemory _memory;
     private readonly ulong _frameMask;
@@ -94,7 +94,9 @@ public sealed class X86_64PageTables : IAddressSpace
             {
                 if (!LeafFrame64(entry, _frameMask, out var frame))
                 {
-                    failure = Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
+                    failure = level == 1 && SwapEntry64(entry, out var swapType, out var swapOffset)
+                        ? Fail(virtualAddress, Swapped(LevelName(level), entry, swapType, swapOffset), level)
+                        : Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
                     return false;
                 }
                 var pageBytes = 1UL << shift;
@@ -141,6 +143,36 @@ public sealed class X86_64PageTables : IAddressSpace
         }
 
         failure = Fail(virtualAddress, "page walk ended without a leaf");
+        return false;
+    }
+
+    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out page: its PTE is neither
+    /// present nor PROT_NONE nor empty.</summary>
+    /// <param name="virtualAddress">An address in the page.</param>
+    /// <param name="type">The swap area's index (the kernel's swap type).</param>
+    /// <param name="offset">The page's index in the swap area.</param>
+    /// <returns>False when the page is mapped, its PTE is empty, a table above it is not present or maps a large
+    /// page, or a table cannot be read.</returns>
+    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
+    {
+        type = 0;
+        offset = 0;
+        var topBit = Levels == 5 ? 56 : 47;
+        if (((long)virtualAddress >> topBit) is not (0 or -1))
+            return false;
+        var table = RootTable;
+        for (var level = Levels; level >= 1; level--)
+        {
+            var shift = 12 + (9 * (level - 1));
+            var entryAddress = table + (((virtualAddress >> shift) & 511) * 8);
+            if (!TryReadEntry64(_memory, entryAddress, out var entry, out _))
+                return false;
+            if (level == 1)
+                return SwapEntry64(entry, out type, out offset);
+            if ((entry & Present) == 0 || (entry & PageSize) != 0)
+                return false;
+            table = entry & _frameMask;
+        }
         return false;
     }
 }

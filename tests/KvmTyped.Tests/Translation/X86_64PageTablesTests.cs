@@ -180,10 +180,10 @@ public class X86_64PageTablesTests
         var space = new X86_64PageTables(memory, b.Root);
         Assert.True(space.TryTranslate(0x40_0010UL, out var pa, out _, out var f), f);
         Assert.Equal(0x1234_5010UL, pa);
-        // A swap entry (neither present nor PROT_NONE) is not present.
+        // A swap entry (neither present nor PROT_NONE) is not present; its failure names the swap entry.
         b.SetEntry(0x40_1000UL, 1, 0x3_0000_0000_0000UL | 0x200);
         Assert.False(space.TryTranslate(0x40_1000UL, out _, out _, out f));
-        Assert.Equal("cannot translate 0x401000: PTE entry not present (0x3000000000200) at level 1", f);
+        Assert.Equal("cannot translate 0x401000: PTE entry 0x3000000000200 swapped out (swap type 0, offset 0x3fe7ffffffffe) at level 1", f);
     }
 
     [Fact]
