@@ -51,24 +51,3 @@ internal sealed class CoreVirtualMap : IAddressSpace
         return false;
     }
 }
-
-/// <summary>A linear window of kernel virtual addresses: [start, start+size) maps to phys = virt - start + physStart.
-/// The x86-64 kernel text mapping (__START_KERNEL_map, phys_base) and the i386 lowmem direct map (PAGE_OFFSET) are such windows.</summary>
-internal sealed class LinearWindow(string name, ulong start, ulong size, ulong physStart, IAddressSpace? fallback) : IAddressSpace
-{
-    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous, [NotNullWhen(false)] out string? failure)
-    {
-        if (virtualAddress >= start && virtualAddress - start < size)
-        {
-            physicalAddress = virtualAddress - start + physStart;
-            contiguous = size - (virtualAddress - start);
-            failure = null;
-            return true;
-        }
-        if (fallback is not null)
-            return fallback.TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure);
-        physicalAddress = contiguous = 0;
-        failure = $"cannot translate 0x{virtualAddress:x}: outside the {name} and page-table translation is not available for this image";
-        return false;
-    }
-}

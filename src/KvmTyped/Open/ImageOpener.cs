@@ -20,14 +20,8 @@ internal sealed record OpenedImage(
 /// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
 internal static class ImageOpener
 {
-    /// <summary>x86-64 __START_KERNEL_map: where the kernel text mapping starts.</summary>
-    public const ulong StartKernelMap = 0xffffffff80000000;
-
     /// <summary>Size of the x86-64 kernel text mapping (KERNEL_IMAGE_SIZE with KASLR: 1 GiB).</summary>
     public const ulong KernelImageSize = 1UL << 30;
-
-    /// <summary>The i386 default PAGE_OFFSET (CONFIG_VMSPLIT_3G).</summary>
-    public const ulong I386PageOffset = 0xc0000000;
 
     /// <summary>Size of the i386 lowmem direct map (896 MiB by default).</summary>
     public const ulong I386LowmemSize = 896UL << 20;
@@ -285,23 +279,30 @@ internal static class ImageOpener
         {
             kaslr = vmi?.KernelOffset ?? 0;
             physBase = vmi?.Number("phys_base") ?? 0;
-            window = new LinearWindow("kernel text mapping", StartKernelMap, KernelImageSize, unchecked((ulong)physBase), null);
+            if ((physBase & 0xfff) != 0)
+                throw new KvmOpenException($"phys_base {physBase} (VMCOREINFO NUMBER(phys_base)) is not page-aligned");
+            window = new LinearAddressSpace(KernelLayout.StartKernelMap, KernelImageSize, unchecked((ulong)physBase),
+                new NoPageTables("kernel text mapping"));
         }
         else
         {
             // i386 VMCOREINFO has no KERNELOFFSET: the slide is SYMBOL(_stext) there minus _stext in the namelist.
             if (vmi?.Symbol("_stext") is { } runStext && symbols.TryLookup("_stext", out var st))
                 kaslr = unchecked((uint)(runStext - st.Address));
-            window = new LinearWindow("lowmem direct map", I386PageOffset, I386LowmemSize, 0, null);
+            window = new LinearAddressSpace(KernelLayout.DefaultPageOffsetI386, I386LowmemSize, 0, new NoPageTables("lowmem direct map"));
         }
         var space = maps.Count > 0 ? new CoreVirtualMap(maps, window) : window;
         return (kaslr, physBase, space);
     }
 }
 
-/// <summary>Signatures of kdump-compressed dumps (plain and flattened), so a raw image is never mistaken for one.</summary>
-internal static class KdumpSignature
+/// <summary>What lies outside the linear window when the namelist names no page table: nothing, and the failure says why.</summary>
+internal sealed class NoPageTables(string window) : IAddressSpace
 {
-    public static bool Matches(ReadOnlySpan<byte> head) =>
-        head.StartsWith("KDUMP   "u8) || head.StartsWith("DISKDUMP"u8) || head.StartsWith("makedumpfile"u8);
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+    {
+        physicalAddress = contiguous = 0;
+        failure = $"cannot translate 0x{virtualAddress:x}: outside the {window} and page-table translation is not available for this image";
+        return false;
+    }
 }
