@@ -174,7 +174,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The nearest symbol at or below a running address, and the offset from it.</summary>
     public bool TryFindSymbol(ulong address, [NotNullWhen(true)] out string? name, out ulong offset)
     {
-        var imageBase = DataModel == DataModel.LP64 ? ImageOpener.StartKernelMap : ImageOpener.I386PageOffset;
+        var imageBase = DataModel == DataModel.LP64 ? KernelLayout.StartKernelMap : KernelLayout.DefaultPageOffsetI386;
         var link = address >= imageBase + KaslrOffset ? address - KaslrOffset : address;
         if (Live()._symbols.TryFindNearest(link, out var s))
         {
@@ -193,7 +193,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     {
         if (KaslrOffset == 0 || s.Type is 'A' or 'a')
             return s.Address;
-        var imageBase = DataModel == DataModel.LP64 ? ImageOpener.StartKernelMap : ImageOpener.I386PageOffset;
+        var imageBase = DataModel == DataModel.LP64 ? KernelLayout.StartKernelMap : KernelLayout.DefaultPageOffsetI386;
         return s.Address >= imageBase ? s.Address + KaslrOffset : s.Address;
     }
 
@@ -202,30 +202,8 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
         Live()._kernelSpace.TryTranslate(address, out physical, out _, out failure);
 
     /// <inheritdoc />
-    public bool TryReadVirtual(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure)
-    {
-        var space = Live()._kernelSpace;
-        if (destination.Length > 0 && address + (ulong)destination.Length - 1 < address)
-        {
-            failure = $"cannot read {destination.Length} bytes at 0x{address:x}: the read wraps past the top of the address space";
-            return false;
-        }
-        while (!destination.IsEmpty)
-        {
-            if (!space.TryTranslate(address, out var pa, out var contiguous, out failure))
-                return false;
-            var n = (int)Math.Min((ulong)destination.Length, Math.Max(1, contiguous));
-            if (!_physical.TryRead(pa, destination[..n], out failure))
-            {
-                failure = $"cannot read 0x{address:x} (physical 0x{pa:x}): {failure}";
-                return false;
-            }
-            destination = destination[n..];
-            address += (ulong)n;
-        }
-        failure = null;
-        return true;
-    }
+    public bool TryReadVirtual(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure) =>
+        Live()._kernelSpace.TryReadVirtual(_physical, address, destination, out failure);
 
     /// <summary>Reads kernel virtual memory, or throws <see cref="KvmReadException"/> saying why not.</summary>
     public void ReadVirtual(ulong address, Span<byte> destination)

@@ -27,7 +27,10 @@ public static class AddressSpaceExtensions
             if (chunk <= 0)
                 chunk = 1;
             if (!memory.TryRead(physical, destination[..chunk], out failure))
+            {
+                failure = $"cannot read 0x{virtualAddress:x} (physical 0x{physical:x}): {failure}";
                 return false;
+            }
             destination = destination[chunk..];
             virtualAddress += (ulong)chunk;
         }
