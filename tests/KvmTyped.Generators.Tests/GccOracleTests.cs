@@ -27,6 +27,23 @@ public sealed class GccOracleTests
         Assert.Contains(schema.Structs, s => s.Name == "task_struct" && s.PreserveAccessIndex);
     }
 
+    /// <summary>The oracle itself: a layout that differs from what gcc compiles is reported, field by field, with
+    /// gcc's numbers read from the object file (offsets and a bitfield's position and width alike).</summary>
+    [Theory]
+    [InlineData(false, 12, 128)]
+    [InlineData(true, 16, 160)]
+    public void OracleReportsWhereGccDisagrees(bool lp64, int cOffset, int dBitOffset)
+    {
+        var schema = SchemaResolver.Resolve(new[] { SchemaParser.Parse("o.h", "struct o1 { char a; int b; int c; int d : 3; };") });
+        Assert.Empty(schema.Diagnostics);
+        const string compiled = "struct o1 { char a; long long b; int c; int d : 5; };";
+        var mismatches = GccOracle.Compare(compiled, schema, lp64, WorkDir($"self-{lp64}"));
+        Assert.Contains($"o1.c.offset: computed 8, gcc -m{(lp64 ? 64 : 32)} says {cOffset}", mismatches);
+        Assert.Contains($"o1.d.bitOffset: computed 96, gcc -m{(lp64 ? 64 : 32)} says {dBitOffset}", mismatches);
+        Assert.Contains($"o1.d.bitSize: computed 3, gcc -m{(lp64 ? 64 : 32)} says 5", mismatches);
+        Assert.DoesNotContain(mismatches, m => m.StartsWith("o1.a.", StringComparison.Ordinal));
+    }
+
     /// <summary>Corners of gcc's layout found by the random test, kept so they stay covered.</summary>
     private const string EdgeCases = """
         struct e1 { char a; long long b : 8 __attribute__((aligned(1))); };
