@@ -73,7 +73,9 @@ internal static partial class Pahole
     [GeneratedRegex(@":\s*(\d+)$")]
     private static partial Regex BitfieldWidth();
 
-    [GeneratedRegex(@"\(\s*\*+\s*(\w+)")]
+    /// <summary>The name in a function-pointer declarator, after any qualifiers of the pointers:
+    /// <c>int (*filter)(…)</c>, <c>int (*const filter)(…)</c>, <c>void (* volatile *cb)(void)</c>.</summary>
+    [GeneratedRegex(@"\(\s*(?:\*\s*(?:(?:const|volatile|restrict)\b\s*)*)+(\w+)")]
     private static partial Regex FunctionPointerName();
 
     [GeneratedRegex(@"(\w+)\s*(\[[^\]]*\]\s*)*$")]

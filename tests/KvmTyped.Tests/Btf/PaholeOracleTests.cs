@@ -60,6 +60,7 @@ public class PaholeOracleTests
 
     [Theory]
     [MemberData(nameof(RealBtfTests.Sources), MemberType = typeof(RealBtfTests))]
+    [HostBtfData("sysfs")]
     public void Every_struct_size_agrees_with_pahole_sizes(string source)
     {
         var t = RealBtfTests.Of(source);
@@ -81,6 +82,7 @@ public class PaholeOracleTests
 
     [Theory]
     [MemberData(nameof(RealBtfTests.Sources), MemberType = typeof(RealBtfTests))]
+    [HostBtfData("sysfs")]
     public void Every_member_agrees_with_pahole_for_core_and_sampled_structs(string source)
     {
         var t = RealBtfTests.Of(source);
@@ -118,6 +120,7 @@ public class PaholeOracleTests
 
     [Theory]
     [MemberData(nameof(RealBtfTests.Sources), MemberType = typeof(RealBtfTests))]
+    [HostBtfData("sysfs")]
     public void Every_member_of_every_struct_pahole_prints_agrees(string source)
     {
         var t = RealBtfTests.Of(source);
