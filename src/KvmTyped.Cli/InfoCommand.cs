@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using KvmTyped.Linux;
-using KvmTyped.Physical.Kdump;
+using KvmTyped.Formats.Kdump;
 
 namespace KvmTyped.Cli;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Cli;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KvmTyped.Btf;
 using KvmTyped.Linux;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Cli;
 

@@ -2,8 +2,8 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
-using KvmTyped.Physical;
-using KvmTyped.Physical.Kdump;
+using KvmTyped.Formats;
+using KvmTyped.Formats.Kdump;
 using KvmTyped.TestSupport;
 
 // Stopwatch benchmarks of the kdump reader on the real fixtures.

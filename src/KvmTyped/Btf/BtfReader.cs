@@ -88,7 +88,7 @@ public static class BtfReader
     private static (byte[], long) ReadElfSection(string path)
     {
         using var file = IO.MappedFile.Open(path, writable: false);
-        var image = Elf.ElfImage.Parse(file);
+        var image = Formats.Elf.ElfImage.Parse(file);
         if (image.Sections.Count == 0)
             throw new KvmFormatException(path, null, "ELF file has no section headers, so no .BTF section");
         const ulong ShfCompressed = 0x800;
@@ -96,7 +96,7 @@ public static class BtfReader
         {
             if (sec.Name != ".BTF")
                 continue;
-            if (sec.Type == Elf.ElfConstants.ShtNobits)
+            if (sec.Type == Formats.Elf.ElfConstants.ShtNobits)
                 throw new KvmFormatException(path, null, "the ELF file's .BTF section has no contents (SHT_NOBITS)");
             if ((sec.Flags & ShfCompressed) != 0)
                 throw new KvmFormatException(path, null, "the ELF file's .BTF section is compressed (SHF_COMPRESSED), which this reader does not unpack");

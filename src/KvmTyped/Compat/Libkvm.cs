@@ -1,4 +1,4 @@
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Compat;
 

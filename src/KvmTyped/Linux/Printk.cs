@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using KvmTyped.Types;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Linux;
 

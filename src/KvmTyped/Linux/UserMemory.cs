@@ -1,5 +1,5 @@
 using System.Globalization;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using KvmTyped.Translation;
 
 namespace KvmTyped.Linux;

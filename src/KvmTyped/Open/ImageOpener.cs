@@ -1,12 +1,13 @@
 using System.Reflection;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 using KvmTyped.Linux;
-using KvmTyped.Physical;
-using KvmTyped.Physical.Kdump;
+using KvmTyped.Formats;
+using KvmTyped.Formats.Kdump;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
-using static KvmTyped.Elf.ElfConstants;
+using KvmTyped.Arch.X86;
+using static KvmTyped.Formats.Elf.ElfConstants;
 
 namespace KvmTyped.Open;
 

@@ -1,6 +1,6 @@
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
-using static KvmTyped.Elf.ElfConstants;
+using static KvmTyped.Formats.Elf.ElfConstants;
 
 namespace KvmTyped.Symbols;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Translation;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using static KvmTyped.Translation.PageTableWalk;
 
 namespace KvmTyped.Translation;

@@ -4,6 +4,7 @@ using KvmTyped.Btf;
 using KvmTyped.Cli;
 using KvmTyped.EndToEnd.Tests.Linux;
 using KvmTyped.TestSupport;
+using KvmTyped.Tools;
 
 namespace KvmTyped.EndToEnd.Tests.Relocation;
 

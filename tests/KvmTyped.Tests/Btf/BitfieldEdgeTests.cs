@@ -1,6 +1,7 @@
 using KvmTyped.Btf;
 using KvmTyped.Tests.Linux;
 using KvmTyped.Types;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 

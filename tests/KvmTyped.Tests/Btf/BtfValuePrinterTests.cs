@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using KvmTyped.Btf;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using KvmTyped.Btf;
 using KvmTyped.TestSupport;
 using Xunit.Abstractions;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 

@@ -1,4 +1,5 @@
 using KvmTyped.Btf;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using KvmTyped.Btf;
 using KvmTyped.Types;
+using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 

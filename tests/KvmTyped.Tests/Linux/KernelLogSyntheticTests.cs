@@ -1,5 +1,6 @@
 using System.Text;
 using KvmTyped.Linux;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Tests.Linux;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using KvmTyped.Linux;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using KvmTyped.Tests.Translation;
 using KvmTyped.Translation;
 using static KvmTyped.Tests.Translation.PageTableBuilder;

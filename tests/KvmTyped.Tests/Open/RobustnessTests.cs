@@ -1,8 +1,10 @@
 using KvmTyped.Btf;
 using KvmTyped.Open;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using KvmTyped.Tests.Btf;
 using KvmTyped.Tests.TestSupport;
+using KvmTyped.Tools;
+using KvmTyped.Translation;
 using static KvmTyped.Compat.Libkvm;
 
 namespace KvmTyped.Tests.Open;

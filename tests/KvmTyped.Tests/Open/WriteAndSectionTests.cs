@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using KvmTyped.Compat;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using KvmTyped.Tests.TestSupport;
 using static KvmTyped.Compat.Libkvm;
 

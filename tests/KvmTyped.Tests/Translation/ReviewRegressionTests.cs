@@ -1,4 +1,4 @@
-using KvmTyped.Physical.Compression;
+using KvmTyped.Formats.Compression;
 using KvmTyped.Translation;
 
 namespace KvmTyped.Tests.Translation;

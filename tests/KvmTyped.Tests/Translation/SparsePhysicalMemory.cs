@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Tests.Translation;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 using KvmTyped.Linux;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Tests.Translation;
 
@@ -19,7 +19,7 @@ internal sealed class TestElfCoreMemory : IPhysicalMemory
         foreach (var note in image.ReadNotes())
         {
             if (note.Name == "VMCOREINFO")
-                VmcoreInfo = KvmTyped.Linux.VmcoreInfo.Parse(image.File.Unchecked(note.DescOffset, note.DescSize));
+                VmcoreInfo = KvmTyped.Formats.VmcoreInfo.Parse(image.File.Unchecked(note.DescOffset, note.DescSize));
         }
         _core = new ElfCoreMemory(image);
     }

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using KvmTyped.Linux;
-using KvmTyped.Physical;
+using KvmTyped.Formats;
 using KvmTyped.TestSupport;
 using KvmTyped.Translation;
 using Xunit.Abstractions;
+using KvmTyped.Arch.X86;
 
 namespace KvmTyped.Tests.Translation;
 
