@@ -56,6 +56,11 @@ public sealed partial class KvmTypedGenerator
             ? "public static ulong SizeOf(" + Types + "IKernelMemory memory) => " + Types + "KernelRelocations.Get(memory, s_request).Size;"
             : "public static ulong SizeOf(" + Types + "IKernelMemory memory) => memory.DataModel == global::KvmTyped.DataModel.LP64 ? " + N(v.Size64) + "UL : " + N(v.Size32) + "UL;");
         w.Line();
+        w.Line("/// <summary>offsetof(" + Escape(v.CSpelling) + ", <paramref name=\"member\"/>) in the image <paramref name=\"memory\"/> belongs to.</summary>");
+        w.Line(v.Relocated
+            ? "public static ulong OffsetOf(" + Types + "IKernelMemory memory, string member) => " + Types + "KernelRelocations.Get(memory, s_request).ByteOffset(member);"
+            : "public static ulong OffsetOf(" + Types + "IKernelMemory memory, string member) => (memory.DataModel == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32).Field(member).Offset;");
+        w.Line();
         w.Line("/// <summary>The computed layout under a data model" + (v.Relocated ? " (none: relocated)" : string.Empty) + ".</summary>");
         w.Line(v.Relocated
             ? "public static " + Types + "KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;"
@@ -135,7 +140,7 @@ public sealed partial class KvmTypedGenerator
         w.Line("namespace " + v.Namespace + ";");
         w.Line();
         w.Line("/// <summary>A view of <c>" + Escape(v.CSpelling) + "</c> in kernel memory (" + Escape(v.Origin) + (v.Relocated ? "; offsets relocated against the kernel's BTF" : string.Empty) + ").</summary>");
-        w.Open("public readonly partial struct " + Identifier(v.Name));
+        w.Open((v.Internal ? "internal" : "public") + " readonly partial struct " + Identifier(v.Name));
         var first = true;
         foreach (var m in v.Members)
         {
@@ -157,7 +162,7 @@ public sealed partial class KvmTypedGenerator
         w.Line("namespace " + e.Namespace + ";");
         w.Line();
         w.Line("/// <summary><c>enum " + Escape(e.Name) + "</c> (" + Escape(e.Origin) + ").</summary>");
-        w.Open("public enum " + Identifier(e.Name) + " : " + e.Underlying);
+        w.Open((e.Internal ? "internal" : "public") + " enum " + Identifier(e.Name) + " : " + e.Underlying);
         foreach (var m in e.Members)
         {
             w.Line("/// <summary><c>" + Escape(m.Name) + "</c></summary>");

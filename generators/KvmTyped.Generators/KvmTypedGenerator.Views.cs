@@ -1,38 +1,62 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using KvmTyped.Generators.Model;
 using KvmTyped.Generators.Schema;
 
 namespace KvmTyped.Generators;
 
-/// <summary>Resolves all schema units together and turns each valid struct into a <see cref="ViewModel"/>.</summary>
+/// <summary>Resolves the schema units and turns each valid struct into a <see cref="ViewModel"/>: the common units
+/// (and C# declarations) together, then each per-architecture group with the common units, so that two architectures
+/// may each define their own struct of one name (pt_regs) in namespaces of their own.</summary>
 public sealed partial class KvmTypedGenerator
 {
-    internal static SchemaBuildResult BuildViews(IEnumerable<SchemaUnit> units, string defaultNamespace)
+    internal static SchemaBuildResult BuildViews(IEnumerable<SchemaUnit> units, string defaultNamespace) =>
+        BuildViews(units, new GeneratorOptions(defaultNamespace, Internal: false));
+
+    internal static SchemaBuildResult BuildViews(IEnumerable<SchemaUnit> units, GeneratorOptions options)
+    {
+        var all = units.ToList();
+        var common = all.Where(u => u.Arch is null).ToList();
+        var views = new List<ViewModel>();
+        var enums = new List<EnumModel>();
+        var diagnostics = new List<SchemaDiagnostic>();
+        BuildGroup(common, null, options, views, enums, diagnostics);
+        foreach (var group in all.Where(u => u.Arch is not null).GroupBy(u => u.Arch!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            BuildGroup(common.Concat(group).ToList(), group.Key, options, views, enums, diagnostics);
+        }
+        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), diagnostics.ToEquatableArray());
+    }
+
+    /// <summary>Resolves <paramref name="units"/> and adds the views, enums and diagnostics of the definitions that
+    /// belong to <paramref name="arch"/> (null: the common ones).</summary>
+    private static void BuildGroup(List<SchemaUnit> units, string? arch, GeneratorOptions options, List<ViewModel> views, List<EnumModel> enums,
+        List<SchemaDiagnostic> diagnostics)
     {
         var schema = SchemaResolver.Resolve(units);
         var ilp32 = new SchemaLayout(schema, lp64: false);
         var lp64 = new SchemaLayout(schema, lp64: true);
-        var views = new List<ViewModel>();
         foreach (var s in schema.Structs)
         {
-            if (schema.Broken.Contains(s.Name)) continue;
-            views.Add(BuildView(s, schema, ilp32, lp64, defaultNamespace));
+            if (schema.Broken.Contains(s.Name) || s.Arch != arch) continue;
+            views.Add(BuildView(s, schema, ilp32, lp64, options));
         }
-        var enums = new List<EnumModel>();
         foreach (var e in schema.Enums)
         {
-            if (e.IsAnonymous || e.ClrNamespace is not null) continue;
-            enums.Add(new EnumModel(defaultNamespace, e.Name, ClrScalar(e.Underlying), e.Members, Path.GetFileName(e.Pos.File)));
+            if (e.IsAnonymous || e.ClrNamespace is not null || e.Arch != arch) continue;
+            enums.Add(new EnumModel(options.NamespaceOf(null, arch), e.Name, ClrScalar(e.Underlying), e.Members, Path.GetFileName(e.Pos.File), options.Internal));
         }
-        schema.Diagnostics.Sort((a, b) =>
+        var files = new HashSet<string>(units.Where(u => u.Arch == arch).Select(u => u.Path), StringComparer.Ordinal);
+        var own = schema.Diagnostics.Where(d => arch is null || files.Contains(d.Pos.File)).ToList();
+        own.Sort((a, b) =>
         {
             var c = string.CompareOrdinal(a.Pos.File, b.Pos.File);
             if (c == 0) c = a.Pos.Line.CompareTo(b.Pos.Line);
             return c == 0 ? a.Pos.Column.CompareTo(b.Pos.Column) : c;
         });
-        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), schema.Diagnostics.ToEquatableArray());
+        diagnostics.AddRange(own);
     }
 
     internal static string ClrScalar(CTypeKind kind) => kind switch
@@ -62,9 +86,9 @@ public sealed partial class KvmTypedGenerator
         "Equals", "GetHashCode", "GetType", "_memory", "_address", "_lp64", "_reloc", "s_ilp32", "s_lp64", "s_request",
     };
 
-    private static ViewModel BuildView(StructDef s, ResolvedSchema schema, SchemaLayout ilp32, SchemaLayout lp64, string defaultNamespace)
+    private static ViewModel BuildView(StructDef s, ResolvedSchema schema, SchemaLayout ilp32, SchemaLayout lp64, GeneratorOptions options)
     {
-        var ns = s.ClrNamespace ?? defaultNamespace;
+        var ns = options.NamespaceOf(s.ClrNamespace, s.Arch);
         var relocated = s.PreserveAccessIndex;
         StructLayout? l32 = relocated ? null : ilp32.Get(s.Name);
         StructLayout? l64 = relocated ? null : lp64.Get(s.Name);
@@ -80,7 +104,7 @@ public sealed partial class KvmTypedGenerator
             var m = new ViewMember(f.Name!, property, f.Type.Declare(f.Name!), MemberKind.Integer, "int", string.Empty, 0, 0, false,
                 f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
             if (relocated) m = m with { RelocType = FieldTypeExpression(f.Type, f.IsBitfield ? f.BitWidth : 0, schema, 0) };
-            members.Add(Classify(m, f, schema, ns, defaultNamespace));
+            members.Add(Classify(m, f, schema, ns, options));
         }
         string Rows(StructLayout? l, List<LayoutRow> rows)
         {
@@ -93,11 +117,11 @@ public sealed partial class KvmTypedGenerator
         Rows(l32, rows32);
         Rows(l64, rows64);
         var listEntry = s.Name == "list_head" ? ClrName(ns, "list_head") : string.Empty;
-        var hnode = s.Name == "hlist_head" && schema.StructsByName.TryGetValue("hlist_node", out var hn) ? ClrName(hn.ClrNamespace ?? defaultNamespace, "hlist_node") : string.Empty;
+        var hnode = s.Name == "hlist_head" && schema.StructsByName.TryGetValue("hlist_node", out var hn) ? ClrName(options.NamespaceOf(hn.ClrNamespace, hn.Arch), "hlist_node") : string.Empty;
         var spelling = s.Spelling.Length > 0 ? s.Spelling : (s.IsUnion ? "union " : "struct ") + "(anonymous)";
         return new ViewModel(ns, s.Name, spelling, s.IsUnion, relocated, s.ClrNamespace is null, Path.GetFileName(s.Pos.File),
             l32?.Size ?? 0, l32?.Align ?? 0, l64?.Size ?? 0, l64?.Align ?? 0, rows32.ToEquatableArray(), rows64.ToEquatableArray(),
-            members.ToEquatableArray(), listEntry, hnode);
+            members.ToEquatableArray(), listEntry, hnode, options.Internal);
     }
 
     /// <summary>The C# expression of a member's declared <c>KernelFieldType</c>, which a relocation checks against
@@ -154,10 +178,14 @@ public sealed partial class KvmTypedGenerator
         }
     }
 
-    private static ViewMember Classify(ViewMember m, FieldDef f, ResolvedSchema schema, string ns, string defaultNamespace)
+    private static ViewMember Classify(ViewMember m, FieldDef f, ResolvedSchema schema, string ns, GeneratorOptions options)
     {
         var t = f.Type;
-        string RecordName(CType r) => ClrName(schema.StructsByName[r.Name].ClrNamespace ?? defaultNamespace, r.Name);
+        string RecordName(CType r)
+        {
+            var d = schema.StructsByName[r.Name];
+            return ClrName(options.NamespaceOf(d.ClrNamespace, d.Arch), r.Name);
+        }
         (string Clr, int Size, bool Signed, bool IsEnumType) Scalar(CType st)
         {
             if (st.Kind == CTypeKind.Enum)
@@ -165,7 +193,7 @@ public sealed partial class KvmTypedGenerator
                 var e = schema.EnumsByName[st.Name];
                 var under = e.Underlying;
                 var size = under is CTypeKind.LongLong or CTypeKind.ULongLong ? 8 : 4;
-                return e.IsAnonymous ? (ClrScalar(under), size, IsSigned(under), false) : (ClrName(e.ClrNamespace ?? defaultNamespace, e.Name), size, IsSigned(under), true);
+                return e.IsAnonymous ? (ClrScalar(under), size, IsSigned(under), false) : (ClrName(options.NamespaceOf(e.ClrNamespace, e.Arch), e.Name), size, IsSigned(under), true);
             }
             if (st.Kind == CTypeKind.Pointer) return ("ulong", 0, false, false);
             return (ClrScalar(st.Kind), SchemaLayout.ScalarSize(st.Kind, lp64: false), IsSigned(st.Kind), false);

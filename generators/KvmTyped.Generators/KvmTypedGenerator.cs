@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using KvmTyped.Generators.Model;
 using KvmTyped.Generators.Schema;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -19,13 +20,13 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
         var options = context.AnalyzerConfigOptionsProvider
-            .Select(static (o, _) => DefaultNamespace(o.GlobalOptions))
+            .Select(static (o, _) => Options(o.GlobalOptions))
             .WithTrackingName(TrackingNames.Options);
 
         var schemaFiles = context.AdditionalTextsProvider
             .Combine(context.AnalyzerConfigOptionsProvider)
             .Where(static p => IsSchema(p.Left, p.Right.GetOptions(p.Left)))
-            .Select(static (p, ct) => SchemaParser.Parse(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty))
+            .Select(static (p, ct) => SchemaParser.Parse(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty).InArch(Arch(p.Right.GetOptions(p.Left))))
             .WithTrackingName(TrackingNames.SchemaFiles);
 
         var declarations = context.SyntaxProvider
@@ -61,11 +62,21 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
         && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase)
         && text.Path.Length > 0;
 
-    /// <summary>KvmTypedNamespace if set, else RootNamespace + ".Kernel", else "KvmTyped.Kernel".</summary>
-    private static string DefaultNamespace(AnalyzerConfigOptions options)
+    /// <summary>The per-architecture group of a schema file: its KvmTypedArch metadata (build/KvmTyped.targets sets it on
+    /// the schemas of schemas/linux/arch/NAME), or null for a common schema.</summary>
+    private static string? Arch(AnalyzerConfigOptions options) =>
+        options.TryGetValue("build_metadata.AdditionalFiles.KvmTypedArch", out var arch) && !string.IsNullOrWhiteSpace(arch)
+            ? Identifier(arch.Trim())
+            : null;
+
+    /// <summary>The namespace is KvmTypedNamespace if set, else RootNamespace + ".Kernel", else "KvmTyped.Kernel";
+    /// views are internal when KvmTypedAccessibility is "internal".</summary>
+    private static GeneratorOptions Options(AnalyzerConfigOptions options)
     {
-        if (options.TryGetValue("build_property.KvmTypedNamespace", out var ns) && !string.IsNullOrWhiteSpace(ns)) return ns.Trim();
-        if (options.TryGetValue("build_property.RootNamespace", out var root) && !string.IsNullOrWhiteSpace(root)) return root.Trim() + ".Kernel";
-        return "KvmTyped.Kernel";
+        var isInternal = options.TryGetValue("build_property.KvmTypedAccessibility", out var access)
+            && string.Equals(access.Trim(), "internal", StringComparison.OrdinalIgnoreCase);
+        if (options.TryGetValue("build_property.KvmTypedNamespace", out var ns) && !string.IsNullOrWhiteSpace(ns)) return new GeneratorOptions(ns.Trim(), isInternal);
+        if (options.TryGetValue("build_property.RootNamespace", out var root) && !string.IsNullOrWhiteSpace(root)) return new GeneratorOptions(root.Trim() + ".Kernel", isInternal);
+        return new GeneratorOptions("KvmTyped.Kernel", isInternal);
     }
 }

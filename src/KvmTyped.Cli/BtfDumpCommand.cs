@@ -1,4 +1,3 @@
-using KvmTyped.Btf;
 using KvmTyped.Tools;
 
 namespace KvmTyped.Cli;
@@ -18,13 +17,12 @@ internal static class BtfDumpCommand
         ArgumentNullException.ThrowIfNull(stderr);
         try
         {
-            var btf = BtfReader.Load(file);
-            var ids = BtfDump.FindComposites(btf, types);
+            var btf = KernelBtf.Load(file);
             var output = new StringWriter();
             if (json)
-                BtfDump.WriteJson(btf, ids, output);
+                BtfDump.WriteJson(btf, types, output);
             else
-                BtfDump.WriteText(btf, ids, output);
+                BtfDump.WriteText(btf, types, output);
             stdout.Write(output.ToString());
             return 0;
         }

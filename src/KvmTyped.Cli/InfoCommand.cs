@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using KvmTyped.Linux;
-using KvmTyped.Formats.Kdump;
 
 namespace KvmTyped.Cli;
 
@@ -16,10 +14,11 @@ internal static class InfoCommand
             using var kvm = common.Open(r, stderr);
             if (kvm is null)
                 return CommandLine.Failure;
+            var dump = kvm.DescribeDump();
             if (r.GetValue(common.Json))
-                stdout.WriteLine(Json(kvm));
+                stdout.WriteLine(Json(kvm, dump));
             else
-                Text(kvm, stdout);
+                Text(kvm, dump, stdout);
             return 0;
         });
         return cmd;
@@ -27,7 +26,7 @@ internal static class InfoCommand
 
     private static string MachineName(Kvm kvm) => kvm.Machine.UnameName();
 
-    private static void Text(Kvm kvm, TextWriter o)
+    private static void Text(Kvm kvm, DumpInfo dump, TextWriter o)
     {
         var inv = CultureInfo.InvariantCulture;
         o.WriteLine($"data model:   {kvm.DataModel}");
@@ -35,21 +34,22 @@ internal static class InfoCommand
         o.WriteLine($"format:       {kvm.FormatName}");
         o.WriteLine($"page size:    {kvm.PageSize.ToString(inv)}");
         o.WriteLine($"release:      {kvm.Release ?? "(unknown)"}");
-        o.WriteLine($"namelist:     {kvm.NamelistPath} ({kvm.Symbols.Kind})");
+        o.WriteLine($"namelist:     {kvm.NamelistPath} ({kvm.NamelistKind})");
         o.WriteLine($"core:         {kvm.CorePath}{(kvm.IsLive ? " (live kernel)" : "")}{(kvm.IsWritable ? " (read-write)" : "")}");
         if (kvm.CpuCount > 0)
             o.WriteLine($"cpus:         {kvm.CpuCount.ToString(inv)}");
-        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}{(kvm.Layout is { } l0 ? $" ({l0.KaslrSource})" : "")}");
+        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}{(kvm.KaslrSource is { } source ? $" ({source})" : "")}");
         if (kvm.DataModel == DataModel.LP64)
             o.WriteLine($"phys_base:    {SignedHex(kvm.PhysBase)}");
-        if (kvm.Layout is { } l)
+        if (kvm.PagingLevels is { } levels && kvm.RootTable is { } root)
         {
-            o.WriteLine($"paging:       {l.PagingLevels.ToString(inv)} levels{(kvm.DataModel == DataModel.ILP32 ? (l.Pae ? " (PAE)" : " (non-PAE)") : "")}, root table {Output.Hex(l.RootTable)}");
-            o.WriteLine($"page offset:  {Output.Hex(l.PageOffset)}");
+            o.WriteLine($"paging:       {levels.ToString(inv)} levels{(kvm.DataModel == DataModel.ILP32 ? (kvm.IsPae ? " (PAE)" : " (non-PAE)") : "")}, root table {Output.Hex(root)}");
+            if (kvm.PageOffset is { } pageOffset)
+                o.WriteLine($"page offset:  {Output.Hex(pageOffset)}");
         }
-        if (kvm.Physical is KdumpFile k)
-            o.WriteLine($"kdump:        header version {k.Header.Version.ToString(inv)}, pages {Codecs(k)}{(k.IsFlattened ? ", flattened" : "")}{(k.IsIncomplete ? ", incomplete" : "")}");
-        var ranges = kvm.Physical.Ranges;
+        if (dump.Kdump is { } k)
+            o.WriteLine($"kdump:        header version {k.HeaderVersion.ToString(inv)}, pages {string.Join(',', k.Codecs)}{(k.Flattened ? ", flattened" : "")}{(k.Incomplete ? ", incomplete" : "")}");
+        var ranges = dump.Ranges;
         ulong total = 0;
         foreach (var r in ranges)
             total += r.Length;
@@ -99,9 +99,7 @@ internal static class InfoCommand
 
     private static string SignedHex(long v) => v < 0 ? "-" + Output.Hex((ulong)-v) : Output.Hex((ulong)v);
 
-    private static string Codecs(KdumpFile k) => k.ScanCodecs().ToString().ToLowerInvariant().Replace(", ", ",", StringComparison.Ordinal);
-
-    private static string Json(Kvm kvm) => Output.Json(w =>
+    private static string Json(Kvm kvm, DumpInfo dump) => Output.Json(w =>
     {
         w.WriteStartObject();
         w.WriteString("dataModel", kvm.DataModel.ToString());
@@ -113,36 +111,36 @@ internal static class InfoCommand
         else
             w.WriteNull("release");
         w.WriteString("namelist", kvm.NamelistPath);
-        w.WriteString("namelistKind", kvm.Symbols.Kind);
+        w.WriteString("namelistKind", kvm.NamelistKind);
         w.WriteString("core", kvm.CorePath);
         w.WriteBoolean("live", kvm.IsLive);
         w.WriteBoolean("writable", kvm.IsWritable);
         w.WriteNumber("cpus", kvm.CpuCount);
         w.WriteString("kaslrOffset", Output.Hex(kvm.KaslrOffset));
         w.WriteString("physBase", SignedHex(kvm.PhysBase));
-        if (kvm.Layout is { } l)
+        if (kvm.PagingLevels is { } levels && kvm.RootTable is { } root)
         {
-            w.WriteString("kaslrSource", l.KaslrSource);
-            w.WriteNumber("pagingLevels", l.PagingLevels);
-            w.WriteBoolean("pae", l.Pae);
-            w.WriteString("pageOffset", Output.Hex(l.PageOffset));
-            w.WriteString("rootTable", Output.Hex(l.RootTable));
+            w.WriteString("kaslrSource", kvm.KaslrSource);
+            w.WriteNumber("pagingLevels", levels);
+            w.WriteBoolean("pae", kvm.IsPae);
+            w.WriteString("pageOffset", kvm.PageOffset is { } pageOffset ? Output.Hex(pageOffset) : null);
+            w.WriteString("rootTable", Output.Hex(root));
         }
         else
         {
             w.WriteNull("pagingLevels");
             w.WriteBoolean("pae", false);
         }
-        if (kvm.Physical is KdumpFile k)
+        if (dump.Kdump is { } k)
         {
             w.WriteStartObject("kdump");
-            w.WriteNumber("headerVersion", k.Header.Version);
+            w.WriteNumber("headerVersion", k.HeaderVersion);
             w.WriteStartArray("codecs");
-            foreach (var c in Codecs(k).Split(','))
+            foreach (var c in k.Codecs)
                 w.WriteStringValue(c);
             w.WriteEndArray();
-            w.WriteBoolean("flattened", k.IsFlattened);
-            w.WriteBoolean("incomplete", k.IsIncomplete);
+            w.WriteBoolean("flattened", k.Flattened);
+            w.WriteBoolean("incomplete", k.Incomplete);
             w.WriteEndObject();
         }
         w.WriteString("btf", BtfSource(kvm));
@@ -161,7 +159,7 @@ internal static class InfoCommand
             w.WriteNull("typeCheck");
         }
         w.WriteStartArray("memory");
-        foreach (var r in kvm.Physical.Ranges)
+        foreach (var r in dump.Ranges)
         {
             w.WriteStartObject();
             w.WriteString("start", Output.Hex(r.Start));

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using KvmTyped.Btf;
-using KvmTyped.Linux;
 using KvmTyped.Tools;
 
 namespace KvmTyped.Cli;
@@ -20,7 +18,7 @@ internal static class SchemaImportCommand
         {
             try
             {
-                BtfTypes btf;
+                KernelBtf btf;
                 Kvm? kvm = null;
                 try
                 {
@@ -31,14 +29,14 @@ internal static class SchemaImportCommand
                             stderr.WriteLine("kvmtyped: schema import needs --btf FILE, or -n NAMELIST -c CORE for the image's BTF");
                             return CommandLine.Usage;
                         }
-                        btf = BtfReader.Load(file);
+                        btf = KernelBtf.Load(file);
                     }
                     else
                     {
                         kvm = common.Open(r, stderr);
                         if (kvm is null)
                             return CommandLine.Failure;
-                        btf = KernelBtf.For(kvm).Types;
+                        btf = kvm.Btf;
                     }
                     var names = r.GetValue(types) ?? [];
                     using var busy = TerminalBusy.Start(stderr, $"importing {names.Length} type{(names.Length == 1 ? "" : "s")}");

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using KvmTyped.Btf;
-using KvmTyped.Linux;
 using KvmTyped.Tools;
 
 namespace KvmTyped.Cli;
@@ -21,11 +19,11 @@ internal static class StructCommand
                 return CommandLine.Failure;
             try
             {
-                var types = KernelBtf.For(kvm).Types;
+                var printer = new StructPrinter(kvm.Btf) { ShowOffsets = r.GetValue(offsets) };
                 var name = r.GetValue(type)!;
-                if (!types.TryFindComposite(name, out var id))
+                if (!printer.TryGetSize(name, out var size, out var why))
                 {
-                    stderr.WriteLine($"kvmtyped: the kernel's BTF has no struct or union \"{name}\"");
+                    stderr.WriteLine($"kvmtyped: {why}");
                     return CommandLine.Failure;
                 }
                 if (!Output.TryResolve(kvm, r.GetValue(where)!, physical: false, out var address, out var err))
@@ -33,7 +31,6 @@ internal static class StructCommand
                     stderr.WriteLine($"kvmtyped: {err}");
                     return CommandLine.Failure;
                 }
-                var size = types.SizeOf(id);
                 if (size > 1 << 24)
                 {
                     stderr.WriteLine($"kvmtyped: {name} is {size} bytes, too large to print");
@@ -43,10 +40,10 @@ internal static class StructCommand
                 kvm.ReadVirtual(address, data);
                 if (r.GetValue(common.Json))
                 {
-                    stdout.WriteLine(Output.Json(w => new BtfValuePrinter(types).WriteJson(w, id, data, Output.Hex(address))));
+                    stdout.WriteLine(Output.Json(w => printer.WriteJson(w, name, data, Output.Hex(address))));
                     return 0;
                 }
-                new BtfValuePrinter(types) { ShowOffsets = r.GetValue(offsets) }.WriteText(stdout, id, data, Output.Hex(address));
+                printer.WriteText(stdout, name, data, Output.Hex(address));
                 return 0;
             }
             catch (KvmException e)

@@ -260,7 +260,7 @@ Console.WriteLine("== random 8-byte kernel-virtual reads through Kvm on cached p
 foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"), ("amd64/nokaslr/dump.elf.gz", "amd64/System.map-6.1.0-56-amd64") })
 {
     using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(coreName));
-    var pageOffset = kvm.Layout!.PageOffset;
+    var pageOffset = kvm.PageOffset ?? throw new InvalidOperationException("no direct map");
     // 512 pages of kernel data that the dump holds, reached through the direct map.
     var pages = new List<ulong>();
     var probe = new byte[8];

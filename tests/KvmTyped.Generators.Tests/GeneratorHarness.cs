@@ -30,7 +30,13 @@ internal sealed class TestOptionsProvider(string ns) : AnalyzerConfigOptionsProv
     public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => _none;
 
     public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) =>
-        Path.GetFileName(textFile.Path).StartsWith("not-a-schema", StringComparison.Ordinal) ? _none : _schema;
+        Path.GetFileName(textFile.Path).StartsWith("not-a-schema", StringComparison.Ordinal) ? _none
+        : Repo.ArchOf(textFile.Path) is { } arch ? new Options(new Dictionary<string, string>
+        {
+            ["build_metadata.AdditionalFiles.KvmTypedSchema"] = "true",
+            ["build_metadata.AdditionalFiles.KvmTypedArch"] = arch,
+        })
+        : _schema;
 
     private sealed class Options(Dictionary<string, string> values) : AnalyzerConfigOptions
     {
@@ -70,7 +76,7 @@ internal static class GeneratorHarness
         files.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text));
 
     public static IEnumerable<AdditionalText> ShippedSchemas() =>
-        Repo.ShippedSchemaFiles().Select(f => (AdditionalText)new InMemoryAdditionalText(f, File.ReadAllText(f)));
+        Repo.AllShippedSchemaFiles().Select(f => (AdditionalText)new InMemoryAdditionalText(f, File.ReadAllText(f)));
 
     /// <summary>Runs the generator and compiles; returns the generator result and the compiled assembly
     /// (null when it did not compile). Generator diagnostics come back in the result.</summary>

@@ -14,6 +14,32 @@ internal static class Repo
 
     public static string Schemas => Path.Combine(Root, "schemas");
 
-    public static IEnumerable<string> ShippedSchemaFiles() =>
+    /// <summary>The per-architecture folders under schemas/linux/arch and the KvmTypedArch build/KvmTyped.targets gives them.</summary>
+    public static readonly IReadOnlyDictionary<string, string> ArchFolders = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["x86_64"] = "X86_64",
+        ["i386"] = "I386",
+    };
+
+    /// <summary>The common shipped schemas (schemas/linux/*.h), and with <paramref name="arch"/> (a folder of
+    /// schemas/linux/arch) that architecture's too.</summary>
+    public static IEnumerable<string> ShippedSchemaFiles(string? arch = null)
+    {
+        var files = Directory.GetFiles(Path.Combine(Schemas, "linux"), "*.h", SearchOption.TopDirectoryOnly).AsEnumerable();
+        if (arch is not null)
+            files = files.Concat(Directory.GetFiles(Path.Combine(Schemas, "linux", "arch", arch), "*.h"));
+        return files.OrderBy(p => p, StringComparer.Ordinal);
+    }
+
+    /// <summary>Every shipped schema, common and per-architecture.</summary>
+    public static IEnumerable<string> AllShippedSchemaFiles() =>
         Directory.GetFiles(Path.Combine(Schemas, "linux"), "*.h", SearchOption.AllDirectories).OrderBy(p => p, StringComparer.Ordinal);
+
+    /// <summary>The KvmTypedArch of a schema file: its folder's under schemas/linux/arch, else null.</summary>
+    public static string? ArchOf(string path)
+    {
+        var folder = Path.GetFileName(Path.GetDirectoryName(path));
+        var parent = Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(path)));
+        return parent == "arch" && folder is not null && ArchFolders.TryGetValue(folder, out var arch) ? arch : null;
+    }
 }

@@ -61,10 +61,21 @@ internal sealed record ViewModel(
     EquatableArray<LayoutRow> Layout64,
     EquatableArray<ViewMember> Members,
     string ListEntryType,
-    string HListNodeType);
+    string HListNodeType,
+    bool Internal = false);
 
 /// <summary>A C enum emitted as a C# enum.</summary>
-internal sealed record EnumModel(string Namespace, string Name, string Underlying, EquatableArray<EnumMember> Members, string Origin);
+internal sealed record EnumModel(string Namespace, string Name, string Underlying, EquatableArray<EnumMember> Members, string Origin, bool Internal = false);
+
+/// <summary>Project-wide settings: the namespace of schema views (RootNamespace.Kernel unless KvmTypedNamespace is
+/// set) and whether they are internal (KvmTypedAccessibility=internal) rather than public.</summary>
+internal sealed record GeneratorOptions(string Namespace, bool Internal)
+{
+    /// <summary>The namespace of the views of a schema group: the configured one, or a child named after the group's
+    /// architecture for per-architecture schemas.</summary>
+    public string NamespaceOf(string? clrNamespace, string? arch) =>
+        clrNamespace ?? (arch is null ? Namespace : Namespace + "." + arch);
+}
 
 /// <summary>The output of resolving every schema unit together.</summary>
 internal sealed record SchemaBuildResult(EquatableArray<ViewModel> Views, EquatableArray<EnumModel> Enums, EquatableArray<SchemaDiagnostic> Diagnostics);

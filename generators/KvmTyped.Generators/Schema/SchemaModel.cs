@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 
 namespace KvmTyped.Generators.Schema;
 
@@ -95,7 +96,9 @@ internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int Alig
 }
 
 /// <summary>A struct or union definition. Anonymous ones get a synthesized Name and an empty Spelling.
-/// ClrNamespace is where its view lives (the C# namespace of a C# declaration, or null for the configured schema namespace).</summary>
+/// ClrNamespace is where its view lives (the C# namespace of a C# declaration, or null for the configured schema namespace).
+/// Arch names the per-architecture group of the schema file that defines it (null for the common schemas): its view lives
+/// in the configured namespace + "." + Arch.</summary>
 internal sealed record StructDef(
     string Name,
     bool IsUnion,
@@ -106,7 +109,8 @@ internal sealed record StructDef(
     bool IsAnonymous,
     EquatableArray<FieldDef> Fields,
     SourcePos Pos,
-    string? ClrNamespace = null)
+    string? ClrNamespace = null,
+    string? Arch = null)
 {
     /// <summary>Equal ignoring positions and origin: the test for a harmless repeated definition.</summary>
     public bool SameShape(StructDef other)
@@ -127,7 +131,7 @@ internal sealed record StructDef(
 internal sealed record EnumMember(string Name, long Value);
 
 /// <summary>An enum definition; anonymous enums only define constants.</summary>
-internal sealed record EnumDef(string Name, bool IsAnonymous, EquatableArray<EnumMember> Members, SourcePos Pos, string? ClrNamespace = null)
+internal sealed record EnumDef(string Name, bool IsAnonymous, EquatableArray<EnumMember> Members, SourcePos Pos, string? ClrNamespace = null, string? Arch = null)
 {
     /// <summary>gcc's choice of underlying type: int, unsigned int, long long or unsigned long long.</summary>
     public CTypeKind Underlying
@@ -161,4 +165,15 @@ internal sealed record SchemaUnit(
     EquatableArray<StructDef> Structs,
     EquatableArray<EnumDef> Enums,
     EquatableArray<TypedefDef> Typedefs,
-    EquatableArray<SchemaDiagnostic> Diagnostics);
+    EquatableArray<SchemaDiagnostic> Diagnostics,
+    string? Arch = null)
+{
+    /// <summary>This unit as a member of a per-architecture group: its structs and enums get views in the
+    /// configured namespace + "." + <paramref name="arch"/>, resolved with the common schemas only.</summary>
+    public SchemaUnit InArch(string? arch) => arch is null ? this : this with
+    {
+        Arch = arch,
+        Structs = Structs.Select(s => s with { Arch = arch }).ToEquatableArray(),
+        Enums = Enums.Select(e => e with { Arch = arch }).ToEquatableArray(),
+    };
+}

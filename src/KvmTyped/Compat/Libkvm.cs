@@ -121,9 +121,9 @@ public static partial class Libkvm
         var missing = 0;
         for (var i = 0; i < nl.Length && nl[i].n_name is { } name; i++)
         {
-            if (kd.Kvm.Symbols.TryLookup(name, out var s))
+            if (kd.Kvm.TryLookupSymbol(name, out var s))
             {
-                nl[i].n_value = kd.Kvm.Relocate(s);
+                nl[i].n_value = s.Address;
                 nl[i].n_type = (byte)s.Type;
             }
             else
@@ -204,7 +204,7 @@ public static partial class Libkvm
         string? failure;
         try
         {
-            if (kd.Kvm.Physical.TryRead(paddr, buf, out failure))
+            if (kd.Kvm.TryReadPhysical(paddr, buf, out failure))
                 return buf.Length;
         }
         catch (KvmClosedException)

@@ -1,5 +1,4 @@
 using KvmTyped.Linux;
-using KvmTyped.Translation;
 
 namespace KvmTyped.Compat;
 
@@ -69,7 +68,7 @@ internal sealed class ProcState
     public List<proc>? List;
     public int Cursor;
     public proc? Current;
-    public IAddressSpace? CurrentSpace;
+    public ProcessMemory? CurrentSpace;
     public string? CurrentSpaceFailure;
 
     public void Reset()
@@ -153,14 +152,14 @@ public static partial class Libkvm
         try
         {
             var tasks = TasksOf(kd);
-            IAddressSpace? space = null;
+            ProcessMemory? space = null;
             string? spaceFailure = null;
             var psargs = "";
             if (p.p_mm == 0)
                 spaceFailure = $"pid {p.p_pid} ({p.p_comm}) has no user address space (a kernel thread or a zombie)";
             else
             {
-                space = tasks.GetAddressSpace(p.Task);
+                space = tasks.GetMemory(p.Task);
                 try
                 {
                     psargs = string.Join(' ', tasks.GetArgs(p.Task));
@@ -236,9 +235,9 @@ public static partial class Libkvm
         }
     }
 
-    private static long URead(KvmHandle kd, IAddressSpace space, proc p, ulong addr, Span<byte> buf)
+    private static long URead(KvmHandle kd, ProcessMemory space, proc p, ulong addr, Span<byte> buf)
     {
-        UserMemory.TryRead(kd.Kvm, space, addr, buf, out var done, out var failure);
+        space.TryRead(addr, buf, out var done, out var failure);
         if (done == 0 && buf.Length > 0)
         {
             kd.Report($"kvm_uread: pid {p.p_pid}: {failure}");
@@ -263,30 +262,7 @@ public static partial class Libkvm
         }
         try
         {
-            if (!kd.Kvm.IsWritable)
-                throw new KvmReadException(addr, $"{kd.Kvm.CorePath} is open read-only");
-            var pieces = new List<(ulong Pa, int Offset, int Length)>();
-            var done = 0;
-            Span<byte> probe = stackalloc byte[1];
-            while (done < buf.Length)
-            {
-                var va = addr + (ulong)done;
-                if (done > 0 && va == 0)
-                    throw new KvmReadException(va, "the write runs past the top of the address space");
-                if (!space.TryTranslate(va, out var pa, out var contiguous, out var failure))
-                {
-                    if (UserMemory.TryGetSwapEntry(space, va, out var swapType, out var swapOffset))
-                        failure = $"{UserMemory.Describe(va, swapType, swapOffset)}: a swapped-out page is not written (the swapfile is open read-only)";
-                    throw new KvmReadException(va, $"pid {state.Current!.p_pid}: {failure}");
-                }
-                var n = (int)Math.Min((ulong)(buf.Length - done), Math.Max(1, Math.Min(contiguous, 4096 - (va & 4095))));
-                if (!kd.Kvm.Physical.TryRead(pa, probe, out failure) || !kd.Kvm.Physical.TryRead(pa + (ulong)n - 1, probe, out failure))
-                    throw new KvmReadException(va, $"pid {state.Current!.p_pid}: 0x{va:x} (physical 0x{pa:x}): {failure}");
-                pieces.Add((pa, done, n));
-                done += n;
-            }
-            foreach (var piece in pieces)
-                kd.Kvm.WritePhysical(piece.Pa, buf.Slice(piece.Offset, piece.Length));
+            space.Write(addr, buf);
             return buf.Length;
         }
         catch (Exception e) when (e is KvmException or KvmClosedException)

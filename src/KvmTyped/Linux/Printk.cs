@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using KvmTyped.Linux.Kernel;
 using KvmTyped.Types;
 using KvmTyped.Formats;
 
@@ -41,17 +42,20 @@ public static class KernelLog
     public static IReadOnlyList<KernelLogRecord> Read(Kvm kvm)
     {
         ArgumentNullException.ThrowIfNull(kvm);
-        var info = kvm.VmcoreInfo ?? throw new KvmException($"{kvm.CorePath}: no VMCOREINFO: the log buffer's layout is unknown");
+        var info = kvm.VmcoreInfoData ?? throw new KvmException($"{kvm.CorePath}: no VMCOREINFO: the log buffer's layout is unknown");
         return Read(kvm, info);
     }
 
-    /// <summary>Reads the log described by <paramref name="info"/> from <paramref name="memory"/>.</summary>
+    /// <summary>Reads the log described by <paramref name="info"/> from <paramref name="memory"/>. The log's structs are
+    /// placed by the memory when it places relocated structs (an opened image: VMCOREINFO, else BTF), else by
+    /// VMCOREINFO's OFFSET and SIZE entries.</summary>
     /// <exception cref="KvmException">VMCOREINFO describes no log buffer, or the buffer is damaged or unreadable.</exception>
-    public static IReadOnlyList<KernelLogRecord> Read(IKernelMemory memory, VmcoreInfo info)
+    internal static IReadOnlyList<KernelLogRecord> Read(IKernelMemory memory, VmcoreInfo info)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(info);
-        var reader = new Reader(memory, info);
+        var typed = memory as IKernelTypeOffsets ?? new VmcoreInfoOffsets(info, "the kernel");
+        var reader = new Reader(new ViewMemory(memory, typed), info);
         if (info.Symbol("prb") is { } prb)
             return reader.ReadRing(prb);
         if (info.Symbol("log_first_idx") is not null)
@@ -61,17 +65,11 @@ public static class KernelLog
         throw new KvmException("VMCOREINFO names no log buffer (SYMBOL(prb), SYMBOL(log_first_idx) or SYMBOL(log_end))");
     }
 
-    private sealed class Reader(IKernelMemory memory, VmcoreInfo info)
+    private sealed class Reader(ViewMemory memory, VmcoreInfo info)
     {
         private readonly int _ptr = memory.DataModel.PointerSize();
 
-        private ulong Need(ulong? value, string key) => value ?? throw new KvmException($"VMCOREINFO lacks {key}");
-
-        private ulong Symbol(string name) => Need(info.Symbol(name), $"SYMBOL({name})");
-
-        private ulong Offset(string name) => Need(info.Offset(name), $"OFFSET({name})");
-
-        private ulong Size(string name) => Need(info.Size(name), $"SIZE({name})");
+        private ulong Symbol(string name) => info.Symbol(name) ?? throw new KvmException($"VMCOREINFO lacks SYMBOL({name})");
 
         private void ReadBytes(ulong address, Span<byte> into, string what)
         {
@@ -89,19 +87,25 @@ public static class KernelLog
 
         private ulong Pointer(ulong address, string what) => Word(address, _ptr, what);
 
-        private static ulong Field(ReadOnlySpan<byte> record, ulong offset, int size, string what)
+        /// <summary>Where <paramref name="member"/> of <typeparamref name="T"/> lies, checked to end inside a struct of
+        /// <paramref name="structSize"/> bytes after <paramref name="outer"/> bytes (the offset of the member holding it).</summary>
+        private ulong Place<T>(string member, ulong size, ulong structSize, ulong outer = 0)
+            where T : struct, IKernelView<T>
         {
-            if (offset > (ulong)record.Length || (ulong)size > (ulong)record.Length - offset)
-                throw new KvmException($"VMCOREINFO places {what} at {offset}, outside its {record.Length}-byte struct");
-            Span<byte> b = stackalloc byte[8];
-            b.Clear();
-            record.Slice((int)offset, size).CopyTo(b);
-            return BinaryPrimitives.ReadUInt64LittleEndian(b);
+            var name = T.TypeName[(T.TypeName.IndexOf(' ', StringComparison.Ordinal) + 1)..] + "." + member;
+            ulong offset;
+            try
+            {
+                offset = T.OffsetOf(memory, member);
+            }
+            catch (KvmException e) when (e is not KvmReadException)
+            {
+                throw new KvmException($"{name}: {e.Message}", e);
+            }
+            if (offset > ulong.MaxValue - outer || outer + offset > structSize || size > structSize - (outer + offset))
+                throw new KvmException($"{name} at {outer} + {offset} lies outside its {structSize}-byte struct");
+            return offset;
         }
-
-        /// <summary>An offset made of two VMCOREINFO values; a sum past the word is no offset in any struct.</summary>
-        private static ulong Sum(ulong a, ulong b, string what) =>
-            a <= ulong.MaxValue - b ? a + b : throw new KvmException($"VMCOREINFO places {what} at {a} + {b}, past any struct");
 
         private byte[] Bulk(ulong address, ulong length, string what)
         {
@@ -109,75 +113,73 @@ public static class KernelLog
                 throw new KvmException($"{what}: {length} bytes is more than the {MaxBufferBytes >> 20} MiB read");
             var bytes = new byte[length];
             ReadBytes(address, bytes, what);
+            memory.Add(address, bytes);
             return bytes;
         }
 
         public IReadOnlyList<KernelLogRecord> ReadRing(ulong prbSymbol)
         {
-            var prb = Pointer(prbSymbol, "prb");
-            var descRing = prb + Offset("printk_ringbuffer.desc_ring");
-            var textRing = prb + Offset("printk_ringbuffer.text_data_ring");
-            var countBits = (int)Word(descRing + Offset("prb_desc_ring.count_bits"), 4, "prb_desc_ring.count_bits");
-            if (countBits is < 0 or > MaxCountBits)
+            var ring = printk_ringbuffer.At(memory, Pointer(prbSymbol, "prb"));
+            var descRing = ring.desc_ring;
+            var textRing = ring.text_data_ring;
+            var countBits = descRing.count_bits;
+            if (countBits > MaxCountBits)
                 throw new KvmException($"printk ring: count_bits {countBits} is not plausible (at most {MaxCountBits})");
-            var descs = Pointer(descRing + Offset("prb_desc_ring.descs"), "prb_desc_ring.descs");
-            var infos = Pointer(descRing + Offset("prb_desc_ring.infos"), "prb_desc_ring.infos");
-            var counter = info.Offset("atomic_long_t.counter") ?? 0;
-            var headId = Pointer(descRing + Offset("prb_desc_ring.head_id") + counter, "prb_desc_ring.head_id");
-            var tailId = Pointer(descRing + Offset("prb_desc_ring.tail_id") + counter, "prb_desc_ring.tail_id");
-            var sizeBits = (int)Word(textRing + Offset("prb_data_ring.size_bits"), 4, "prb_data_ring.size_bits");
-            if (sizeBits is < 0 or > 28)
+            var descs = descRing.descs.Address;
+            var infos = descRing.infos.Address;
+            var idMask = _ptr == 8 ? ~(3UL << 62) : ~(3UL << 30) & 0xffff_ffffUL;
+            var headId = unchecked((ulong)descRing.head_id.counter) & idMask;
+            var tailId = unchecked((ulong)descRing.tail_id.counter) & idMask;
+            var sizeBits = textRing.size_bits;
+            if (sizeBits > 28)
                 throw new KvmException($"printk ring: text size_bits {sizeBits} is not plausible (at most 28)");
-            var data = Pointer(textRing + Offset("prb_data_ring.data"), "prb_data_ring.data");
+            var data = textRing.data;
 
-            var count = 1UL << countBits;
-            var descSize = Size("prb_desc");
-            var infoSize = Size("printk_info");
+            var count = 1UL << (int)countBits;
+            var descSize = prb_desc.SizeOf(memory);
+            var infoSize = printk_info.SizeOf(memory);
             if (descSize is 0 or > 4096 || infoSize is 0 or > 4096)
                 throw new KvmException($"printk ring: SIZE(prb_desc) {descSize} or SIZE(printk_info) {infoSize} is not plausible");
-            var descBytes = Bulk(descs, count * descSize, "printk descriptors");
-            var infoBytes = Bulk(infos, count * infoSize, "printk infos");
-            var dataSize = 1UL << sizeBits;
+            // Every member read below must lie inside its struct: the records are read from the buffers read in bulk.
+            Place<prb_desc>("state_var", (ulong)_ptr, descSize);
+            var lpos = Place<prb_desc>("text_blk_lpos", 0, descSize);
+            Place<prb_data_blk_lpos>("begin", (ulong)_ptr, descSize, lpos);
+            Place<prb_data_blk_lpos>("next", (ulong)_ptr, descSize, lpos);
+            Place<printk_info>("seq", 8, infoSize);
+            Place<printk_info>("ts_nsec", 8, infoSize);
+            var textLenAt = Place<printk_info>("text_len", 2, infoSize);
+            // VMCOREINFO gives no offset for the level byte between text_len and caller_id: it is read through the
+            // layout every kernel since 5.10 has, where the offsets show that layout.
+            var levelAt = printk_info.At(memory, 0).HasMember("caller_id") && printk_info.OffsetOf(memory, "caller_id") == textLenAt + 4
+                && textLenAt + 4 <= infoSize ? textLenAt : (ulong?)null;
+            Bulk(descs, count * descSize, "printk descriptors");
+            Bulk(infos, count * infoSize, "printk infos");
+            var dataSize = 1UL << (int)sizeBits;
             var text = Bulk(data, dataSize, "printk text ring");
 
-            var offState = Sum(Offset("prb_desc.state_var"), counter, "prb_desc.state_var");
-            var offLpos = Offset("prb_desc.text_blk_lpos");
-            var offBegin = Sum(offLpos, Offset("prb_data_blk_lpos.begin"), "prb_data_blk_lpos.begin");
-            var offNext = Sum(offLpos, Offset("prb_data_blk_lpos.next"), "prb_data_blk_lpos.next");
-            var offSeq = Offset("printk_info.seq");
-            var offTs = Offset("printk_info.ts_nsec");
-            var offTextLen = Offset("printk_info.text_len");
-            // struct printk_info: u16 text_len; u8 facility; u8 flags:5, level:3; u32 caller_id. VMCOREINFO gives
-            // no offset for the level byte; it is read only when caller_id sits where that layout puts it.
-            var levelByte = offTextLen < infoSize && info.Offset("printk_info.caller_id") == offTextLen + 4 ? (long)(offTextLen + 3) : -1;
-
             var bits = _ptr * 8;
-            var idMask = bits == 64 ? ~(3UL << 62) : ~(3UL << 30) & 0xffff_ffffUL;
             var result = new List<KernelLogRecord>();
             // Live blocks do not overlap, so their text fits in the ring; descriptors sharing blocks could make
             // far more of it, and are refused once they have.
             var textBudget = (long)dataSize;
-            var id = tailId & idMask;
-            headId &= idMask;
+            var id = tailId;
             for (ulong n = 0; n <= count; n++)
             {
-                var index = (int)(id & (count - 1));
-                var desc = descBytes.AsSpan(index * (int)descSize, (int)descSize);
-                var stateVar = Field(desc, offState, _ptr, "prb_desc.state_var");
+                var index = id & (count - 1);
+                var desc = prb_desc.At(memory, descs + index * descSize);
+                var stateVar = unchecked((ulong)desc.state_var.counter);
                 var state = (int)(stateVar >> (bits - 2)) & 3;
                 if ((stateVar & idMask) == id && state is StateCommitted or StateFinalized)
                 {
-                    var rec = infoBytes.AsSpan(index * (int)infoSize, (int)infoSize);
-                    var begin = Field(desc, offBegin, _ptr, "prb_data_blk_lpos.begin");
-                    var next = Field(desc, offNext, _ptr, "prb_data_blk_lpos.next");
-                    var textLen = (int)Field(rec, offTextLen, 2, "printk_info.text_len");
-                    var level = levelByte >= 0 ? (int)(Field(rec, (ulong)levelByte, 1, "printk_info level") >> 5) : -1;
-                    if (BlockText(text, sizeBits, begin, next, textLen) is { } body)
+                    var rec = printk_info.At(memory, infos + index * infoSize);
+                    var blk = desc.text_blk_lpos;
+                    var level = levelAt is { } at ? printk_info_level_bytes.At(memory, rec.Address + at).level : -1;
+                    if (BlockText(text, (int)sizeBits, blk.begin, blk.next, rec.text_len) is { } body)
                     {
                         textBudget -= body.Length;
                         if (textBudget < 0)
                             throw new KvmException($"printk ring: the descriptors' text is more than the {dataSize}-byte text ring holds: blocks overlap");
-                        result.Add(new KernelLogRecord(Field(rec, offSeq, 8, "printk_info.seq"), Field(rec, offTs, 8, "printk_info.ts_nsec"), level, body));
+                        result.Add(new KernelLogRecord(rec.seq, rec.ts_nsec, level, body));
                     }
                 }
                 if (id == headId)
@@ -212,10 +214,11 @@ public static class KernelLog
             else
                 return null;
             var align = (ulong)_ptr - 1;
-            if ((begin & align) != 0 || (next & align) != 0 || length < (ulong)_ptr || length > size - start)
+            var textAt = KernelTypes.OffsetOf<prb_data_block>(memory, "data");
+            if ((begin & align) != 0 || (next & align) != 0 || length < textAt || length > size - start)
                 return null;
-            var available = (int)(length - (ulong)_ptr);
-            return Decode(ring.AsSpan((int)start + _ptr, Math.Min(textLen, available)));
+            var available = (int)(length - textAt);
+            return Decode(ring.AsSpan((int)(start + textAt), Math.Min(textLen, available)));
         }
 
         public IReadOnlyList<KernelLogRecord> ReadRecords()
@@ -224,18 +227,18 @@ public static class KernelLog
             var len = Word(Symbol("log_buf_len"), 4, "log_buf_len");
             var first = Word(Symbol("log_first_idx"), 4, "log_first_idx");
             var next = Word(Symbol("log_next_idx"), 4, "log_next_idx");
-            var type = info.Size("printk_log") is not null ? "printk_log" : "log";
-            var header = Size(type);
-            var offTs = Offset($"{type}.ts_nsec");
-            var offLen = Offset($"{type}.len");
-            var offTextLen = Offset($"{type}.text_len");
+            var header = printk_log.SizeOf(memory);
             if (header is 0 or > 256)
-                throw new KvmException($"SIZE({type}) {header} is not plausible");
+                throw new KvmException($"SIZE(printk_log) {header} is not plausible");
+            Place<printk_log>("ts_nsec", 8, header);
+            Place<printk_log>("len", 2, header);
+            var textLenAt = Place<printk_log>("text_len", 2, header);
+            // The level byte sits 5 bytes after text_len (u16 dict_len, u8 facility, u8 flags:5 level:3); VMCOREINFO
+            // gives no offset for it.
+            var levelAt = textLenAt + 6 <= header ? textLenAt : (ulong?)null;
             var bytes = Bulk(buf, len, "log_buf");
             if (first >= len || next >= len)
                 throw new KvmException($"log_first_idx {first} or log_next_idx {next} is outside log_buf ({len} bytes)");
-            // struct printk_log: u64 ts_nsec; u16 len; u16 text_len; u16 dict_len; u8 facility; u8 flags:5, level:3.
-            var levelByte = offTextLen < header && offTextLen + 5 < header ? (long)(offTextLen + 5) : -1;
             var result = new List<KernelLogRecord>();
             var idx = first;
             ulong seq = 0;
@@ -246,8 +249,8 @@ public static class KernelLog
                     throw new KvmException("log_buf: the records do not lead from log_first_idx to log_next_idx");
                 if (idx + header > len)
                     throw new KvmException($"log_buf: a record header at {idx} runs past the buffer's end");
-                var rec = bytes.AsSpan((int)idx, (int)header);
-                var recLen = Field(rec, offLen, 2, $"{type}.len");
+                var rec = printk_log.At(memory, buf + idx);
+                var recLen = (ulong)rec.len;
                 if (recLen == 0)
                 {
                     consumed += len - idx;
@@ -256,10 +259,9 @@ public static class KernelLog
                 }
                 if (recLen < header || idx + recLen > len)
                     throw new KvmException($"log_buf: record at {idx} has length {recLen}");
-                var textLen = (int)Math.Min(Field(rec, offTextLen, 2, $"{type}.text_len"), recLen - header);
-                var level = levelByte >= 0 ? (int)(Field(rec, (ulong)levelByte, 1, $"{type} level") >> 5) : -1;
-                result.Add(new KernelLogRecord(seq++, Field(rec, offTs, 8, $"{type}.ts_nsec"), level,
-                    Decode(bytes.AsSpan((int)(idx + header), textLen))));
+                var textLen = (int)Math.Min(rec.text_len, recLen - header);
+                var level = levelAt is { } at ? printk_log_level_bytes.At(memory, rec.Address + at).level : -1;
+                result.Add(new KernelLogRecord(seq++, rec.ts_nsec, level, Decode(bytes.AsSpan((int)(idx + header), textLen))));
                 idx += recLen;
                 consumed += recLen;
             }

@@ -1,6 +1,4 @@
-using System.Text;
-using System.Buffers.Binary;
-using KvmTyped.Btf;
+using KvmTyped.Linux.Kernel;
 using KvmTyped.Types;
 
 namespace KvmTyped.Linux;
@@ -21,7 +19,11 @@ public sealed record KernelTask(ulong Address, int Pid, int Tgid, int Ppid, char
     ulong RawState, ulong ExitState, bool IsIdle);
 
 /// <summary>Reads the kernel's tasks: the process list from init_task.tasks, each process's threads, and the other
-/// CPUs' idle tasks; task_struct's layout comes from the kernel's BTF.</summary>
+/// CPUs' idle tasks — through the views of schemas/linux/sched.h, relocated against the kernel's types.</summary>
+/// <remarks>Kernel variants are told apart as BPF CO-RE programs do: by whether this kernel's struct has a member
+/// (the <c>signal-&gt;thread_head</c> list of 6.6+ or the older <c>thread_group</c> ring; <c>thread_info.cpu</c>), and
+/// by flavors (libbpf's <c>___</c> suffix) for members that moved or changed type: <c>task_struct___pre_5_14.state</c>
+/// before <c>__state</c>, <c>task_struct___pre_5_16.cpu</c> before <c>thread_info.cpu</c>.</remarks>
 public sealed class KernelTasks
 {
     /// <summary>The most tasks walked (PID_MAX_LIMIT): a longer list is a damaged or cyclic one.</summary>
@@ -30,110 +32,47 @@ public sealed class KernelTasks
     /// <summary>The most argument bytes read for one process.</summary>
     public const int MaxArgBytes = 2 * 1024 * 1024;
 
-    private readonly Kvm? _kvm;
     private readonly IKernelMemory _memory;
     private readonly Func<string, ulong?> _symbol;
     private readonly int _cpuCount;
-    private readonly int _ptr;
-    private readonly int _offTasks, _offPid, _offTgid, _offRealParent, _offComm, _commLength, _offState, _stateSize,
-        _offExitState, _offMm, _offSignal, _offCpu, _offStack, _offThreadInfoCpu;
-    private readonly int _offThreadNode = -1, _offThreadHead = -1, _offThreadGroup = -1;
-    private readonly int _offArgStart, _offArgEnd, _offPgd;
-    private readonly int _offEnvStart = -1, _offEnvEnd = -1;
-    private readonly int _offRqIdle = -1;
-    private readonly int _offRqCurr = -1;
-    private readonly string _source;
+    private readonly Kvm? _kvm;
+    private readonly Func<string> _typeSource;
+    private readonly bool _stateIsNew, _cpuInTask, _cpuInThreadInfo, _cpuViaStack, _threadHead;
 
-    /// <summary>Reads task_struct's layout from <paramref name="btf"/>.</summary>
-    /// <exception cref="KvmException">The BTF lacks a member the walk needs.</exception>
-    public KernelTasks(Kvm kvm, KernelBtf btf)
-        : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), (btf ?? throw new ArgumentNullException(nameof(btf))).Types, btf.Source,
-            name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.CpuCount, kvm)
+    /// <summary>Task access for an opened image; task_struct's layout comes from its types (<see cref="Kvm.Relocate(KernelRelocationRequest)"/>).</summary>
+    /// <exception cref="KvmException">The kernel's types lack task_struct or a member the walk needs.</exception>
+    public KernelTasks(Kvm kvm)
+        : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.CpuCount, kvm,
+            () => kvm.TryGetBtf(out var btf, out _) ? btf.Source : "the kernel's types")
     {
     }
 
-    /// <summary>Task access over any kernel memory (tests, other image kinds); <see cref="GetArgs"/> needs a
-    /// <paramref name="kvm"/> for the page tables.</summary>
-    internal KernelTasks(IKernelMemory memory, BtfTypes t, string source, Func<string, ulong?> symbol, int cpuCount, Kvm? kvm)
+    /// <summary>Task access over any kernel memory that places relocated structs (tests, other image kinds);
+    /// reading a process's memory needs a <paramref name="kvm"/> for the page tables.</summary>
+    internal KernelTasks(IKernelMemory memory, Func<string, ulong?> symbol, int cpuCount, Kvm? kvm, Func<string> typeSource)
     {
         _memory = memory;
         _symbol = symbol;
         _cpuCount = cpuCount;
         _kvm = kvm;
-        _ptr = memory.DataModel.PointerSize();
-        _source = source;
-        var btf = (Source: source, Types: t);
-        var task = Composite(t, "task_struct", btf.Source);
-        _offTasks = Member(t, task, "tasks", btf.Source).Off;
-        _offPid = Member(t, task, "pid", btf.Source).Off;
-        _offTgid = Member(t, task, "tgid", btf.Source).Off;
-        _offRealParent = Member(t, task, "real_parent", btf.Source).Off;
-        (_offComm, _commLength) = Member(t, task, "comm", btf.Source);
-        _commLength = Math.Clamp(_commLength, 1, 256);
-        var state = t.FindMember(task, "__state") ?? t.FindMember(task, "state")
-            ?? throw new KvmException($"{btf.Source}: struct task_struct has neither __state nor state");
-        _offState = (int)state.Offset;
-        _stateSize = (int)state.Size is 1 or 2 or 4 or 8 ? (int)state.Size : throw new KvmException($"{btf.Source}: task_struct state has size {state.Size}");
-        _offExitState = Member(t, task, "exit_state", btf.Source).Off;
-        _offMm = Member(t, task, "mm", btf.Source).Off;
-        _offSignal = Member(t, task, "signal", btf.Source).Off;
-        _offCpu = t.FindMember(task, "cpu") is { } cpu ? (int)cpu.Offset : -1;
-        _offStack = -1;
-        _offThreadInfoCpu = -1;
-        if (_offCpu < 0 && t.TryFindComposite("thread_info", out var ti) && t.FindMember(ti, "cpu") is { } ticpu)
-        {
-            if (t.FindMember(task, "thread_info") is { } embedded)
-                _offCpu = (int)(embedded.Offset + ticpu.Offset);
-            else if (t.FindMember(task, "stack") is { } stack)
-            {
-                _offStack = (int)stack.Offset;
-                _offThreadInfoCpu = (int)ticpu.Offset;
-            }
-        }
-        if (t.FindMember(task, "thread_node") is { } node && t.TryFindComposite("signal_struct", out var sig) && t.FindMember(sig, "thread_head") is { } head)
-        {
-            _offThreadNode = (int)node.Offset;
-            _offThreadHead = (int)head.Offset;
-        }
-        else if (t.FindMember(task, "thread_group") is { } group)
-            _offThreadGroup = (int)group.Offset;
-        var mm = Composite(t, "mm_struct", btf.Source);
-        _offArgStart = Member(t, mm, "arg_start", btf.Source).Off;
-        _offArgEnd = Member(t, mm, "arg_end", btf.Source).Off;
-        _offPgd = Member(t, mm, "pgd", btf.Source).Off;
-        if (t.FindMember(mm, "env_start") is { } envStart && t.FindMember(mm, "env_end") is { } envEnd)
-            (_offEnvStart, _offEnvEnd) = ((int)envStart.Offset, (int)envEnd.Offset);
-        if (t.TryFindComposite("rq", out var rq) && t.FindMember(rq, "idle") is { } idle)
-            _offRqIdle = (int)idle.Offset;
-        if (t.TryFindComposite("rq", out var rq2) && t.FindMember(rq2, "curr") is { } curr)
-            _offRqCurr = (int)curr.Offset;
+        _typeSource = typeSource;
+        // A view at 0 reads nothing: it only places the struct's members in this kernel.
+        var task = task_struct.At(memory, 0);
+        _stateIsNew = task.HasMember("__state");
+        if (!_stateIsNew && !task_struct___pre_5_14.At(memory, 0).HasMember("state"))
+            throw new KvmException($"{typeSource()}: struct task_struct has neither __state nor state");
+        _cpuInTask = task_struct___pre_5_16.At(memory, 0).HasMember("cpu");
+        var threadInfoCpu = !_cpuInTask && thread_info.At(memory, 0).HasMember("cpu");
+        _cpuInThreadInfo = threadInfoCpu && task.HasMember("thread_info");
+        _cpuViaStack = threadInfoCpu && !_cpuInThreadInfo && task.HasMember("stack");
+        _threadHead = task.HasMember("thread_node") && signal_struct.At(memory, 0).HasMember("thread_head");
     }
 
-    /// <summary>Task access for <paramref name="kvm"/> with its kernel BTF (<see cref="KernelBtf.For"/>).</summary>
-    public static KernelTasks For(Kvm kvm, string? btfPath = null) => new(kvm, KernelBtf.For(kvm, btfPath));
-
-    private static int Composite(BtfTypes t, string name, string source) =>
-        t.TryFindComposite(name, out var id) ? id : throw new KvmException($"{source}: no struct {name} in the BTF");
-
-    private static (int Off, int Size) Member(BtfTypes t, int id, string name, string source)
-    {
-        var f = t.FindMember(id, name) ?? throw new KvmException($"{source}: struct {t.NameOf(id)} has no member {name}");
-        return ((int)f.Offset, (int)Math.Min(f.Size, int.MaxValue));
-    }
+    /// <summary>Task access for <paramref name="kvm"/>.</summary>
+    public static KernelTasks For(Kvm kvm) => new(kvm);
 
     /// <summary>The address of init_task (the boot CPU's idle task, pid 0).</summary>
     public ulong InitTask => _symbol("init_task") ?? throw new KvmException("the namelist has no symbol \"init_task\"");
-
-    private ulong ReadUInt(ulong address, int size)
-    {
-        Span<byte> b = stackalloc byte[8];
-        b.Clear();
-        if (!_memory.TryReadVirtual(address, b[..size], out var failure))
-            throw new KvmReadException(address, failure);
-        return BinaryPrimitives.ReadUInt64LittleEndian(b);
-    }
-
-    private ulong ReadPointer(ulong address) => ReadUInt(address, _ptr);
 
     /// <summary>Every task: init_task, each process on init_task.tasks followed by its other threads, then the other
     /// CPUs' idle tasks when the kernel's run queues can be read.</summary>
@@ -145,22 +84,22 @@ public sealed class KernelTasks
         // Every thread-list link walked so far, over all processes: each list is walked once, so processes whose
         // signal (or thread ring) leads into a list already walked cannot make the walk quadratic.
         var walked = new HashSet<ulong>();
-        var init = InitTask;
+        var init = task_struct.At(_memory, InitTask);
         CheckInitTask(init);
-        foreach (var process in WalkList(init + (ulong)_offTasks, _offTasks, "init_task.tasks"))
+        foreach (var process in Walk(init.tasks, "init_task.tasks").Select(l => l.ContainerOf<task_struct>(t => t.tasks)).Prepend(init))
         {
-            if (!seen.Add(process))
+            if (!seen.Add(process.Address))
                 continue;
-            result.Add(Read(process, isIdle: process == init));
+            result.Add(Read(process, isIdle: process.Address == init.Address));
             foreach (var thread in Threads(process, walked))
             {
-                if (seen.Add(thread))
+                if (seen.Add(thread.Address))
                     result.Add(Read(thread, isIdle: false));
                 if (seen.Count > MaxTasks)
                     throw new KvmException($"more than {MaxTasks} tasks: the task lists are damaged");
             }
         }
-        foreach (var idle in OtherIdleTasks(init))
+        foreach (var idle in OtherIdleTasks(init.Address))
         {
             if (seen.Add(idle))
                 result.Add(Read(idle, isIdle: true));
@@ -168,9 +107,9 @@ public sealed class KernelTasks
         return result;
     }
 
-    /// <summary>BTF of another kernel (or another build) places task_struct's members elsewhere: init_task then
-    /// does not read as the idle task, and the walk would follow garbage. Refuse it with a message that says so.</summary>
-    private void CheckInitTask(ulong init)
+    /// <summary>Types of another kernel (or another build) place task_struct's members elsewhere: init_task then does
+    /// not read as the idle task, and the walk would follow garbage. Refuse them with a message that says so.</summary>
+    private void CheckInitTask(task_struct init)
     {
         KernelTask first;
         try
@@ -179,81 +118,73 @@ public sealed class KernelTasks
         }
         catch (KvmReadException e)
         {
-            throw new KvmException($"{_source}: the BTF does not fit this kernel: init_task cannot be read with its layout ({e.Message})", e);
+            throw new KvmException($"{_typeSource()}: the BTF does not fit this kernel: init_task cannot be read with its layout ({e.Message})", e);
         }
         if (first.Pid != 0 || first.Tgid != 0 || !first.Comm.StartsWith("swapper", StringComparison.Ordinal))
-            throw new KvmException($"{_source}: the BTF does not fit this kernel: init_task reads as pid {first.Pid}, comm \"{first.Comm}\", not the idle task swapper");
+            throw new KvmException($"{_typeSource()}: the BTF does not fit this kernel: init_task reads as pid {first.Pid}, comm \"{first.Comm}\", not the idle task swapper");
     }
 
-    /// <summary>Yields init_task itself (as the list head's owner), then each entry of the circular list at
-    /// <paramref name="head"/> as the address of the struct holding it, <paramref name="linkOffset"/> before the link.</summary>
-    private IEnumerable<ulong> WalkList(ulong head, int linkOffset, string what)
+    /// <summary>The nodes of the circular list whose head is <paramref name="head"/>, in order, the head left out.</summary>
+    private static IEnumerable<list_head> Walk(list_head head, string what)
     {
-        yield return head - (ulong)linkOffset;
-        var visited = new HashSet<ulong> { head };
-        var link = ReadPointer(head);
-        while (link != head)
+        var visited = new HashSet<ulong> { head.Address };
+        var link = head.next;
+        while (link.Address != head.Address)
         {
-            if (link == 0)
+            if (link.IsNull)
                 throw new KvmException($"{what}: NULL link after {visited.Count} entries");
-            if (!visited.Add(link))
-                throw new KvmException($"{what}: the list loops back to 0x{link:x} without reaching its head");
+            if (!visited.Add(link.Address))
+                throw new KvmException($"{what}: the list loops back to 0x{link.Address:x} without reaching its head");
             if (visited.Count > MaxTasks)
                 throw new KvmException($"{what}: more than {MaxTasks} entries");
-            yield return link - (ulong)linkOffset;
-            link = ReadPointer(link);
+            var node = link.Value;
+            yield return node;
+            link = node.next;
         }
     }
 
-    /// <summary>The other threads of the process whose leader is <paramref name="leader"/> (signal->thread_head on
+    /// <summary>The other threads of the process whose leader is at <paramref name="leader"/> (signal->thread_head on
     /// kernels with it, else the thread_group ring).</summary>
-    public IEnumerable<ulong> Threads(ulong leader) => Threads(leader, []);
+    public IEnumerable<ulong> Threads(ulong leader) => Threads(task_struct.At(_memory, leader), []).Select(t => t.Address);
 
     /// <summary>As <see cref="Threads(ulong)"/>, sharing <paramref name="walked"/> (the links of lists walked before):
     /// a list whose head was walked before yields nothing; one that runs into another's links is damaged.</summary>
-    private IEnumerable<ulong> Threads(ulong leader, HashSet<ulong> walked)
+    private IEnumerable<task_struct> Threads(task_struct leader, HashSet<ulong> walked)
     {
-        if (_offThreadHead >= 0)
+        list_head start;
+        if (_threadHead)
         {
-            var signal = ReadPointer(leader + (ulong)_offSignal);
-            if (signal == 0)
+            var signal = leader.signal;
+            if (signal.IsNull)
                 yield break;
-            var head = signal + (ulong)_offThreadHead;
-            if (!walked.Add(head))
-                yield break; // another process's signal: its threads were listed with that process
-            var link = ReadPointer(head);
-            while (link != head)
-            {
-                if (link == 0 || !walked.Add(link) || walked.Count > MaxTasks)
-                    throw new KvmException($"task 0x{leader:x}: signal->thread_head list is damaged at 0x{link:x}");
-                var thread = link - (ulong)_offThreadNode;
-                if (thread != leader)
-                    yield return thread;
-                link = ReadPointer(link);
-            }
+            start = signal.Value.thread_head;
         }
-        else if (_offThreadGroup >= 0)
+        else
         {
-            var start = leader + (ulong)_offThreadGroup;
-            if (!walked.Add(start))
-                yield break; // the leader is on a ring walked before: its threads were listed then
-            var link = ReadPointer(start);
-            while (link != start)
-            {
-                if (link == 0 || !walked.Add(link) || walked.Count > MaxTasks)
-                    throw new KvmException($"task 0x{leader:x}: thread_group list is damaged at 0x{link:x}");
-                yield return link - (ulong)_offThreadGroup;
-                link = ReadPointer(link);
-            }
+            start = leader.thread_group;
+        }
+        if (!walked.Add(start.Address))
+            yield break; // another process's list (or ring): its threads were listed with that process
+        var what = _threadHead ? "signal->thread_head list" : "thread_group list";
+        var link = start.next;
+        while (link.Address != start.Address)
+        {
+            if (link.IsNull || !walked.Add(link.Address) || walked.Count > MaxTasks)
+                throw new KvmException($"task 0x{leader.Address:x}: {what} is damaged at 0x{link.Address:x}");
+            var node = link.Value;
+            var thread = _threadHead ? node.ContainerOf<task_struct>(t => t.thread_node) : node.ContainerOf<task_struct>(t => t.thread_group);
+            if (thread.Address != leader.Address)
+                yield return thread;
+            link = node.next;
         }
     }
 
     /// <summary>The idle tasks of CPUs 1.. (runqueues.idle per CPU); none when the run queues are not readable.</summary>
     private IEnumerable<ulong> OtherIdleTasks(ulong init)
     {
-        foreach (var (cpu, idle) in RunQueueField(_offRqIdle))
+        foreach (var (cpu, rq) in RunQueues(r => r.HasMember("idle")))
         {
-            if (cpu > 0 && idle != 0 && idle != init)
+            if (cpu > 0 && TryPointer(() => rq.idle.Address) is { } idle && idle != 0 && idle != init)
                 yield return idle;
         }
     }
@@ -263,63 +194,77 @@ public sealed class KernelTasks
     public IReadOnlyDictionary<int, ulong> RunningTasks()
     {
         var result = new Dictionary<int, ulong>();
-        foreach (var (cpu, task) in RunQueueField(_offRqCurr))
+        foreach (var (cpu, rq) in RunQueues(r => r.HasMember("curr")))
         {
-            if (task != 0)
+            if (TryPointer(() => rq.curr.Address) is { } task && task != 0)
                 result[cpu] = task;
         }
         return result;
     }
 
-    /// <summary>A pointer field of each possible CPU's struct rq (the per-CPU variable runqueues).</summary>
-    private IEnumerable<(int Cpu, ulong Value)> RunQueueField(int offset)
+    private static ulong? TryPointer(Func<ulong> read)
     {
-        if (offset < 0 || _symbol("runqueues") is not { } runqueues || _symbol("__per_cpu_offset") is not { } offsets)
-            yield break;
-        var cpus = 0;
-        if (_symbol("nr_cpu_ids") is { } nrCpuIds)
+        try
         {
-            var b = new byte[4];
-            if (_memory.TryReadVirtual(nrCpuIds, b, out _))
-                cpus = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(b), 8192u);
+            return read();
         }
-        if (cpus == 0)
-            cpus = _cpuCount;
-        var buffer = new byte[_ptr];
+        catch (KvmReadException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Each possible CPU's struct rq (the per-CPU variable runqueues), when the kernel's has the member asked for.</summary>
+    private IEnumerable<(int Cpu, rq Rq)> RunQueues(Func<rq, bool> has)
+    {
+        if (_symbol("runqueues") is not { } runqueues || !TryRq(out var probe) || !has(probe))
+            yield break;
+        var cpus = PerCpu.PossibleCpus(_memory, _symbol, _cpuCount);
         for (var cpu = 0; cpu < cpus; cpu++)
         {
-            if (!_memory.TryReadVirtual(offsets + (ulong)(cpu * _ptr), buffer, out _))
+            if (!PerCpu.TryAddress(_memory, _symbol, runqueues, cpu, out var address))
                 yield break;
-            var perCpu = _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer);
-            var rq = unchecked(runqueues + perCpu);
-            if (!_memory.TryReadVirtual(rq + (ulong)offset, buffer, out _))
-                continue;
-            yield return (cpu, _ptr == 8 ? BitConverter.ToUInt64(buffer) : BitConverter.ToUInt32(buffer));
+            yield return (cpu, rq.At(_memory, address));
+        }
+    }
+
+    /// <summary>A view at 0 that places struct rq's members; false when the kernel's types lack struct rq.</summary>
+    private bool TryRq(out rq probe)
+    {
+        try
+        {
+            probe = rq.At(_memory, 0);
+            return true;
+        }
+        catch (KvmException)
+        {
+            probe = default;
+            return false;
         }
     }
 
     /// <summary>Reads one task_struct.</summary>
     /// <exception cref="KvmReadException">Its memory cannot be read.</exception>
-    public KernelTask Read(ulong task, bool isIdle = false)
+    public KernelTask Read(ulong task, bool isIdle = false) => Read(task_struct.At(_memory, task), isIdle);
+
+    private KernelTask Read(task_struct t, bool isIdle)
     {
-        var pid = (int)ReadUInt(task + (ulong)_offPid, 4);
-        var tgid = (int)ReadUInt(task + (ulong)_offTgid, 4);
-        var parent = ReadPointer(task + (ulong)_offRealParent);
-        var ppid = parent == 0 ? 0 : (int)ReadUInt(parent + (ulong)_offTgid, 4);
-        var state = ReadUInt(task + (ulong)_offState, _stateSize);
-        var exitState = ReadUInt(task + (ulong)_offExitState, 4);
-        Span<byte> comm = stackalloc byte[_commLength];
-        if (!_memory.TryReadVirtual(task + (ulong)_offComm, comm, out var failure))
-            throw new KvmReadException(task + (ulong)_offComm, failure);
-        var nul = comm.IndexOf((byte)0);
-        var name = Encoding.UTF8.GetString(nul >= 0 ? comm[..nul] : comm);
+        var pid = t.pid;
+        var tgid = t.tgid;
+        var parent = t.real_parent;
+        var ppid = parent.IsNull ? 0 : parent.Value.tgid;
+        var state = _stateIsNew ? t.__state : unchecked((ulong)task_struct___pre_5_14.At(_memory, t.Address).state);
+        var exitState = (ulong)(uint)t.exit_state;
+        var comm = t.comm;
         var cpu = -1;
-        if (_offCpu >= 0)
-            cpu = (int)ReadUInt(task + (ulong)_offCpu, 4);
-        else if (_offStack >= 0 && ReadPointer(task + (ulong)_offStack) is var stack and not 0)
-            cpu = (int)ReadUInt(stack + (ulong)_offThreadInfoCpu, 4);
-        var mm = ReadPointer(task + (ulong)_offMm);
-        return new KernelTask(task, pid, tgid, ppid, StateLetter(state, exitState), name, cpu, mm, state, exitState, isIdle || pid == 0);
+        if (_cpuInTask)
+            cpu = (int)task_struct___pre_5_16.At(_memory, t.Address).cpu;
+        else if (_cpuInThreadInfo)
+            cpu = (int)t.thread_info.cpu;
+        else if (_cpuViaStack && t.stack is var stack and not 0)
+            cpu = (int)thread_info.At(_memory, stack).cpu;
+        var mm = t.mm.Address;
+        return new KernelTask(t.Address, pid, tgid, ppid, StateLetter(state, exitState), comm, cpu, mm, state, exitState, isIdle || pid == 0);
     }
 
     /// <summary>The state letter /proc/PID/stat prints for a task's state and exit_state (fs/proc/array.c's
@@ -351,88 +296,66 @@ public sealed class KernelTasks
         ArgumentNullException.ThrowIfNull(task);
         if (task.Mm == 0)
             throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no arguments");
-        var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
-        var layout = kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
-        var start = ReadPointer(task.Mm + (ulong)_offArgStart);
-        var end = ReadPointer(task.Mm + (ulong)_offArgEnd);
+        var mm = mm_struct.At(_memory, task.Mm);
+        var (start, end) = (mm.arg_start, mm.arg_end);
         if (end < start || end - start > MaxArgBytes)
             throw new KvmException($"pid {task.Pid}: mm->arg_start 0x{start:x} .. arg_end 0x{end:x} is not a plausible argument area");
-        var pgd = ReadPointer(task.Mm + (ulong)_offPgd);
-        if (!kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
-            throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
-        var space = layout.CreateProcessAddressSpace(pgdPhysical);
-        var bytes = new byte[end - start];
-        if (!UserMemory.TryRead(kvm, space, start, bytes, out var done, out why))
-            throw new KvmReadException(start + (ulong)done, $"pid {task.Pid} arguments: {why}");
-        // A process's argument area always holds argv[0]'s text; all zeros is what a dump reads for pages it
-        // left out without saying so (an ELF vmcore from makedumpfile -d fills them with zeros).
-        if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
-            throw new KvmReadException(start, $"pid {task.Pid} arguments at 0x{start:x}: the {bytes.Length} bytes read as zeros (page excluded from the dump?)");
-        var text = bytes.AsSpan();
-        if (!text.IsEmpty && text[^1] == 0)
-            text = text[..^1];
-        var args = new List<string>();
-        foreach (var range in text.Split((byte)0))
-            args.Add(Encoding.UTF8.GetString(text[range]));
-        return args;
+        return ReadUserStrings(task, start, end, "arguments", keepEmpty: true);
     }
 
     /// <summary>The process's environment (its NAME=value strings), read from mm->env_start..env_end through the
     /// process's own page tables, bounded by <see cref="MaxArgBytes"/> like the arguments.</summary>
-    /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task), or the kernel's BTF has
-    /// no mm_struct.env_start.</exception>
+    /// <exception cref="KvmException">The task has no mm (a kernel thread or an exited task), or the kernel's
+    /// mm_struct has no env_start.</exception>
     /// <exception cref="KvmReadException">A page of the environment is not present, was excluded from the dump, or is
     /// swapped out and cannot be read from the swapfile.</exception>
     public IReadOnlyList<string> GetEnv(KernelTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
-        if (_offEnvStart < 0)
-            throw new KvmException($"{_source}: struct mm_struct has no member env_start");
-        return ReadUserStrings(task, _offEnvStart, _offEnvEnd, "environment");
+        if (!mm_struct.At(_memory, 0).HasMember("env_start"))
+            throw new KvmException($"{_typeSource()}: struct mm_struct has no member env_start");
+        if (task.Mm == 0)
+            throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no environment");
+        var mm = mm_struct.At(_memory, task.Mm);
+        var (start, end) = (mm.env_start, mm.env_end);
+        if (end < start || end - start > MaxArgBytes)
+            throw new KvmException($"pid {task.Pid}: the environment area 0x{start:x} .. 0x{end:x} is not plausible");
+        return ReadUserStrings(task, start, end, "environment", keepEmpty: false);
     }
 
-    /// <summary>The user address space of <paramref name="task"/>: its mm->pgd as the root of the process's page tables.</summary>
+    /// <summary>The user memory of <paramref name="task"/>, read (and, on an image opened O_RDWR, written) through its
+    /// own page tables: mm->pgd is the root.</summary>
     /// <exception cref="KvmException">The task has no mm, or the image's paging layout is unknown.</exception>
     /// <exception cref="KvmReadException">mm->pgd cannot be read or translated.</exception>
-    internal Translation.IAddressSpace GetAddressSpace(KernelTask task)
+    public ProcessMemory GetMemory(KernelTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
         if (task.Mm == 0)
             throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no user address space");
         var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
-        var layout = kvm.Layout ?? throw new KvmException("the image's paging layout is unknown: cannot read a process's memory");
-        var pgd = ReadPointer(task.Mm + (ulong)_offPgd);
-        if (!kvm.TryTranslate(pgd, out var pgdPhysical, out var why))
-            throw new KvmReadException(pgd, $"pid {task.Pid}: mm->pgd 0x{pgd:x}: {why}");
-        return layout.CreateProcessAddressSpace(pgdPhysical);
+        var pgd = mm_struct.At(_memory, task.Mm).pgd;
+        return ProcessMemory.Create(kvm, task, pgd);
     }
 
-    /// <summary>NUL-separated strings of a process's memory between the mm_struct pointers at
-    /// <paramref name="startOffset"/> and <paramref name="endOffset"/>.</summary>
-    private List<string> ReadUserStrings(KernelTask task, int startOffset, int endOffset, string what)
+    /// <summary>NUL-separated strings of a process's memory in [<paramref name="start"/>, <paramref name="end"/>).</summary>
+    private List<string> ReadUserStrings(KernelTask task, ulong start, ulong end, string what, bool keepEmpty)
     {
-        if (task.Mm == 0)
-            throw new KvmException($"pid {task.Pid} ({task.Comm}) has no mm: a kernel thread or an exited task has no {what}");
-        var kvm = _kvm ?? throw new KvmException("reading a process's memory needs an opened image");
-        var start = ReadPointer(task.Mm + (ulong)startOffset);
-        var end = ReadPointer(task.Mm + (ulong)endOffset);
-        if (end < start || end - start > MaxArgBytes)
-            throw new KvmException($"pid {task.Pid}: the {what} area 0x{start:x} .. 0x{end:x} is not plausible");
-        var space = GetAddressSpace(task);
+        var memory = GetMemory(task);
         var bytes = new byte[end - start];
-        if (!UserMemory.TryRead(kvm, space, start, bytes, out var done, out var why))
+        if (!memory.TryRead(start, bytes, out var done, out var why))
             throw new KvmReadException(start + (ulong)done, $"pid {task.Pid} {what}: {why}");
-        // As for the arguments: an area of only zeros is a page the dump left out without saying so.
+        // A process's argument area always holds argv[0]'s text; all zeros is what a dump reads for pages it left out
+        // without saying so (an ELF vmcore from makedumpfile -d fills them with zeros).
         if (bytes.Length > 1 && !bytes.AsSpan().ContainsAnyExcept((byte)0))
             throw new KvmReadException(start, $"pid {task.Pid} {what} at 0x{start:x}: the {bytes.Length} bytes read as zeros (page excluded from the dump?)");
         var text = bytes.AsSpan();
         if (!text.IsEmpty && text[^1] == 0)
             text = text[..^1];
         var result = new List<string>();
-        if (text.IsEmpty)
+        if (text.IsEmpty && !keepEmpty)
             return result;
         foreach (var range in text.Split((byte)0))
-            result.Add(Encoding.UTF8.GetString(text[range]));
+            result.Add(System.Text.Encoding.UTF8.GetString(text[range]));
         return result;
     }
 }

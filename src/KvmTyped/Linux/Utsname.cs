@@ -1,4 +1,6 @@
 using System.Text;
+using KvmTyped.Linux.Kernel;
+using KvmTyped.Types;
 
 namespace KvmTyped.Linux;
 
@@ -14,25 +16,26 @@ public sealed record Utsname(string Sysname, string Nodename, string Release, st
     /// <summary>The length of each new_utsname field (__NEW_UTS_LEN + 1).</summary>
     public const int FieldLength = 65;
 
-    /// <summary>Reads init_uts_ns.name. The offset of name in struct uts_namespace comes from the kernel's BTF when
-    /// it has some, else from VMCOREINFO's OFFSET(uts_namespace.name).</summary>
-    /// <exception cref="KvmException">Neither BTF nor VMCOREINFO gives the offset, or the memory cannot be read.</exception>
-    public static Utsname Read(Kvm kvm, string? btfPath = null)
+    /// <summary>Reads init_uts_ns.name. Where name lies in struct uts_namespace comes from VMCOREINFO's
+    /// OFFSET(uts_namespace.name) when the dump has it, else from the kernel's BTF.</summary>
+    /// <exception cref="KvmException">Neither gives the offset, or the memory cannot be read.</exception>
+    public static Utsname Read(Kvm kvm)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         var address = kvm.TryGetSymbol("init_uts_ns", out var a) ? a
-            : kvm.VmcoreInfo?.Symbol("init_uts_ns") ?? throw new KvmException($"{kvm.NamelistPath}: no symbol \"init_uts_ns\"");
-        return Read(kvm, address + NameOffset(kvm, btfPath));
+            : kvm.VmcoreInfoData?.Symbol("init_uts_ns") ?? throw new KvmException($"{kvm.NamelistPath}: no symbol \"init_uts_ns\"");
+        return Read(uts_namespace.At(kvm, address).name);
     }
 
     /// <summary>Reads a struct new_utsname at <paramref name="address"/>.</summary>
     public static Utsname Read(Kvm kvm, ulong address)
     {
         ArgumentNullException.ThrowIfNull(kvm);
-        var raw = new byte[FieldLength * 6];
-        kvm.ReadVirtual(address, raw);
-        return Parse(raw);
+        return Read(new_utsname.At(kvm, address));
     }
+
+    private static Utsname Read(new_utsname name) =>
+        new(name.sysname, name.nodename, name.release, name.version, name.machine, name.domainname);
 
     /// <summary>Decodes the six 65-byte fields of a struct new_utsname.</summary>
     /// <exception cref="ArgumentException">Fewer than 390 bytes.</exception>
@@ -48,24 +51,6 @@ public sealed record Utsname(string Sysname, string Nodename, string Release, st
             f[i] = Encoding.UTF8.GetString(nul >= 0 ? field[..nul] : field);
         }
         return new Utsname(f[0], f[1], f[2], f[3], f[4], f[5]);
-    }
-
-    private static ulong NameOffset(Kvm kvm, string? btfPath)
-    {
-        string? btfWhy = null;
-        try
-        {
-            var btf = KernelBtf.For(kvm, btfPath);
-            if (btf.Types.TryFindComposite("uts_namespace", out var id) && btf.Types.FindMember(id, "name") is { } name)
-                return (ulong)name.Offset;
-            btfWhy = $"{btf.Source}: no struct uts_namespace with a member name";
-        }
-        catch (KvmException e) when (btfPath is null)
-        {
-            btfWhy = e.Message;
-        }
-        return kvm.VmcoreInfo?.Offset("uts_namespace.name")
-            ?? throw new KvmException($"cannot place init_uts_ns.name: VMCOREINFO has no OFFSET(uts_namespace.name), and {btfWhy}");
     }
 
     /// <summary>The line uname -a prints, without the processor, hardware platform and operating system fields

@@ -6,27 +6,22 @@ using KvmTyped.Formats;
 using KvmTyped.Formats.Kdump;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
+using KvmTyped.Arch;
 using KvmTyped.Arch.X86;
 using static KvmTyped.Formats.Elf.ElfConstants;
 
 namespace KvmTyped.Open;
 
-/// <summary>What an open produced, handed to <see cref="Kvm"/>.</summary>
+/// <summary>What an open produced, kept by <see cref="Kvm"/> as it is.</summary>
 internal sealed record OpenedImage(
-    ISymbolTable Symbols, IPhysicalMemory Physical, IAddressSpace KernelSpace, IDisposable? Swap,
-    DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, KernelLayout? Layout, ulong KaslrOffset, long PhysBase, int PageSize,
+    KernelSymbols Symbols, IPhysicalMemory Physical, IKernelImageLayout Layout, SwapFile? Swap,
+    DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, int PageSize,
     KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
     IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? BtfPath);
 
 /// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
 internal static class ImageOpener
 {
-    /// <summary>Size of the x86-64 kernel text mapping (KERNEL_IMAGE_SIZE with KASLR: 1 GiB).</summary>
-    public const ulong KernelImageSize = 1UL << 30;
-
-    /// <summary>Size of the i386 lowmem direct map (896 MiB by default).</summary>
-    public const ulong I386LowmemSize = 896UL << 20;
-
     private const KvmOpenFlags Legal = KvmOpenFlags.ReadWrite | KvmOpenFlags.NoSearch;
 
     public static OpenedImage Open(string? namelist, string? corefile, string? swapfile, KvmOpenFlags flags, KvmOpenOptions options)
@@ -114,24 +109,20 @@ internal static class ImageOpener
 
             var vmi = core.VmcoreInfo;
             var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
-            KernelLayout? layout = null;
-            ulong kaslr;
-            long physBase;
-            IAddressSpace space;
+            IKernelImageLayout layout;
             if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
             {
                 // The namelist can name the kernel's page tables: find the kernel properly, and check the
                 // namelist belongs to this dump (release, banner, VMCOREINFO symbols).
                 layout = KernelLayout.Detect(physical, vmi, symbols, model, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
-                (kaslr, physBase, space) = (layout.KaslrOffset, layout.PhysBase, layout.AddressSpace);
             }
             else
             {
                 core.Warnings.Add($"{namelistPath} names no kernel page table (init_top_pgt, swapper_pg_dir): only the kernel text mapping and the core's own virtual addresses can be read");
-                (kaslr, physBase, space) = BuildKernelSpace(model, vmi, symbols, core.VirtualMaps);
+                layout = X86TextLayout.Create(model, vmi, symbols, core.VirtualMaps);
             }
 
-            return new OpenedImage(symbols, physical, space, swap, model, machine, vmi, layout, kaslr, physBase, pageSize,
+            return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
                 flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings, options.BtfPath);
         }
         catch
@@ -268,42 +259,5 @@ internal static class ImageOpener
             return DataModel.ILP32;
         var swapper = vmi.Symbol("swapper_pg_dir");
         return swapper is null ? null : swapper > uint.MaxValue ? DataModel.LP64 : DataModel.ILP32;
-    }
-
-    private static (ulong Kaslr, long PhysBase, IAddressSpace Space) BuildKernelSpace(
-        DataModel model, VmcoreInfo? vmi, ISymbolTable symbols, List<(ulong Virt, ulong Phys, ulong Size)> maps)
-    {
-        ulong kaslr = 0;
-        long physBase = 0;
-        IAddressSpace window;
-        if (model == DataModel.LP64)
-        {
-            kaslr = vmi?.KernelOffset ?? 0;
-            physBase = vmi?.Number("phys_base") ?? 0;
-            if ((physBase & 0xfff) != 0)
-                throw new KvmOpenException($"phys_base {physBase} (VMCOREINFO NUMBER(phys_base)) is not page-aligned");
-            window = new LinearAddressSpace(KernelLayout.StartKernelMap, KernelImageSize, unchecked((ulong)physBase),
-                new NoPageTables("kernel text mapping"));
-        }
-        else
-        {
-            // i386 VMCOREINFO has no KERNELOFFSET: the slide is SYMBOL(_stext) there minus _stext in the namelist.
-            if (vmi?.Symbol("_stext") is { } runStext && symbols.TryLookup("_stext", out var st))
-                kaslr = unchecked((uint)(runStext - st.Address));
-            window = new LinearAddressSpace(KernelLayout.DefaultPageOffsetI386, I386LowmemSize, 0, new NoPageTables("lowmem direct map"));
-        }
-        var space = maps.Count > 0 ? new CoreVirtualMap(maps, window) : window;
-        return (kaslr, physBase, space);
-    }
-}
-
-/// <summary>What lies outside the linear window when the namelist names no page table: nothing, and the failure says why.</summary>
-internal sealed class NoPageTables(string window) : IAddressSpace
-{
-    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
-    {
-        physicalAddress = contiguous = 0;
-        failure = $"cannot translate 0x{virtualAddress:x}: outside the {window} and page-table translation is not available for this image";
-        return false;
     }
 }

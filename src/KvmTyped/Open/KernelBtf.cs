@@ -1,19 +1,18 @@
-using System.Runtime.CompilerServices;
+using System.Diagnostics.CodeAnalysis;
 using KvmTyped.Btf;
 
 namespace KvmTyped;
 
-/// <summary>The BTF type information of an opened kernel image, with where it came from.</summary>
-/// <remarks>Looked for in this order: an explicit BTF file (raw, or an ELF file with a .BTF section); the .BTF
-/// section of an ELF namelist (vmlinux); the image's own memory between <c>__start_BTF</c> and <c>__stop_BTF</c>
-/// (kernels built with CONFIG_DEBUG_INFO_BTF keep their BTF there). One instance is kept per <see cref="Kvm"/>.</remarks>
+/// <summary>The BTF type information of a kernel, with where it came from.</summary>
+/// <remarks>For an opened image (<see cref="Kvm.Btf"/>) it is looked for in this order: the file given at open
+/// (<see cref="KvmOpenOptions.BtfPath"/>: raw BTF, or an ELF file with a .BTF section); the .BTF section of an ELF
+/// namelist (vmlinux); the image's own memory between <c>__start_BTF</c> and <c>__stop_BTF</c> (kernels built with
+/// CONFIG_DEBUG_INFO_BTF keep their BTF there). It is found once per image, kept by the <see cref="Kvm"/>, and
+/// dropped by <see cref="Kvm.Close"/>.</remarks>
 public sealed class KernelBtf
 {
     /// <summary>The largest BTF read from the image's memory.</summary>
     public const long MaxImageBtfLength = 64L << 20;
-
-    private static readonly ConditionalWeakTable<Kvm, KernelBtf> Cache = new();
-    private static readonly Lock CacheLock = new();
 
     private KernelBtf(BtfTypes types, string source)
     {
@@ -22,57 +21,67 @@ public sealed class KernelBtf
     }
 
     /// <summary>The kernel's types.</summary>
-    public BtfTypes Types { get; }
+    internal BtfTypes Types { get; }
 
     /// <summary>Where the types were read: "file PATH", "namelist .BTF (PATH)" or "image memory (0x…-0x…)".</summary>
     public string Source { get; }
 
-    /// <summary>The kernel BTF of <paramref name="kvm"/>, found once and then kept for that image.</summary>
-    /// <param name="kvm">The opened image.</param>
-    /// <param name="btfPath">An explicit BTF file, tried first (default: <see cref="Kvm.BtfPath"/>, from
-    /// <see cref="KvmOpenOptions.BtfPath"/>); it is only used by the first call for an image.</param>
-    /// <exception cref="KvmException">No source has BTF; the message names each one tried and why it failed.</exception>
-    public static KernelBtf For(Kvm kvm, string? btfPath = null)
+    /// <summary>The size of a pointer the types describe (4 or 8), when they say.</summary>
+    public int? PointerSize => Types.PointerSize;
+
+    /// <summary>Reads the BTF of a file: raw BTF (e.g. /sys/kernel/btf/vmlinux, <c>pahole --btf_encode_detached</c>
+    /// output) or an ELF file with a .BTF section.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="pointerSize">The kernel's pointer size when known (else taken from the types).</param>
+    /// <exception cref="KvmException">The file cannot be read or holds no valid BTF.</exception>
+    public static KernelBtf Load(string path, int? pointerSize = null)
     {
-        ArgumentNullException.ThrowIfNull(kvm);
-        lock (CacheLock)
+        ArgumentNullException.ThrowIfNull(path);
+        try
         {
-            if (Cache.TryGetValue(kvm, out var found))
-                return found;
-            var btf = Find(kvm, btfPath ?? kvm.BtfPath);
-            Cache.AddOrUpdate(kvm, btf);
-            return btf;
+            return new KernelBtf(BtfReader.Load(path, pointerSize: pointerSize), $"file {path}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new KvmException($"{path}: cannot read BTF: {e.Message}", e);
         }
     }
 
-    /// <summary>Whether BTF was already found for <paramref name="kvm"/>.</summary>
-    public static bool TryGetCached(Kvm kvm, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KernelBtf? btf)
+    /// <summary>The kernel BTF of <paramref name="kvm"/> (<see cref="Kvm.Btf"/>).</summary>
+    /// <exception cref="KvmException">No source has BTF; the message names each one tried and why it failed.</exception>
+    public static KernelBtf For(Kvm kvm)
     {
         ArgumentNullException.ThrowIfNull(kvm);
-        lock (CacheLock)
-            return Cache.TryGetValue(kvm, out btf);
+        return kvm.Btf;
     }
 
-    private static KernelBtf Find(Kvm kvm, string? btfPath)
+    /// <summary>Looks for the BTF of an opened image, in the order the remarks give.</summary>
+    internal static bool TryFind(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
     {
-        var tried = new List<string>();
-        if (btfPath is not null)
+        if (kvm.BtfPath is { } btfPath)
         {
             // An explicit file is what the user asked for: its failure is the answer, not a reason to look elsewhere.
             try
             {
-                return new KernelBtf(BtfReader.Load(btfPath, pointerSize: kvm.PointerSize), $"file {btfPath}");
+                btf = Load(btfPath, kvm.PointerSize);
+                why = null;
+                return true;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (KvmException e)
             {
-                throw new KvmException($"{btfPath}: cannot read BTF: {e.Message}", e);
+                btf = null;
+                why = e.Message;
+                return false;
             }
         }
+        var tried = new List<string>();
         if (kvm.Symbols.Kind == "ELF" && File.Exists(kvm.NamelistPath))
         {
             try
             {
-                return new KernelBtf(BtfReader.Load(kvm.NamelistPath, pointerSize: kvm.PointerSize), $"namelist .BTF ({kvm.NamelistPath})");
+                btf = new KernelBtf(BtfReader.Load(kvm.NamelistPath, pointerSize: kvm.PointerSize), $"namelist .BTF ({kvm.NamelistPath})");
+                why = null;
+                return true;
             }
             catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException)
             {
@@ -83,13 +92,17 @@ public sealed class KernelBtf
         {
             tried.Add($"namelist {kvm.NamelistPath} is a {kvm.Symbols.Kind} symbol list, not an ELF vmlinux");
         }
-        if (TryFromMemory(kvm, out var fromMemory, out var why))
-            return fromMemory;
-        tried.Add($"image memory: {why}");
-        throw new KvmException($"no BTF for this kernel (give a BTF file with --btf, e.g. from `pahole --btf_encode_detached`): {string.Join("; ", tried)}");
+        if (TryFromMemory(kvm, out btf, out var fromMemory))
+        {
+            why = null;
+            return true;
+        }
+        tried.Add($"image memory: {fromMemory}");
+        why = $"no BTF for this kernel (give a BTF file with --btf, e.g. from `pahole --btf_encode_detached`): {string.Join("; ", tried)}";
+        return false;
     }
 
-    private static bool TryFromMemory(Kvm kvm, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KernelBtf? btf, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? why)
+    private static bool TryFromMemory(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
     {
         btf = null;
         if (!kvm.TryGetSymbol("__start_BTF", out var start) || !kvm.TryGetSymbol("__stop_BTF", out var stop))
@@ -121,11 +134,4 @@ public sealed class KernelBtf
             return false;
         }
     }
-}
-
-/// <summary>Shortcuts on <see cref="Kvm"/> for the Linux helpers.</summary>
-public static class KvmLinuxExtensions
-{
-    /// <summary>The kernel's BTF (see <see cref="KernelBtf.For"/>).</summary>
-    public static KernelBtf GetKernelBtf(this Kvm kvm, string? btfPath = null) => KernelBtf.For(kvm, btfPath);
 }

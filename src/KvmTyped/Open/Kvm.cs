@@ -1,13 +1,13 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
-using KvmTyped.Linux;
-using KvmTyped.Open;
+using KvmTyped.Arch;
 using KvmTyped.Formats;
+using KvmTyped.Formats.Kdump;
+using KvmTyped.Open;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
 using KvmTyped.Types;
-using KvmTyped.Arch.X86;
 
 namespace KvmTyped;
 
@@ -16,39 +16,12 @@ namespace KvmTyped;
 public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
 {
     private readonly Lock _writeLock = new();
-    private readonly ISymbolTable _symbols;
-    private readonly IPhysicalMemory _physical;
-    private readonly IAddressSpace _kernelSpace;
-    private readonly IDisposable? _swap;
+    private readonly Lock _typesLock = new();
+    private readonly OpenedImage _image;
+    private ImageTypes? _types;
     private int _closed;
 
-    /// <summary>The swap area given at open, which backs swapped-out user pages; null when none was given.</summary>
-    internal Formats.SwapFile? Swap => _swap as Formats.SwapFile;
-    private Btf.BtfRelocator? _relocator;
-
-    internal Kvm(OpenedImage o)
-    {
-        _symbols = o.Symbols;
-        _physical = o.Physical;
-        _kernelSpace = o.KernelSpace;
-        _swap = o.Swap;
-        DataModel = o.DataModel;
-        Machine = o.Machine;
-        VmcoreInfo = o.VmcoreInfo;
-        Layout = o.Layout;
-        KaslrOffset = o.KaslrOffset;
-        PhysBase = o.PhysBase;
-        PageSize = o.PageSize;
-        Flags = o.Flags;
-        IsLive = o.IsLive;
-        NamelistPath = o.NamelistPath;
-        CorePath = o.CorePath;
-        SwapPath = o.SwapPath;
-        SectionFiles = o.Sections;
-        CpuCount = o.CpuCount;
-        Warnings = o.Warnings;
-        BtfPath = o.BtfPath;
-    }
+    internal Kvm(OpenedImage image) => _image = image;
 
     /// <summary>Opens a kernel image, as kvm_open(3KVM) does.</summary>
     /// <param name="namelist">An unstripped ELF kernel, a System.map or a kallsyms file; null: the running kernel's symbols.</param>
@@ -74,84 +47,119 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     }
 
     /// <summary>The kernel's data model.</summary>
-    public DataModel DataModel { get; }
-
-    /// <summary>Relocates a preserve_access_index struct against this kernel's BTF (<see cref="KernelBtf.For"/>),
-    /// through a <see cref="Btf.BtfRelocator"/> made on first use.</summary>
-    /// <exception cref="KvmException">The image has no BTF, lacks the struct, or a member's type disagrees.</exception>
-    public KernelRelocation Relocate(KernelRelocationRequest request) =>
-        LazyInitializer.EnsureInitialized(ref _relocator, () => new Btf.BtfRelocator(KernelBtf.For(this).Types, DataModel,
-            Release is { } release ? $"kernel {release}" : $"the kernel in {CorePath}")).Relocate(request);
+    public DataModel DataModel => _image.DataModel;
 
     /// <summary>The kernel's machine.</summary>
-    public KernelMachine Machine { get; }
+    public KernelMachine Machine => _image.Machine;
 
     /// <summary>Size of a kernel pointer in bytes.</summary>
     public int PointerSize => DataModel.PointerSize();
 
     /// <summary>The kernel's page size.</summary>
-    public int PageSize { get; }
+    public int PageSize => _image.PageSize;
 
     /// <summary>The format of the corefile, e.g. "ELF64 core".</summary>
-    public string FormatName => Live()._physical.FormatName;
-
-    /// <summary>VMCOREINFO when the core carries it.</summary>
-    public VmcoreInfo? VmcoreInfo { get; }
-
-    /// <summary>Where the kernel sits (KASLR, phys_base, paging mode, root table), when the namelist names its page tables.</summary>
-    public KernelLayout? Layout { get; }
+    public string FormatName => Live()._image.Physical.FormatName;
 
     /// <summary>The kernel release (VMCOREINFO OSRELEASE), when known.</summary>
-    public string? Release => VmcoreInfo?.OsRelease;
+    public string? Release => _image.VmcoreInfo?.OsRelease;
+
+    /// <summary>VMCOREINFO's entries (KEY=value) when the core carries it, else null.</summary>
+    public IReadOnlyDictionary<string, string>? VmcoreInfo => _image.VmcoreInfo?.Entries;
 
     /// <summary>The KASLR slide added to namelist addresses (0 without KASLR).</summary>
-    public ulong KaslrOffset { get; }
+    public ulong KaslrOffset => _image.Layout.KaslrOffset;
+
+    /// <summary>How <see cref="KaslrOffset"/> was found ("VMCOREINFO KERNELOFFSET", "linux_banner search", …), or null
+    /// when the kernel's page tables are not used (the namelist names none).</summary>
+    public string? KaslrSource => _image.Layout.KaslrSource;
 
     /// <summary>x86-64 phys_base: where the kernel text was loaded physically, relative to its link address.</summary>
-    public long PhysBase { get; }
+    public long PhysBase => _image.Layout.PhysBase;
+
+    /// <summary>Start of the direct map of physical memory (x86-64 page_offset_base, i386 PAGE_OFFSET), when known.</summary>
+    public ulong? PageOffset => _image.Layout.PageOffset;
+
+    /// <summary>Paging levels of the kernel's page tables (2, 3 with PAE, 4 or 5), or null when they are not used.</summary>
+    public int? PagingLevels => _image.Layout.PagingLevels;
+
+    /// <summary>Whether an i386 kernel uses PAE.</summary>
+    public bool IsPae => _image.Layout.Pae;
+
+    /// <summary>Physical address of the kernel's root page table, or null when the page tables are not used.</summary>
+    public ulong? RootTable => _image.Layout.RootTable;
 
     /// <summary>The open flags.</summary>
-    public KvmOpenFlags Flags { get; }
+    public KvmOpenFlags Flags => _image.Flags;
 
     /// <summary>Whether the corefile is writable (opened O_RDWR).</summary>
     public bool IsWritable => (Flags & KvmOpenFlags.ReadWrite) != 0;
 
     /// <summary>Whether this is the running kernel.</summary>
-    public bool IsLive { get; }
+    public bool IsLive => _image.IsLive;
 
     /// <summary>The namelist's path.</summary>
-    public string NamelistPath { get; }
+    public string NamelistPath => _image.NamelistPath;
+
+    /// <summary>The kind of namelist: "ELF", "System.map" or "kallsyms".</summary>
+    public string NamelistKind => _image.Symbols.Table.Kind;
+
+    /// <summary>How many symbols the namelist has.</summary>
+    public int SymbolCount => Live()._image.Symbols.Table.Count;
 
     /// <summary>The corefile's path.</summary>
-    public string CorePath { get; }
+    public string CorePath => _image.CorePath;
 
     /// <summary>The swapfile's path, or null.</summary>
-    public string? SwapPath { get; }
+    public string? SwapPath => _image.SwapPath;
 
     /// <summary>Section files the core names, with whether each was found.</summary>
-    public IReadOnlyList<SectionFileReference> SectionFiles { get; }
+    public IReadOnlyList<SectionFile> SectionFiles => [.. _image.Sections.Select(s => new SectionFile(s.FileName, s.PhysicalAddress, s.Size, s.Present))];
 
     /// <summary>Number of CPUs the core describes (NT_PRSTATUS notes), or 0 when unknown.</summary>
-    public int CpuCount { get; }
+    public int CpuCount => _image.CpuCount;
 
     /// <summary>The BTF file given at open (<see cref="KvmOpenOptions.BtfPath"/>), or null: then the kernel's types
     /// come from the namelist's .BTF section or the image's own memory.</summary>
-    public string? BtfPath { get; }
+    public string? BtfPath => _image.BtfPath;
 
     /// <summary>Non-fatal findings of the open (e.g. a truncated segment).</summary>
-    public IReadOnlyList<string> Warnings { get; }
-
-    /// <summary>The namelist, with addresses as it records them (before the KASLR slide).</summary>
-    public ISymbolTable Symbols => Live()._symbols;
-
-    /// <summary>Physical memory.</summary>
-    public IPhysicalMemory Physical => Live()._physical;
-
-    /// <summary>The kernel's virtual address space.</summary>
-    public IAddressSpace KernelSpace => Live()._kernelSpace;
+    public IReadOnlyList<string> Warnings => _image.Warnings;
 
     /// <summary>Whether <see cref="Close"/> has been called.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>The corefile described in format-neutral terms: its format, physical ranges, and for a kdump-compressed
+    /// file its header version, page codecs (found by reading every page descriptor) and state.</summary>
+    public DumpInfo DescribeDump()
+    {
+        var physical = Live()._image.Physical;
+        KdumpInfo? kdump = null;
+        if (physical is KdumpFile k)
+        {
+            var codecs = k.ScanCodecs().ToString().ToLowerInvariant().Split(", ", StringSplitOptions.RemoveEmptyEntries);
+            kdump = new KdumpInfo(k.Header.Version, codecs, k.IsFlattened, k.IsIncomplete);
+        }
+        return new DumpInfo(physical.FormatName, [.. physical.Ranges.Select(r => new MemoryRange(r.Start, r.End, r.Origin))], kdump);
+    }
+
+    /// <summary>The namelist, with addresses as it records them (before the KASLR slide).</summary>
+    internal ISymbolTable Symbols => Live()._image.Symbols.Table;
+
+    /// <summary>Physical memory.</summary>
+    internal IPhysicalMemory Physical => Live()._image.Physical;
+
+    /// <summary>The kernel's virtual address space.</summary>
+    internal IAddressSpace KernelSpace => Live()._image.Layout.AddressSpace;
+
+    /// <summary>What the architecture found out about the kernel's place (KASLR, paging, root table).</summary>
+    internal IKernelImageLayout Layout => _image.Layout;
+
+    /// <summary>VMCOREINFO, parsed.</summary>
+    internal VmcoreInfo? VmcoreInfoData => _image.VmcoreInfo;
+
+    /// <summary>The swap area given at open, which backs swapped-out user pages; null when none was given.</summary>
+    internal SwapFile? Swap => _image.Swap;
 
     private Kvm Live() => IsClosed ? throw new KvmClosedException() : this;
 
@@ -163,48 +171,118 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>Looks up a symbol's running (relocated) address.</summary>
     public bool TryGetSymbol(string name, out ulong address)
     {
-        if (Live()._symbols.TryLookup(name, out var s))
-        {
-            address = Relocate(s);
-            return true;
-        }
-        address = 0;
-        return false;
+        var found = TryLookupSymbol(name, out var symbol);
+        address = symbol.Address;
+        return found;
     }
+
+    /// <summary>Looks up a symbol: its name, running (relocated) address and nm type letter.</summary>
+    public bool TryLookupSymbol(string name, out KernelSymbol symbol) => Live()._image.Symbols.TryLookup(name, out symbol);
 
     /// <summary>The nearest symbol at or below a running address, and the offset from it.</summary>
     public bool TryFindSymbol(ulong address, [NotNullWhen(true)] out string? name, out ulong offset)
     {
-        var imageBase = DataModel == DataModel.LP64 ? KernelLayout.StartKernelMap : KernelLayout.DefaultPageOffsetI386;
-        var link = address >= imageBase + KaslrOffset ? address - KaslrOffset : address;
-        if (Live()._symbols.TryFindNearest(link, out var s))
+        if (Live()._image.Symbols.TryFindNearest(address, out var symbol, out offset))
         {
-            name = s.Name;
-            offset = address - Relocate(s);
+            name = symbol.Name;
             return true;
         }
         name = null;
-        offset = 0;
         return false;
     }
 
-    /// <summary>A symbol's address as the kernel runs it: kernel-image symbols move by the KASLR slide; absolute
-    /// symbols and x86-64 per-CPU symbols (linked from 0) stay where the namelist puts them.</summary>
-    internal ulong Relocate(KernelSymbol s)
+    /// <summary>Places the members of a preserve_access_index struct in this kernel. VMCOREINFO answers when it has the
+    /// struct's SIZE and an OFFSET for every member asked for (no BTF is needed then: the log reads so on any dump);
+    /// else the kernel's BTF (<see cref="Btf"/>), as BPF CO-RE does; else whatever VMCOREINFO has, the rest absent.</summary>
+    /// <exception cref="KvmException">Neither source knows the struct, or a member's type disagrees with the BTF.</exception>
+    public KernelRelocation Relocate(KernelRelocationRequest request)
     {
-        if (KaslrOffset == 0 || s.Type is 'A' or 'a')
-            return s.Address;
-        var imageBase = DataModel == DataModel.LP64 ? KernelLayout.StartKernelMap : KernelLayout.DefaultPageOffsetI386;
-        return s.Address >= imageBase ? s.Address + KaslrOffset : s.Address;
+        ArgumentNullException.ThrowIfNull(request);
+        var types = Types();
+        if (types.VmcoreInfo is { } vmi && vmi.Covers(request))
+            return vmi.Relocate(request);
+        if (types.Relocator(this, out var why) is { } btf)
+            return btf.Relocate(request);
+        if (types.VmcoreInfo is { } partial && partial.Knows(request))
+            return partial.Relocate(request);
+        throw new KvmException(why ?? "no BTF");
+    }
+
+    /// <summary>The kernel's BTF, found on first use (see <see cref="KernelBtf"/>) and kept until <see cref="Close"/>.</summary>
+    /// <exception cref="KvmException">No source has BTF; the message names each one tried and why it failed.</exception>
+    public KernelBtf Btf => TryGetBtf(out var btf, out var why) ? btf : throw new KvmException(why);
+
+    /// <summary>The kernel's BTF, or why there is none.</summary>
+    public bool TryGetBtf([NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
+    {
+        btf = Types().Btf(this, out why);
+        why ??= btf is null ? "no BTF" : null;
+        return btf is not null;
+    }
+
+    /// <summary>Whether the kernel's BTF has been looked for already (found or not).</summary>
+    public bool HasLookedForBtf => Volatile.Read(ref _types)?.Searched == true;
+
+    private ImageTypes Types()
+    {
+        Live();
+        var types = Volatile.Read(ref _types);
+        if (types is not null)
+            return types;
+        lock (_typesLock)
+        {
+            Live();
+            return _types ??= new ImageTypes(_image.VmcoreInfo is { } vmi ? new VmcoreInfoOffsets(vmi, ImageName) : null);
+        }
+    }
+
+    /// <summary>How messages name this kernel: "kernel RELEASE", or the core when the release is unknown.</summary>
+    internal string ImageName => Release is { } release ? $"kernel {release}" : $"the kernel in {CorePath}";
+
+    /// <summary>What the image's types are found in: VMCOREINFO's offsets, and the BTF once looked for. Dropped by
+    /// <see cref="Close"/>.</summary>
+    private sealed class ImageTypes(VmcoreInfoOffsets? vmcoreInfo)
+    {
+        private readonly Lock _lock = new();
+        private KernelBtf? _btf;
+        private Btf.BtfRelocator? _relocator;
+        private string? _why;
+
+        public VmcoreInfoOffsets? VmcoreInfo { get; } = vmcoreInfo;
+
+        public bool Searched { get; private set; }
+
+        public KernelBtf? Btf(Kvm kvm, out string? why)
+        {
+            lock (_lock)
+            {
+                if (!Searched)
+                {
+                    KernelBtf.TryFind(kvm, out _btf, out _why);
+                    Searched = true;
+                }
+                why = _why;
+                return _btf;
+            }
+        }
+
+        public Btf.BtfRelocator? Relocator(Kvm kvm, out string? why)
+        {
+            var btf = Btf(kvm, out why);
+            if (btf is null)
+                return null;
+            lock (_lock)
+                return _relocator ??= new Btf.BtfRelocator(btf.Types, kvm.DataModel, kvm.ImageName);
+        }
     }
 
     /// <summary>Translates a kernel virtual address.</summary>
     public bool TryTranslate(ulong address, out ulong physical, [NotNullWhen(false)] out string? failure) =>
-        Live()._kernelSpace.TryTranslate(address, out physical, out _, out failure);
+        Live()._image.Layout.AddressSpace.TryTranslate(address, out physical, out _, out failure);
 
     /// <inheritdoc />
     public bool TryReadVirtual(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure) =>
-        Live()._kernelSpace.TryReadVirtual(_physical, address, destination, out failure);
+        Live()._image.Layout.AddressSpace.TryReadVirtual(_image.Physical, address, destination, out failure);
 
     /// <summary>Reads kernel virtual memory, or throws <see cref="KvmReadException"/> saying why not.</summary>
     public void ReadVirtual(ulong address, Span<byte> destination)
@@ -213,8 +291,12 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
             throw new KvmReadException(address, failure);
     }
 
+    /// <summary>Reads physical memory, or says why not.</summary>
+    public bool TryReadPhysical(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure) =>
+        Live()._image.Physical.TryRead(address, destination, out failure);
+
     /// <summary>Reads physical memory, or throws <see cref="KvmReadException"/> saying why not.</summary>
-    public void ReadPhysical(ulong address, Span<byte> destination) => Live()._physical.Read(address, destination);
+    public void ReadPhysical(ulong address, Span<byte> destination) => Live()._image.Physical.Read(address, destination);
 
     /// <summary>Reads a little-endian unsigned integer of the given size (1, 2, 4 or 8 bytes) at a kernel virtual address.</summary>
     public ulong ReadUInt(ulong address, int size)
@@ -270,7 +352,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// Every address is translated and checked before any byte is written.</summary>
     public void WriteVirtual(ulong address, ReadOnlySpan<byte> source)
     {
-        var space = Live()._kernelSpace;
+        var space = Live()._image.Layout.AddressSpace;
         if (!IsWritable)
             throw new KvmReadException(address, $"{CorePath} is open read-only");
         var pieces = new List<(ulong Pa, int Offset, int Length)>();
@@ -284,31 +366,40 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
             pieces.Add((pa, done, n));
             done += n;
         }
+        WritePhysicalPieces(pieces, source);
+    }
+
+    /// <summary>Writes pieces of <paramref name="source"/> at their physical addresses, all of them checked first and
+    /// written under the write lock; translations cached before are dropped (the bytes may have been page tables).</summary>
+    internal void WritePhysicalPieces(IReadOnlyList<(ulong Pa, int Offset, int Length)> pieces, ReadOnlySpan<byte> source)
+    {
+        var physical = Live()._image.Physical;
+        if (!IsWritable)
+            throw new KvmReadException(pieces.Count > 0 ? pieces[0].Pa : 0, $"{CorePath} is open read-only");
         lock (_writeLock)
         {
             Span<byte> probe = stackalloc byte[1];
             foreach (var p in pieces)
             {
-                if (!_physical.TryRead(p.Pa, probe, out var failure) || !_physical.TryRead(p.Pa + (ulong)p.Length - 1, probe, out failure))
+                if (!physical.TryRead(p.Pa, probe, out var failure) || !physical.TryRead(p.Pa + (ulong)p.Length - 1, probe, out failure))
                     throw new KvmReadException(p.Pa, failure);
             }
             foreach (var p in pieces)
-                _physical.Write(p.Pa, source.Slice(p.Offset, p.Length));
-            // The bytes written may have been page tables.
-            Layout?.InvalidateTranslations();
+                physical.Write(p.Pa, source.Slice(p.Offset, p.Length));
+            _image.Layout.InvalidateTranslations();
         }
     }
 
     /// <summary>Writes physical memory into the corefile (O_RDWR only).</summary>
     public void WritePhysical(ulong address, ReadOnlySpan<byte> source)
     {
-        var physical = Live()._physical;
+        var physical = Live()._image.Physical;
         if (!IsWritable)
             throw new KvmReadException(address, $"{CorePath} is open read-only");
         lock (_writeLock)
         {
             physical.Write(address, source);
-            Layout?.InvalidateTranslations();
+            _image.Layout.InvalidateTranslations();
         }
     }
 
@@ -318,9 +409,11 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
             return false;
-        _physical.Dispose();
-        _symbols.Dispose();
-        _swap?.Dispose();
+        _image.Physical.Dispose();
+        _image.Symbols.Table.Dispose();
+        _image.Swap?.Dispose();
+        lock (_typesLock)
+            _types = null;
         return true;
     }
 

@@ -15,10 +15,28 @@ public static class BtfDump
     private const int TypeWidth = 26;
     private const int CacheLine = 64;
 
+    /// <summary>Writes the layouts of the structs and unions <paramref name="names"/> (every named one when empty)
+    /// as text in pahole's style.</summary>
+    /// <exception cref="KvmException">A name matches no struct or union.</exception>
+    public static void WriteText(KernelBtf btf, IReadOnlyList<string> names, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(btf);
+        WriteText(btf.Types, FindComposites(btf.Types, names), output);
+    }
+
+    /// <summary>Writes the layouts of the structs and unions <paramref name="names"/> (every named one when empty)
+    /// as JSON in the shape of <c>kvmtyped schema layout --json</c>.</summary>
+    /// <exception cref="KvmException">A name matches no struct or union.</exception>
+    public static void WriteJson(KernelBtf btf, IReadOnlyList<string> names, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(btf);
+        WriteJson(btf.Types, FindComposites(btf.Types, names), output);
+    }
+
     /// <summary>Finds the structs and unions to print. A name may be "task_struct", "struct task_struct",
     /// "union thread_union" or a typedef of a struct or union. No names: every named struct and union.</summary>
     /// <exception cref="KvmException">A name matches no struct or union.</exception>
-    public static IReadOnlyList<int> FindComposites(BtfTypes types, IReadOnlyList<string> names)
+    internal static IReadOnlyList<int> FindComposites(BtfTypes types, IReadOnlyList<string> names)
     {
         ArgumentNullException.ThrowIfNull(types);
         ArgumentNullException.ThrowIfNull(names);
@@ -42,7 +60,7 @@ public static class BtfDump
     }
 
     /// <summary>Writes the layouts of <paramref name="ids"/> as text, one after another.</summary>
-    public static void WriteText(BtfTypes types, IEnumerable<int> ids, TextWriter output)
+    internal static void WriteText(BtfTypes types, IEnumerable<int> ids, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(types);
         ArgumentNullException.ThrowIfNull(ids);
@@ -52,7 +70,7 @@ public static class BtfDump
     }
 
     /// <summary>The layout of one struct or union as text.</summary>
-    public static string ToText(BtfTypes types, int id)
+    internal static string ToText(BtfTypes types, int id)
     {
         ArgumentNullException.ThrowIfNull(types);
         int r = types.Resolve(id);
@@ -168,7 +186,7 @@ public static class BtfDump
     /// <summary>Writes the layouts as JSON: <c>{"structs":[{"name","size","fields":[{"name","offset","size"} |
     /// {"name","bitOffset","bitSize"}]}]}</c>, anonymous members flattened in, bit offsets counted from the start of
     /// the struct (bit 0 = lowest bit of byte 0).</summary>
-    public static void WriteJson(BtfTypes types, IEnumerable<int> ids, TextWriter output)
+    internal static void WriteJson(BtfTypes types, IEnumerable<int> ids, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(types);
         ArgumentNullException.ThrowIfNull(ids);

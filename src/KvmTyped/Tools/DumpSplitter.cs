@@ -72,7 +72,7 @@ public static class DumpSplitter
             throw new KvmException($"the dump would need {sections.Count} section files, more than {SectionFileReference.MaxReferences}: raise the section size");
 
         var notes = new List<(string Name, uint Type, byte[] Desc)>();
-        if (kvm.VmcoreInfo is { } vmi)
+        if (kvm.VmcoreInfoData is { } vmi)
             notes.Add(("VMCOREINFO", 0, Encoding.ASCII.GetBytes(string.Concat(vmi.Entries.Select(e => $"{e.Key}={e.Value}\n")))));
         foreach (var (start, end, name) in sections)
             notes.Add((SectionFileReference.NoteName, SectionFileReference.NoteType, new SectionFileReference(name, start, 0, end - start).Encode()));

@@ -34,7 +34,23 @@ public static class SchemaImport
     /// <summary>Writes complete definitions of <paramref name="types"/> (struct or union names, "struct x", or
     /// typedef names of records) with their dependencies, in dependency order.</summary>
     /// <exception cref="KvmException">A type is not in the BTF, or a layout cannot be expressed.</exception>
-    public static string Complete(BtfTypes btf, IEnumerable<string> types)
+    public static string Complete(KernelBtf btf, IEnumerable<string> types)
+    {
+        ArgumentNullException.ThrowIfNull(btf);
+        return Complete(btf.Types, types);
+    }
+
+    /// <summary>Writes, for each of <paramref name="types"/>, a preserve_access_index subset with the members
+    /// <paramref name="fields"/> (found also through anonymous members), relocated against each kernel's BTF at
+    /// run time. Records the members embed by value are written complete.</summary>
+    /// <exception cref="KvmException">A type or member is not in the BTF.</exception>
+    public static string Subset(KernelBtf btf, IEnumerable<string> types, IReadOnlyList<string> fields)
+    {
+        ArgumentNullException.ThrowIfNull(btf);
+        return Subset(btf.Types, types, fields);
+    }
+
+    internal static string Complete(BtfTypes btf, IEnumerable<string> types)
     {
         ArgumentNullException.ThrowIfNull(btf);
         ArgumentNullException.ThrowIfNull(types);
@@ -47,8 +63,7 @@ public static class SchemaImport
     /// <summary>Writes, for each of <paramref name="types"/>, a preserve_access_index subset with the members
     /// <paramref name="fields"/> (found also through anonymous members), relocated against each kernel's BTF at
     /// run time. Records the members embed by value are written complete.</summary>
-    /// <exception cref="KvmException">A type or member is not in the BTF.</exception>
-    public static string Subset(BtfTypes btf, IEnumerable<string> types, IReadOnlyList<string> fields)
+    internal static string Subset(BtfTypes btf, IEnumerable<string> types, IReadOnlyList<string> fields)
     {
         ArgumentNullException.ThrowIfNull(btf);
         ArgumentNullException.ThrowIfNull(types);

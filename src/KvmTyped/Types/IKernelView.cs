@@ -24,6 +24,11 @@ public interface IKernelView<TSelf>
     /// <summary>The size of the type in the image <paramref name="memory"/> belongs to.</summary>
     static abstract ulong SizeOf(IKernelMemory memory);
 
+    /// <summary>The byte offset of a member (reachable without a name) in the image <paramref name="memory"/> belongs to:
+    /// relocated for preserve_access_index types, computed for the others.</summary>
+    /// <exception cref="KvmException">No such member, or this kernel lacks it.</exception>
+    static abstract ulong OffsetOf(IKernelMemory memory, string member);
+
     /// <summary>The computed layout under a data model; null for relocated (preserve_access_index) types.</summary>
     static abstract KernelStructLayout? StaticLayout(DataModel model);
 }
@@ -35,6 +40,12 @@ public static class KernelTypes
     /// <exception cref="KvmException">T is relocated (its layout depends on the image).</exception>
     public static ulong SizeOf<T>(DataModel model)
         where T : struct, IKernelView<T> => Layout<T>(model).Size;
+
+    /// <summary>offsetof(T, member) in the image <paramref name="memory"/> belongs to: the kernel's own offset for a
+    /// relocated type, as BPF CO-RE's bpf_core_field_offset gives it.</summary>
+    /// <exception cref="KvmException">No such member, or this kernel lacks it.</exception>
+    public static ulong OffsetOf<T>(IKernelMemory memory, string member)
+        where T : struct, IKernelView<T> => T.OffsetOf(memory, member);
 
     /// <summary>offsetof(T, member) under a data model, for a member reachable without a name.</summary>
     /// <exception cref="KvmException">T is relocated, or has no such member.</exception>

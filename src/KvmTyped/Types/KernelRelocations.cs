@@ -193,6 +193,17 @@ public sealed class KernelRelocation
     /// <exception cref="KvmException">The member does not exist in this kernel.</exception>
     public ulong ByteOffset(int index) => (ulong)(BitOffset(index) >> 3);
 
+    /// <summary>The byte offset of the member called <paramref name="member"/>.</summary>
+    /// <exception cref="KvmException">The member was not requested, or does not exist in this kernel.</exception>
+    public ulong ByteOffset(string member)
+    {
+        for (var i = 0; i < _request.FieldNames.Count; i++)
+        {
+            if (_request.FieldNames[i] == member) return ByteOffset(i);
+        }
+        throw new KvmException($"{(_request.IsUnion ? "union" : "struct")} {_request.StructName} has no member '{member}' in its schema");
+    }
+
     /// <summary>The bitfield width of member <paramref name="index"/>, 0 when it is not a bitfield.</summary>
     public int BitSize(int index) => _bitSizes[index];
 }

@@ -20,9 +20,8 @@ public class KernelTasksTests
     {
         var truth = LinuxTruth.Load(c.Folder);
         using var kvm = c.Open();
-        var btf = KernelBtf.For(kvm, c.BtfPath);
-        Assert.StartsWith(c.ExpectedBtfSource, btf.Source, StringComparison.Ordinal);
-        var tasks = new KernelTasks(kvm, btf).List();
+        Assert.StartsWith(c.ExpectedBtfSource, kvm.Btf.Source, StringComparison.Ordinal);
+        var tasks = new KernelTasks(kvm).List();
 
         var byTid = tasks.Where(t => t.Pid > 0).ToDictionary(t => t.Pid);
         Assert.Equal(tasks.Count(t => t.Pid > 0), byTid.Count); // no task listed twice
@@ -64,7 +63,7 @@ public class KernelTasksTests
     {
         var truth = LinuxTruth.Load(c.Folder);
         using var kvm = c.Open();
-        var tasks = KernelTasks.For(kvm, c.BtfPath).List();
+        var tasks = KernelTasks.For(kvm).List();
         var (parent, zombie) = truth.Zombie;
         var z = Assert.Single(tasks, t => t.Pid == zombie);
         Assert.Equal('Z', z.State);
@@ -84,7 +83,7 @@ public class KernelTasksTests
     {
         var truth = LinuxTruth.Load(c.Folder);
         using var kvm = c.Open();
-        var kt = KernelTasks.For(kvm, c.BtfPath);
+        var kt = KernelTasks.For(kvm);
         var tasks = kt.List().ToDictionary(t => t.Address);
         var running = kt.RunningTasks();
         Assert.Equal(Enumerable.Range(0, kvm.CpuCount), running.Keys.Order());
@@ -122,8 +121,8 @@ public class KernelTasksTests
     [InlineData(Dumps.I386Kdump, Dumps.I386Map, DumpCase.I386Btf)]
     public void Args_fail_cleanly_where_makedumpfile_excluded_user_pages(string core, string namelist, string? btf)
     {
-        using var kvm = Kvm.Open(Fixtures.Get(namelist), Fixtures.Get(core));
-        var kt = KernelTasks.For(kvm, btf is null ? null : Fixtures.Get(btf));
+        using var kvm = Kvm.Open(Fixtures.Get(namelist), Fixtures.Get(core), options: new KvmOpenOptions { BtfPath = btf is null ? null : Fixtures.Get(btf) });
+        var kt = KernelTasks.For(kvm);
         var marker = Assert.Single(kt.List(), t => t.Comm == "labmarker");
         var e = Assert.ThrowsAny<KvmReadException>(() => kt.GetArgs(marker));
         Assert.Contains($"pid {marker.Pid} arguments", e.Message, StringComparison.Ordinal);
@@ -138,8 +137,8 @@ public class KernelTasksTests
     public void Args_in_an_elf_d31_dump_are_truth_or_a_clean_failure(string core, string namelist, string? btf, string folder)
     {
         var truth = LinuxTruth.Load(folder);
-        using var kvm = Kvm.Open(Fixtures.Get(namelist), Fixtures.Get(core));
-        var kt = KernelTasks.For(kvm, btf is null ? null : Fixtures.Get(btf));
+        using var kvm = Kvm.Open(Fixtures.Get(namelist), Fixtures.Get(core), options: new KvmOpenOptions { BtfPath = btf is null ? null : Fixtures.Get(btf) });
+        var kt = KernelTasks.For(kvm);
         var tasks = kt.List().Where(t => !t.IsIdle).ToDictionary(t => t.Pid);
         int read = 0, refused = 0;
         foreach (var p in truth.Tasks.Where(p => p.Args.Length > 0 && p.Tid != 1))
@@ -176,8 +175,8 @@ public class KernelTasksTests
     [Fact]
     public void Btf_of_another_kernel_is_refused()
     {
-        using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.Amd64Kdump));
-        var e = Assert.Throws<KvmException>(() => KernelTasks.For(kvm, Fixtures.Get(DumpCase.I386Btf)).List());
+        using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.Amd64Kdump), options: new KvmOpenOptions { BtfPath = Fixtures.Get(DumpCase.I386Btf) });
+        var e = Assert.Throws<KvmException>(() => KernelTasks.For(kvm).List());
         Assert.StartsWith($"file {Fixtures.Get(DumpCase.I386Btf)}: the BTF does not fit this kernel", e.Message, StringComparison.Ordinal);
     }
 
@@ -185,21 +184,23 @@ public class KernelTasksTests
     public void Kernel_btf_is_kept_per_image()
     {
         using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.NoKaslrElf));
-        Assert.False(KernelBtf.TryGetCached(kvm, out _));
-        var a = kvm.GetKernelBtf();
+        Assert.False(kvm.HasLookedForBtf);
+        var a = kvm.Btf;
+        Assert.True(kvm.HasLookedForBtf);
         Assert.Same(a, KernelBtf.For(kvm));
-        Assert.True(KernelBtf.TryGetCached(kvm, out var b));
+        Assert.True(kvm.TryGetBtf(out var b, out _));
         Assert.Same(a, b);
-        Assert.Equal(8, a.Types.PointerSize);
+        Assert.Equal(8, a.PointerSize);
     }
 
     [Fact]
     public void Explicit_btf_file_wins_and_a_missing_one_is_an_error()
     {
-        using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Vmlinux), Fixtures.Get(Dumps.NoKaslrElf));
-        var e = Assert.Throws<KvmException>(() => KernelBtf.For(kvm, "/nonexistent/vmlinux.btf"));
+        var e = Assert.Throws<KvmOpenException>(() => Kvm.Open(Fixtures.Get(Dumps.Amd64Vmlinux), Fixtures.Get(Dumps.NoKaslrElf),
+            options: new KvmOpenOptions { BtfPath = "/nonexistent/vmlinux.btf" }));
         Assert.Contains("/nonexistent/vmlinux.btf", e.Message, StringComparison.Ordinal);
         var vmlinux = Fixtures.Get(Dumps.Amd64Vmlinux);
-        Assert.Equal($"file {vmlinux}", KernelBtf.For(kvm, vmlinux).Source);
+        using var kvm = Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(Dumps.NoKaslrElf), options: new KvmOpenOptions { BtfPath = vmlinux });
+        Assert.Equal($"file {vmlinux}", KernelBtf.For(kvm).Source);
     }
 }

@@ -44,7 +44,7 @@ public sealed record DumpCase(string Folder, string Core, string Namelist, strin
 {
     public override string ToString() => $"{Core} + {Path.GetFileName(Namelist)}{(Btf is null ? "" : " + " + Path.GetFileName(Btf))}";
 
-    internal Kvm Open() => Kvm.Open(Fixtures.Get(Namelist), Fixtures.Get(Core));
+    internal Kvm Open() => Kvm.Open(Fixtures.Get(Namelist), Fixtures.Get(Core), options: new KvmOpenOptions { BtfPath = BtfPath });
 
     internal string? BtfPath => Btf is null ? null : Fixtures.Get(Btf);
 

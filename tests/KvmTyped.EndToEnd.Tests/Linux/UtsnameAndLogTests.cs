@@ -10,7 +10,7 @@ public class UtsnameAndLogTests
     {
         var truth = LinuxTruth.Load(c.Folder);
         using var kvm = c.Open();
-        var u = Utsname.Read(kvm, c.BtfPath);
+        var u = Utsname.Read(kvm);
         Assert.Equal(truth.UnameA, $"{u} GNU/Linux");
         Assert.Equal("Linux", u.Sysname);
         Assert.Equal("lab-guest", u.Nodename);

@@ -26,8 +26,8 @@ public class RelocationTests
     public void Every_schemas_linux_subset_relocates(DumpCase c)
     {
         using var kvm = Open(c);
-        Assert.StartsWith(c.ExpectedBtfSource, kvm.GetKernelBtf().Source, StringComparison.Ordinal);
-        var btf = kvm.GetKernelBtf().Types;
+        Assert.StartsWith(c.ExpectedBtfSource, kvm.Btf.Source, StringComparison.Ordinal);
+        var btf = kvm.Btf.Types;
         ulong Size(string name) => (ulong)btf.SizeOf(btf.Find(name, BtfKind.Struct));
         Assert.Equal(Size("task_struct"), task_struct.SizeOf(kvm));
         Assert.Equal(Size("mm_struct"), mm_struct.SizeOf(kvm));

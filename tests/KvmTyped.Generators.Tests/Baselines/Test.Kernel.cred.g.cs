@@ -32,6 +32,9 @@ partial struct cred : global::KvmTyped.Types.IKernelView<cred>
     /// <summary>sizeof in the image <paramref name="memory"/> belongs to.</summary>
     public static ulong SizeOf(global::KvmTyped.Types.IKernelMemory memory) => global::KvmTyped.Types.KernelRelocations.Get(memory, s_request).Size;
 
+    /// <summary>offsetof(struct cred, <paramref name="member"/>) in the image <paramref name="memory"/> belongs to.</summary>
+    public static ulong OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member) => global::KvmTyped.Types.KernelRelocations.Get(memory, s_request).ByteOffset(member);
+
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 

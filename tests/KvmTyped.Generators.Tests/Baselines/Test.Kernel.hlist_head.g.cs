@@ -30,6 +30,9 @@ partial struct hlist_head : global::KvmTyped.Types.IKernelView<hlist_head>
     /// <summary>sizeof in the image <paramref name="memory"/> belongs to.</summary>
     public static ulong SizeOf(global::KvmTyped.Types.IKernelMemory memory) => memory.DataModel == global::KvmTyped.DataModel.LP64 ? 8UL : 4UL;
 
+    /// <summary>offsetof(struct hlist_head, <paramref name="member"/>) in the image <paramref name="memory"/> belongs to.</summary>
+    public static ulong OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member) => (memory.DataModel == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32).Field(member).Offset;
+
     /// <summary>The computed layout under a data model.</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => model == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32;
 

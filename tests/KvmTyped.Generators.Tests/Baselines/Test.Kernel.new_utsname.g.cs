@@ -30,6 +30,9 @@ partial struct new_utsname : global::KvmTyped.Types.IKernelView<new_utsname>
     /// <summary>sizeof in the image <paramref name="memory"/> belongs to.</summary>
     public static ulong SizeOf(global::KvmTyped.Types.IKernelMemory memory) => memory.DataModel == global::KvmTyped.DataModel.LP64 ? 390UL : 390UL;
 
+    /// <summary>offsetof(struct new_utsname, <paramref name="member"/>) in the image <paramref name="memory"/> belongs to.</summary>
+    public static ulong OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member) => (memory.DataModel == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32).Field(member).Offset;
+
     /// <summary>The computed layout under a data model.</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => model == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32;
 

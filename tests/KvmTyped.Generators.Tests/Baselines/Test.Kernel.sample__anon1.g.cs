@@ -30,6 +30,9 @@ partial struct sample__anon1 : global::KvmTyped.Types.IKernelView<sample__anon1>
     /// <summary>sizeof in the image <paramref name="memory"/> belongs to.</summary>
     public static ulong SizeOf(global::KvmTyped.Types.IKernelMemory memory) => memory.DataModel == global::KvmTyped.DataModel.LP64 ? 4UL : 4UL;
 
+    /// <summary>offsetof(union (anonymous), <paramref name="member"/>) in the image <paramref name="memory"/> belongs to.</summary>
+    public static ulong OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member) => (memory.DataModel == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32).Field(member).Offset;
+
     /// <summary>The computed layout under a data model.</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => model == global::KvmTyped.DataModel.LP64 ? s_lp64 : s_ilp32;
 

@@ -7,8 +7,14 @@ namespace Test.Kernel;
 /// <summary>A view of <c>struct task_struct</c> in kernel memory (sched.h; offsets relocated against the kernel's BTF).</summary>
 public readonly partial struct task_struct
 {
+    /// <summary><c>struct thread_info thread_info</c></summary>
+    public partial global::Test.Kernel.thread_info thread_info { get; }
+
     /// <summary><c>unsigned int __state</c></summary>
     public partial uint __state { get; }
+
+    /// <summary><c>void *stack</c></summary>
+    public partial ulong stack { get; }
 
     /// <summary><c>unsigned int flags</c></summary>
     public partial uint flags { get; }
@@ -54,6 +60,12 @@ public readonly partial struct task_struct
 
     /// <summary><c>struct list_head thread_group</c></summary>
     public partial global::Test.Kernel.list_head thread_group { get; }
+
+    /// <summary><c>struct list_head thread_node</c></summary>
+    public partial global::Test.Kernel.list_head thread_node { get; }
+
+    /// <summary><c>struct signal_struct *signal</c></summary>
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.signal_struct> signal { get; }
 
     /// <summary><c>struct cred *real_cred</c></summary>
     public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> real_cred { get; }

@@ -32,13 +32,18 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
     /// <summary>sizeof in the image <paramref name="memory"/> belongs to.</summary>
     public static ulong SizeOf(global::KvmTyped.Types.IKernelMemory memory) => global::KvmTyped.Types.KernelRelocations.Get(memory, s_request).Size;
 
+    /// <summary>offsetof(struct task_struct, <paramref name="member"/>) in the image <paramref name="memory"/> belongs to.</summary>
+    public static ulong OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member) => global::KvmTyped.Types.KernelRelocations.Get(memory, s_request).ByteOffset(member);
+
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("task_struct", false, new string[] { "__state", "flags", "prio", "tasks", "mm", "active_mm", "exit_state", "exit_code", "pid", "tgid", "real_parent", "parent", "children", "sibling", "group_leader", "thread_group", "real_cred", "cred", "comm" },
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("task_struct", false, new string[] { "thread_info", "__state", "stack", "flags", "prio", "tasks", "mm", "active_mm", "exit_state", "exit_code", "pid", "tgid", "real_parent", "parent", "children", "sibling", "group_leader", "thread_group", "thread_node", "signal", "real_cred", "cred", "comm" },
         new global::KvmTyped.Types.KernelFieldType[]
         {
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "thread_info", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
@@ -54,6 +59,8 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "task_struct", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "signal_struct", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 16, null, new(global::KvmTyped.Types.KernelFieldKind.Int, 1, 1, true, 0, null, null, 0), 0),
@@ -65,43 +72,51 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
     /// <summary>The memory this view reads.</summary>
     public global::KvmTyped.Types.IKernelMemory Memory => _memory;
 
-    public partial uint __state => (uint)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(0), 4);
+    public partial global::Test.Kernel.thread_info thread_info => global::Test.Kernel.thread_info.At(_memory, _address + _reloc.ByteOffset(0));
 
-    public partial uint flags => (uint)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(1), 4);
+    public partial uint __state => (uint)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(1), 4);
 
-    public partial int prio => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(2), 4);
+    public partial ulong stack => global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(2), _lp64);
 
-    public partial global::Test.Kernel.list_head tasks => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(3));
+    public partial uint flags => (uint)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(3), 4);
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> mm => new global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(4), _lp64));
+    public partial int prio => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(4), 4);
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> active_mm => new global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(5), _lp64));
+    public partial global::Test.Kernel.list_head tasks => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(5));
 
-    public partial int exit_state => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(6), 4);
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> mm => new global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(6), _lp64));
 
-    public partial int exit_code => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(7), 4);
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct> active_mm => new global::KvmTyped.Types.KPtr<global::Test.Kernel.mm_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(7), _lp64));
 
-    public partial int pid => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(8), 4);
+    public partial int exit_state => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(8), 4);
 
-    public partial int tgid => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(9), 4);
+    public partial int exit_code => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(9), 4);
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> real_parent => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(10), _lp64));
+    public partial int pid => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(10), 4);
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> parent => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(11), _lp64));
+    public partial int tgid => (int)global::KvmTyped.Types.KernelReader.ReadSigned(_memory, _address + _reloc.ByteOffset(11), 4);
 
-    public partial global::Test.Kernel.list_head children => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(12));
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> real_parent => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(12), _lp64));
 
-    public partial global::Test.Kernel.list_head sibling => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(13));
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> parent => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(13), _lp64));
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> group_leader => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(14), _lp64));
+    public partial global::Test.Kernel.list_head children => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(14));
 
-    public partial global::Test.Kernel.list_head thread_group => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(15));
+    public partial global::Test.Kernel.list_head sibling => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(15));
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> real_cred => new global::KvmTyped.Types.KPtr<global::Test.Kernel.cred>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(16), _lp64));
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct> group_leader => new global::KvmTyped.Types.KPtr<global::Test.Kernel.task_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(16), _lp64));
 
-    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> cred => new global::KvmTyped.Types.KPtr<global::Test.Kernel.cred>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(17), _lp64));
+    public partial global::Test.Kernel.list_head thread_group => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(17));
 
-    public partial string comm => global::KvmTyped.Types.KernelReader.ReadCString(_memory, _address + _reloc.ByteOffset(18), 16);
+    public partial global::Test.Kernel.list_head thread_node => global::Test.Kernel.list_head.At(_memory, _address + _reloc.ByteOffset(18));
+
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.signal_struct> signal => new global::KvmTyped.Types.KPtr<global::Test.Kernel.signal_struct>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(19), _lp64));
+
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> real_cred => new global::KvmTyped.Types.KPtr<global::Test.Kernel.cred>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(20), _lp64));
+
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.cred> cred => new global::KvmTyped.Types.KPtr<global::Test.Kernel.cred>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(21), _lp64));
+
+    public partial string comm => global::KvmTyped.Types.KernelReader.ReadCString(_memory, _address + _reloc.ByteOffset(22), 16);
 
     /// <summary>True when this kernel's struct task_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);

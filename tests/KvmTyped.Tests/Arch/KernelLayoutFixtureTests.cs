@@ -81,7 +81,7 @@ public class KernelLayoutFixtureTests
             // Per-CPU symbols (runqueues at 0x31c40) are offsets into each CPU's area: not relocated by KASLR.
             if (running < 0xc0000000UL || !symbols.TryLookup(entry.Name, out var symbol))
                 continue;
-            Assert.Equal(running, layout.Relocate(symbol.Address));
+            Assert.Equal(running, layout.SymbolRelocation.ToRunning(symbol.Address));
             Assert.True(layout.AddressSpace.TryTranslate(running, out _, out _, out var failure), failure);
             checkedCount++;
         }
@@ -98,7 +98,7 @@ public class KernelLayoutFixtureTests
         var model = symbols.DataModel!.Value;
         var layout = KernelLayout.Detect(memory, memory.VmcoreInfo, symbols, model, dump);
         var banner = truth.GetProperty("linux_banner").GetString()!;
-        var bannerVa = layout.Relocate(symbols.TryLookup("linux_banner", out var b) ? b.Address : 0);
+        var bannerVa = layout.SymbolRelocation.ToRunning(symbols.TryLookup("linux_banner", out var b) ? b.Address : 0);
 
         // The page tables alone, without the text mapping.
         Assert.Equal(banner, ReadString(layout.PageTables, memory, bannerVa, 512));
@@ -226,7 +226,7 @@ public class KernelLayoutFixtureTests
             Assert.Equal(truth.GetProperty("pattern_page1").GetString(), ReadString(process, memory, va1, 20));
             // The kernel half is shared: linux_banner reads the same through the process's tables.
             Assert.True(symbols.TryLookup("linux_banner", out var banner));
-            Assert.Equal(layout.Banner, ReadString(process, memory, layout.Relocate(banner.Address), 512));
+            Assert.Equal(layout.Banner, ReadString(process, memory, layout.SymbolRelocation.ToRunning(banner.Address), 512));
         }
     }
 }

@@ -1,5 +1,6 @@
 using KvmTyped.Btf;
 using KvmTyped.Linux;
+using KvmTyped.Types;
 using KvmTyped.Tests.Btf;
 
 namespace KvmTyped.Tests.Linux;
@@ -29,10 +30,11 @@ public class KernelTasksSyntheticTests
             members.Add(("exit_state", u32, 416, 0));
         b.Struct("task_struct", 128, [.. members]); // 7
         b.Array(ch, u32, 16); // 8
-        b.Struct("mm_struct", 24, ("arg_start", u64, 0, 0), ("arg_end", u64, 64, 0), ("pgd", u64, 128, 0)); // 9
+        b.Struct("mm_struct", 24, ("arg_start", u64, 0, 0), ("arg_end", u64, 64, 0), ("pgd", 13, 128, 0)); // 9
         b.Ptr(9); // 10
         b.Struct("signal_struct", 16, ("thread_head", listHead, 0, 0)); // 11
         b.Ptr(11); // 12
+        b.Ptr(u64); // 13: pgd_t *
         return BtfTypes.Parse(b.Build(), sourceName: "test BTF", pointerSize: 8);
     }
 
@@ -68,7 +70,7 @@ public class KernelTasksSyntheticTests
     }
 
     private static KernelTasks Tasks(FlatKernelMemory m, BtfTypes? types = null) =>
-        new(m, types ?? Types(), "test BTF", name => name == "init_task" ? Init : null, 1, null);
+        new(new ViewMemory(m, new BtfRelocator(types ?? Types(), DataModel.LP64, "test kernel")), name => name == "init_task" ? Init : null, 1, null, () => "test BTF");
 
     [Fact]
     public void Processes_come_with_their_threads_and_proc_s_fields()
@@ -151,8 +153,8 @@ public class KernelTasksSyntheticTests
     [Fact]
     public void Btf_without_a_needed_member_is_named()
     {
-        var e = Assert.Throws<KvmException>(() => Tasks(Memory(), Types(withExitState: false)));
-        Assert.Equal("test BTF: struct task_struct has no member exit_state", e.Message);
+        var e = Assert.Throws<KvmException>(() => Tasks(Memory(), Types(withExitState: false)).List());
+        Assert.Equal("this kernel's struct task_struct has no member 'exit_state' (test kernel)", e.Message);
     }
 
     [Fact]

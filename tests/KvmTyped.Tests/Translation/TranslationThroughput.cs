@@ -30,7 +30,7 @@ public class TranslationThroughput(ITestOutputHelper output)
             var pages = new List<ulong>();
             for (ulong i = 0; i < (ulong)pageCount / 2; i++)
             {
-                pages.Add(layout.Relocate(sdata.Address) + (i * 4096));
+                pages.Add(layout.SymbolRelocation.ToRunning(sdata.Address) + (i * 4096));
                 pages.Add(layout.PageOffset + 0x0100_0000UL + (i * 4096));
             }
             var random = new Random(42);

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using KvmTyped.Formats;
 using KvmTyped.Symbols;
+using KvmTyped.Arch;
 using KvmTyped.Translation;
 using static KvmTyped.Translation.PageTableWalk;
 
@@ -39,7 +40,7 @@ namespace KvmTyped.Arch.X86;
 /// namelist's address plus the slide, and the <c>linux_banner</c> read at the namelist's relocated address must start
 /// with "Linux version &lt;OSRELEASE&gt; " (and equal the namelist's own banner text when the caller has it).</para>
 /// </remarks>
-public sealed class KernelLayout
+public sealed class KernelLayout : IKernelImageLayout
 {
     /// <summary>__START_KERNEL_map: where x86-64 maps its image, virtual = physical + this − phys_base.</summary>
     public const ulong StartKernelMap = 0xffff_ffff_8000_0000UL;
@@ -54,7 +55,8 @@ public sealed class KernelLayout
     public const ulong DefaultPageOffsetI386 = 0xc000_0000UL;
 
     private const ulong LargePage = 0x20_0000UL;
-    private const ulong KernelImageWindow = 0x4000_0000UL;
+    /// <summary>The x86-64 kernel image window from __START_KERNEL_map (KERNEL_IMAGE_SIZE with KASLR: 1 GiB).</summary>
+    internal const ulong KernelImageWindow = 0x4000_0000UL;
     private const string BannerPrefix = "Linux version ";
 
     /// <summary>Most physical addresses the banner search reads: 2^24, i.e. 32 TiB at the x86-64 stride of 2 MiB and
@@ -130,8 +132,23 @@ public sealed class KernelLayout
     /// <summary>The linux_banner text read from memory (without its trailing newline).</summary>
     public string Banner { get; private set; } = "";
 
-    /// <summary>A namelist address made a running address (adds <see cref="KaslrOffset"/>).</summary>
-    public ulong Relocate(ulong linkAddress) => unchecked(linkAddress + KaslrOffset);
+    /// <summary>Where the kernel image's addresses begin: __START_KERNEL_map on x86-64, PAGE_OFFSET on i386.</summary>
+    public ulong KernelImageBase => DataModel == DataModel.LP64 ? StartKernelMap : PageOffset;
+
+    /// <summary>How namelist addresses become running ones under this layout's slide.</summary>
+    internal SymbolRelocation SymbolRelocation => new(KaslrOffset, KernelImageBase, DataModel);
+
+    SymbolRelocation IKernelImageLayout.SymbolRelocation => SymbolRelocation;
+
+    ulong? IKernelImageLayout.PageOffset => PageOffset;
+
+    int? IKernelImageLayout.PagingLevels => PagingLevels;
+
+    ulong? IKernelImageLayout.RootTable => RootTable;
+
+    string? IKernelImageLayout.KaslrSource => KaslrSource;
+
+    IAddressSpace? IKernelImageLayout.CreateProcessAddressSpace(ulong rootTablePhysical) => CreateProcessAddressSpace(rootTablePhysical);
 
     /// <summary>Reads kernel virtual memory through <see cref="AddressSpace"/>.</summary>
     public bool TryReadVirtual(ulong virtualAddress, Span<byte> destination, [NotNullWhen(false)] out string? failure) =>
@@ -416,7 +433,7 @@ public sealed class KernelLayout
         if (Link(symbols, "page_offset_base") is not ulong link)
             return fallback;
         Span<byte> word = stackalloc byte[8];
-        if (!TryReadVirtual(Relocate(link), word, out _))
+        if (!TryReadVirtual(SymbolRelocation.ToRunning(link), word, out _))
             return fallback;
         var value = BinaryPrimitives.ReadUInt64LittleEndian(word);
         // Randomised in 1 GiB (PUD) steps within the kernel half.
@@ -431,7 +448,7 @@ public sealed class KernelLayout
             {
                 if (info.Symbol(name) is not ulong running || Link(symbols, name) is not ulong linked)
                     continue;
-                var expected = DataModel == DataModel.LP64 ? Relocate(linked) : Relocate(linked) & uint.MaxValue;
+                var expected = SymbolRelocation.ToRunning(linked);
                 if (expected != running)
                     throw new KvmOpenException(
                         $"{symbols.Source} does not match {core}: {name} is at {Hex(running)} in the dump's VMCOREINFO (release {info.OsRelease ?? "unknown"}), " +
@@ -445,7 +462,7 @@ public sealed class KernelLayout
                 throw new KvmOpenException($"{symbols.Source}: no linux_banner symbol to compare with the namelist's banner");
             return;
         }
-        var bannerAddress = DataModel == DataModel.LP64 ? Relocate(bannerLink) : Relocate(bannerLink) & uint.MaxValue;
+        var bannerAddress = SymbolRelocation.ToRunning(bannerLink);
         if (!TryReadCString(bannerAddress, 1024, out var banner, out var failure))
             throw new KvmOpenException($"{symbols.Source} does not match {core}: cannot read linux_banner at {Hex(bannerAddress)}: {failure}");
         Banner = banner.TrimEnd('\n');

@@ -2,9 +2,8 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using KvmTyped.Btf;
 
-namespace KvmTyped.Tools;
+namespace KvmTyped.Btf;
 
 /// <summary>A value decoded through BTF: a struct or union's members, an array's elements, or a scalar.</summary>
 public abstract record BtfValue;
