@@ -4,7 +4,7 @@
 For each stage (≈60, 1,000, 5,000, 10,000 tasks) and each form of the dump (QEMU's paging-off ELF, its
 flattened kdump-zlib, the same reassembled), whole-process runs of `kvmtyped info` (open), `ps` and `log`,
 and the lean libkdumpfile script beside `ps` where libkdumpfile opens the file, alternating, N rounds
-(default 10): median wall time and peak RSS (wait4). Before timing, `ps` is checked: its row count against
+(default 10): median wall time, CPU time and peak RSS (wait4). Before timing, `ps` is checked: its row count against
 the guest's own count of /proc tasks (plus the idle tasks, which /proc does not list), and the lean
 script's rows against kvmtyped's, as ../bench.py compares them. Then, per command and form, a least-squares
 line over the stages: the fixed start-up cost (its intercept) and the cost per 1,000 tasks (its slope).
@@ -66,8 +66,9 @@ def main():
     status = 0
     for form in a.format or list(FORMS):
         print(f"\n== {FORMS[form]}")
+        print(f"{'':>20}  " + "  ".join(f"{c:^20}" for c in ("info", "ps", "log", "lean ps")))
         print(f"{'stage':>6} {'tasks':>6} {'MiB':>6}  " + "  ".join(
-            f"{c + ' ms':>12} {'MiB':>5}" for c in ("info", "ps", "log", "lean ps")) + f"  {'ps/lean':>7}")
+            f"{'wall':>6} {'cpu':>6} {'RSS':>6}" for _ in range(4)) + f"  {'ps/lean':>7}")
         for meta in found:
             dump = CACHE / f"tasks-{meta['stage']}.{form}"
             commands = {c: [native, c, "-n", sysmap, "-c", dump] for c in ("info", "ps", "log")}
@@ -88,34 +89,34 @@ def main():
             for _ in range(a.rounds):
                 for name, cmd in commands.items():
                     out = work / name.replace(" ", "-")
-                    rc, wall, _, rss = bench.run(cmd, out)
+                    rc, wall, cpu, rss = bench.run(cmd, out)
                     if rc != 0 or bench.digest(out) != expect[name]:
                         raise SystemExit(f"{name} on {dump}: a timed run printed something else")
-                    samples[name].append((wall, rss / 1024))
+                    samples[name].append((wall, cpu, rss / 1024))
             tasks = len(rows["ps"])
             cells, med = [], {}
             for name in ("info", "ps", "log", "lean ps"):
                 if name not in samples:
-                    cells.append(f"{'-':>12} {'-':>5}")
+                    cells.append(f"{'-':>6} {'-':>6} {'-':>6}")
                     continue
-                wall = statistics.median(s[0] for s in samples[name])
-                rss = statistics.median(s[1] for s in samples[name])
+                wall, cpu, rss = (statistics.median(s[i] for s in samples[name]) for i in range(3))
                 med[name] = wall
-                results.setdefault((form, name), []).append((tasks, wall, rss))
-                cells.append(f"{wall * 1000:>12.0f} {rss:>5.0f}")
+                results.setdefault((form, name), []).append((tasks, wall, cpu, rss))
+                cells.append(f"{wall * 1000:>6.0f} {cpu * 1000:>6.0f} {rss:>6.1f}")
             ratio = f"{med['ps'] / med['lean ps']:>7.2f}" if "lean ps" in med else f"{'-':>7}"
             print(f"{meta['stage']:>6} {tasks:>6} {dump.stat().st_size / 2**20:>6.0f}  " + "  ".join(cells)
                   + f"  {ratio}")
             for n in notes:
                 print(f"         {n}")
-    print("\n== cost model: least squares over the stages, x = tasks in the dump (kvmtyped's ps rows)")
-    print(f"{'form':<11} {'command':<8} {'start-up ms':>11} {'ms / 1k tasks':>13} {'start-up MiB':>12} "
-          f"{'MiB / 1k tasks':>14}   per stage above the first (ms per 1k tasks)")
+    print("\n== cost model: least squares over the stages, x = tasks in the dump (kvmtyped's ps rows);")
+    print("   start-up = the line at 0 tasks, per 1k = its slope; 'above first' = each stage's cost over the first")
+    print(f"{'form':<11} {'command':<8} {'wall ms':>8} {'per 1k':>7} {'cpu ms':>7} {'per 1k':>7} {'RSS MiB':>8} "
+          f"{'per 1k':>7}   cpu per 1k above first")
     for (form, name), pts in results.items():
-        t0, t1 = fit([(n, w * 1000) for n, w, _ in pts])
-        r0, r1 = fit([(n, r) for n, _, r in pts])
-        above = ", ".join(f"{(w - pts[0][1]) * 1e6 / (n - pts[0][0]):.1f}" for n, w, _ in pts[1:] if n > pts[0][0])
-        print(f"{form:<11} {name:<8} {t0:>11.0f} {t1 * 1000:>13.1f} {r0:>12.1f} {r1 * 1000:>14.2f}   {above}")
+        (w0, w1), (c0, c1), (r0, r1) = (fit([(p[0], p[i]) for p in pts]) for i in (1, 2, 3))
+        above = ", ".join(f"{(p[2] - pts[0][2]) * 1e6 / (p[0] - pts[0][0]):.1f}" for p in pts[1:] if p[0] > pts[0][0])
+        print(f"{form:<11} {name:<8} {w0 * 1000:>8.0f} {w1 * 1e6:>7.1f} {c0 * 1000:>7.0f} {c1 * 1e6:>7.1f} "
+              f"{r0:>8.1f} {r1 * 1000:>7.2f}   {above}")
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
     return status
 
