@@ -238,15 +238,17 @@ def main():
     all_jobs = jobs(a.native, a.vmlinux)
     status = 0
     print(f"rounds {a.rounds}; {os.cpu_count()} CPUs; load average at start {os.getloadavg()[0]:.2f}")
-    for name in a.dump or DEFAULT_DUMPS:
+    for name in a.dump or []:
         if name not in DUMPS:
             raise SystemExit(f"unknown dump {name!r}: {', '.join(DUMPS)}")
+    for jname in a.job or []:
+        if jname not in all_jobs:
+            raise SystemExit(f"unknown job {jname!r}: {', '.join(all_jobs)}")
+    for name in a.dump or DEFAULT_DUMPS:
         ready, sysmap, what = DUMPS[name]
         dump = ready(a.cache)
         for jname in a.job or ["ps", "log"]:
-            job = all_jobs.get(jname)
-            if job is None:
-                raise SystemExit(f"unknown job {jname!r}: {', '.join(all_jobs)}")
+            job = all_jobs[jname]
             if job["kvmtyped"] is None:
                 print(f"\n== {jname}: skipped, {job['why']}")
                 continue
