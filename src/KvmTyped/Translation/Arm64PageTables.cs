@@ -275,7 +275,8 @@ internal sealed class Arm64PageTables : IAddressSpace, ISwapEntries
                 failure = Fail(virtualAddress, $"reserved bits set in {LevelName(level)} entry {Hex(entry)}", level);
                 return false;
             }
-            var frame = OutputAddress(entry);
+            // nT (bit 16) may sit inside a block's address field; the block's own address bits are checked above.
+            var frame = OutputAddress(entry) & ~(span - 1);
             if (span > _physicalLimit || frame > _physicalLimit - span)
             {
                 failure = Fail(virtualAddress, $"{LevelName(level)} entry {Hex(entry)} maps beyond the physical address width", level);
