@@ -14,7 +14,8 @@ namespace KvmTyped.Translation;
 /// 16 KiB/47: 1–3; 16 KiB/48: 0–3, level 0 with two entries; 64 KiB/42: 2–3; 64 KiB/48 or 52: 1–3) and ends at level
 /// 3. Descriptor bits 1:0 are 0b11 for a table (levels above 3) or a page (level 3), 0b01 for a block, and bit 0 clear
 /// for an invalid entry. Blocks are allowed where the architecture allows them: 4 KiB — levels 1 and 2 (and 0 with
-/// LPA2); 16 KiB — level 2 (and 1 with LPA2); 64 KiB — level 2 (and 1 with LPA). A block at another level, 0b01 at
+/// LPA2); 16 KiB — level 2 (and 1 with LPA2); 64 KiB — level 2 (and 1 with LPA) — the pseudocode's
+/// AArch64.BlockDescSupported, as QEMU's target/arm/ptw.c implements it. A block at another level, 0b01 at
 /// level 3, and the bits a descriptor must keep zero (RES0: below the granule where they carry no address, 49:48 or
 /// 51:48 where the format has no address there, and the address bits inside a block) are refused, naming the level
 /// and the entry.</para>
