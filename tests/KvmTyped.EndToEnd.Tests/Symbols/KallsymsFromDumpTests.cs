@@ -1,0 +1,118 @@
+using KvmTyped.Symbols;
+using KvmTyped.TestSupport;
+
+namespace KvmTyped.EndToEnd.Tests.Symbols;
+
+/// <summary>The kernel's own symbol table, decoded from each real dump's memory, against the fixture's System.map
+/// (relocated by the KASLR offset the open found) and the guest's ground truth.</summary>
+public class KallsymsFromDumpTests
+{
+    private const string PanicKdump = "amd64/panic-kaslr/dump.kdump-zlib";
+
+    /// <summary>Folder of truth.json, core, System.map; Debian's amd64 kernel has CONFIG_KALLSYMS_ALL and (x86-64 SMP)
+    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU; its 686-pae kernel has neither: text symbols only, base-relative.</summary>
+    public static TheoryData<string, string, string, bool> Dumps => new()
+    {
+        { "amd64/nokaslr", EndToEnd.Tests.Dumps.NoKaslrElf, EndToEnd.Tests.Dumps.Amd64Map, true },
+        { "amd64/kdump-kaslr", EndToEnd.Tests.Dumps.Amd64KdumpElf, EndToEnd.Tests.Dumps.Amd64Map, true },
+        { "amd64/kdump-kaslr", EndToEnd.Tests.Dumps.Amd64Kdump, EndToEnd.Tests.Dumps.Amd64Map, true },
+        { "amd64/panic-kaslr", PanicKdump, EndToEnd.Tests.Dumps.Amd64Map, true },
+        { "i386/pae-kdump-kaslr", EndToEnd.Tests.Dumps.I386KdumpElf, EndToEnd.Tests.Dumps.I386Map, false },
+        { "i386/pae-kdump-kaslr", EndToEnd.Tests.Dumps.I386Kdump, EndToEnd.Tests.Dumps.I386Map, false },
+    };
+
+    private static KallsymsSymbolTable Decode(Kvm kvm)
+    {
+        Assert.Empty(KallsymsTables.MissingKeys(kvm.VmcoreInfo));
+        var tables = KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfo, kvm.CorePath);
+        Assert.NotNull(tables.Stext);
+        Assert.True(tables.TwoByteLengths);
+        return KallsymsImage.Decode(kvm.TryReadVirtual, tables, kvm.DataModel, kvm.CorePath, kvm.Machine);
+    }
+
+    [Theory]
+    [MemberData(nameof(Dumps))]
+    public void Kallsyms_in_the_dump_is_the_system_map_at_running_addresses(string folder, string core, string map, bool amd64)
+    {
+        using var kvm = Kvm.Open(Fixtures.Get(map), Fixtures.Get(core));
+        Assert.Equal(Truth.Load(folder).KaslrOffset, kvm.KaslrOffset);
+        using var table = Decode(kvm);
+
+        Assert.Equal(KallsymsSymbolTable.KindName, table.Kind);
+        Assert.Equal(kvm.CorePath, table.Source);
+        Assert.Equal(kvm.DataModel, table.DataModel);
+        Assert.Equal(amd64 ? KallsymsAddressMode.AbsolutePerCpu : KallsymsAddressMode.BaseRelative, table.Mode);
+
+        var mapLines = KallsymsExpectation.ReadMap(Fixtures.Get(map));
+        var selected = KallsymsExpectation.Select(mapLines, allSymbols: amd64, absolutePerCpu: amd64);
+        var expected = selected.Select(l => new KernelSymbol(l.Name, kvm.Relocate(new KernelSymbol(l.Name, l.Address, l.Type)), l.Type)).ToList();
+
+        // The count follows from the map and the kernel's selection rules: with CONFIG_KALLSYMS_ALL only a handful of
+        // System.map lines are left out (absolute symbols, the kallsyms_* tables themselves); without it, the text only.
+        Assert.Equal(expected.Count, table.Count);
+        if (amd64)
+            Assert.InRange(mapLines.Count - table.Count, 1, 30);
+        else
+            Assert.InRange(table.Count, mapLines.Count * 4 / 10, mapLines.Count * 6 / 10);
+
+        var types = "TtDdRrBb";
+        var decoded = table.Symbols;
+        Assert.True(expected.Where(s => types.Contains(s.Type, StringComparison.Ordinal)).Count() > table.Count * 9 / 10);
+        var differences = KallsymsExpectation.Differences(expected, decoded);
+        Assert.True(expected.Order(SymbolOrder.Instance).SequenceEqual(decoded.Order(SymbolOrder.Instance)), differences);
+
+        // Kernel order is address order; the lookups answer with running addresses.
+        for (var i = 1; i < decoded.Count; i++)
+            Assert.True(decoded[i - 1].Address <= decoded[i].Address, $"symbol {i} out of order");
+        Assert.True(table.TryLookup("_stext", out var stext));
+        Assert.Equal(kvm.VmcoreInfo!.Symbol("_stext"), stext.Address);
+        Assert.Equal(kvm.SymbolAddress("_stext"), stext.Address);
+        Assert.True(table.TryFindNearest(stext.Address + 1, out var near));
+        Assert.Equal(stext.Address, near.Address);
+    }
+
+    [Theory]
+    [MemberData(nameof(Dumps))]
+    public void Kallsyms_agrees_with_the_guests_own_runtime_addresses(string folder, string core, string map, bool amd64)
+    {
+        var truth = Truth.Load(folder);
+        using var kvm = Kvm.Open(Fixtures.Get(map), Fixtures.Get(core));
+        using var table = Decode(kvm);
+        var compared = new List<string>();
+        foreach (var (name, address) in truth.RuntimeSymbols())
+        {
+            if (table.TryLookup(name, out var s))
+            {
+                Assert.True(address == s.Address, $"{name}: kallsyms 0x{s.Address:x}, the guest said 0x{address:x}");
+                compared.Add(name);
+            }
+        }
+        // amd64 carries every symbol truth.json names (data and per-CPU ones too); i386 only its text symbols.
+        var all = truth.RuntimeSymbols().Select(x => x.Name).ToList();
+        if (amd64)
+        {
+            Assert.Equal(all, compared);
+            Assert.Contains("runqueues", compared);
+        }
+        else
+        {
+            Assert.Contains("_stext", compared);
+            Assert.Contains("_text", compared);
+            Assert.DoesNotContain("init_task", compared);
+        }
+    }
+
+    /// <summary>Orders symbols by address, then name, then type, so two multisets compare as sequences.</summary>
+    private sealed class SymbolOrder : IComparer<KernelSymbol>
+    {
+        public static readonly SymbolOrder Instance = new();
+
+        public int Compare(KernelSymbol x, KernelSymbol y)
+        {
+            var c = x.Address.CompareTo(y.Address);
+            if (c == 0)
+                c = string.CompareOrdinal(x.Name, y.Name);
+            return c != 0 ? c : x.Type.CompareTo(y.Type);
+        }
+    }
+}
