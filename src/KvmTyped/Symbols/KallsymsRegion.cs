@@ -2,9 +2,9 @@ namespace KvmTyped.Symbols;
 
 /// <summary>One kallsyms table copied out of kernel memory from its start, on demand and in growing chunks
 /// (64 KiB, doubling up to 4 MiB after each read that succeeds), never past a cap. Where a whole chunk cannot be
-/// read (the table ends just before memory the dump lacks), only the 4 KiB pieces needed now are read and the
-/// chunk size starts again from 4 KiB, so a table that ends at the edge of the dumped memory still decodes with
-/// few reads.</summary>
+/// read (the table ends just before memory the dump lacks), only the 4 KiB pieces needed now are read, and later
+/// chunks halve after each failure, so a table that ends at the edge of the dumped memory still decodes in a
+/// few dozen reads at most.</summary>
 internal sealed class KallsymsRegion
 {
     /// <summary>The first read's size.</summary>
@@ -21,6 +21,7 @@ internal sealed class KallsymsRegion
     private byte[] _buffer = [];
     private int _length;
     private int _chunk = FirstChunk;
+    private bool _grow = true;
 
     /// <param name="read">Reads kernel memory.</param>
     /// <param name="table">The table's kernel name, for messages (e.g. "kallsyms_names").</param>
@@ -70,21 +71,43 @@ internal sealed class KallsymsRegion
         if (_buffer.Length < target)
             Array.Resize(ref _buffer, (int)Math.Min(Cap, Math.Max(target, 2L * _buffer.Length)));
         Reads++;
-        if (_read(Start + (ulong)_length, _buffer.AsSpan(_length, target - _length), out _))
+        var attempted = target - _length;
+        if (_read(Start + (ulong)_length, _buffer.AsSpan(_length, attempted), out _))
         {
             _length = target;
-            _chunk = Math.Min(_chunk * 2, MaxChunk);
+            if (_grow)
+                _chunk = Math.Min(_chunk * 2, MaxChunk);
             return true;
         }
-        // Unreadable memory lies within the chunk: read only what is needed now, and start small again next time.
-        _chunk = FallbackPiece;
+        // Unreadable memory lies within the chunk: read only what is needed now, and from then on try chunks half
+        // as large after each failure, never larger again, so the edge is found in a logarithmic number of reads.
+        _grow = false;
+        _chunk = Math.Max(FallbackPiece, attempted / 2);
         while (_length < end)
         {
             var address = Start + (ulong)_length;
             var piece = (int)Math.Min(target - _length, FallbackPiece - (long)(address % FallbackPiece));
             Reads++;
             if (!_read(address, _buffer.AsSpan(_length, piece), out var failure))
-                throw new KvmReadException(address, $"{_source}: cannot read {Table} at 0x{address:x} (byte {_length} of the table at 0x{Start:x}): {failure}");
+            {
+                // The readable memory ends inside the piece (a reader that is not page-granular): the bytes needed
+                // now must be there; then bisect for the rest of what is readable, so later requests cost no reads.
+                var needed = (int)(end - _length);
+                Reads++;
+                if (needed >= piece || !_read(address, _buffer.AsSpan(_length, needed), out failure))
+                    throw new KvmReadException(address, $"{_source}: cannot read {Table} at 0x{address:x} (byte {_length} of the table at 0x{Start:x}): {failure}");
+                int readable = needed, unreadable = piece;
+                while (unreadable - readable > 1)
+                {
+                    var mid = readable + ((unreadable - readable) / 2);
+                    Reads++;
+                    if (_read(address, _buffer.AsSpan(_length, mid), out _))
+                        readable = mid;
+                    else
+                        unreadable = mid;
+                }
+                piece = readable;
+            }
             _length += piece;
         }
         return true;
