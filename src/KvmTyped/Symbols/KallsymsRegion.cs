@@ -23,14 +23,16 @@ internal sealed class KallsymsRegion
     private int _chunk = FirstChunk;
     private bool _grow = true;
 
+    /// <summary>Describes the table; nothing is read until <see cref="TryEnsure"/>.</summary>
     /// <param name="read">Reads kernel memory.</param>
     /// <param name="table">The table's kernel name, for messages (e.g. "kallsyms_names").</param>
     /// <param name="start">The table's running address.</param>
-    /// <param name="cap">The most bytes this table may hold (at most 2 GiB).</param>
+    /// <param name="cap">The most bytes this table may hold (1 byte to 2 GiB).</param>
     /// <param name="addressLimit">The highest address of the kernel's address space (2^32 − 1 for ILP32).</param>
     /// <param name="source">The dump, for messages.</param>
     public KallsymsRegion(ReadVirtualMemory read, string table, ulong start, int cap, ulong addressLimit, string source)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(cap, 1);
         _read = read;
         _source = source;
         Table = table;

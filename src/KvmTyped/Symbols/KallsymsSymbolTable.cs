@@ -11,6 +11,12 @@ internal sealed class KallsymsSymbolTable : ISymbolTable
     private readonly List<KernelSymbol> _symbols;
     private readonly SymbolIndex _index;
 
+    /// <summary>Wraps decoded symbols (see <see cref="KallsymsImage.Decode"/>).</summary>
+    /// <param name="source">The dump the symbols were read from.</param>
+    /// <param name="model">The kernel's data model.</param>
+    /// <param name="machine">The kernel's machine, or <see cref="KernelMachine.Unknown"/>.</param>
+    /// <param name="mode">How the table stored its addresses.</param>
+    /// <param name="symbols">The symbols in the kernel's order, running addresses; kept, not copied.</param>
     internal KallsymsSymbolTable(string source, DataModel model, KernelMachine machine, KallsymsAddressMode mode, List<KernelSymbol> symbols)
     {
         Source = source;
