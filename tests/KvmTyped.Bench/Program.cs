@@ -322,6 +322,36 @@ foreach (var name in new[] { "amd64/vmlinux-6.1.0-56-amd64.gz", "amd64/System.ma
     Console.WriteLine($"{name}: {kvm.Symbols.Count} symbols; open with first use (index built) {openMs:F0} ms; {byName:F1} M lookups/s by name, {byAddr:F1} M nearest-symbol lookups/s ({found} hits)");
 }
 
+Console.WriteLine();
+Console.WriteLine("== kallsyms decoded from the dump's memory (tables found through VMCOREINFO; image already open) ==");
+foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"), ("i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump", "i386/System.map-6.1.0-50-686-pae") })
+{
+    using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(coreName));
+    var tables = KvmTyped.Symbols.KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfo, coreName);
+    var reads = 0;
+    KvmTyped.Symbols.ReadVirtualMemory counting = (ulong a, Span<byte> d, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? f) => { reads++; return kvm.TryReadVirtual(a, d, out f); };
+    var times = new List<double>();
+    double first = 0;
+    long allocated = 0;
+    int count = 0;
+    for (int i = 0; i < 21; i++)
+    {
+        reads = 0;
+        long a0 = GC.GetAllocatedBytesForCurrentThread();
+        var sw = Stopwatch.StartNew();
+        var table = KvmTyped.Symbols.KallsymsImage.Decode(counting, tables, kvm.DataModel, coreName);
+        sw.Stop();
+        allocated = GC.GetAllocatedBytesForCurrentThread() - a0;
+        count = table.Count;
+        if (i == 0)
+            first = sw.Elapsed.TotalMilliseconds;
+        else
+            times.Add(sw.Elapsed.TotalMilliseconds);
+    }
+    times.Sort();
+    Console.WriteLine($"{coreName}: {count} symbols in {reads} reads; first decode {first:F1} ms (JIT included), warm median {times[times.Count / 2]:F1} ms, fastest {times[0]:F1} ms; {allocated / 1048576.0:F1} MiB allocated per decode");
+}
+
 static unsafe void Inflate(byte[] data, byte[] page)
 {
     fixed (byte* p = data)
