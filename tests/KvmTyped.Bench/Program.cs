@@ -327,7 +327,7 @@ Console.WriteLine("== kallsyms decoded from the dump's memory (tables found thro
 foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"), ("i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump", "i386/System.map-6.1.0-50-686-pae") })
 {
     using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(coreName));
-    var tables = KvmTyped.Symbols.KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfo, coreName);
+    var tables = KvmTyped.Symbols.KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfoData, coreName);
     var reads = 0;
     KvmTyped.Symbols.ReadVirtualMemory counting = (ulong a, Span<byte> d, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? f) => { reads++; return kvm.TryReadVirtual(a, d, out f); };
     var times = new List<double>();

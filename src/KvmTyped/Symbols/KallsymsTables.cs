@@ -1,5 +1,5 @@
 using System.Globalization;
-using KvmTyped.Linux;
+using KvmTyped.Formats;
 
 namespace KvmTyped.Symbols;
 

@@ -1,4 +1,4 @@
-using KvmTyped.Physical.Kdump;
+using KvmTyped.Formats.Kdump;
 using KvmTyped.Symbols;
 using KvmTyped.TestSupport;
 using Xunit.Abstractions;
@@ -27,8 +27,8 @@ public class KallsymsFromDumpTests(ITestOutputHelper output)
 
     private static KallsymsSymbolTable Decode(Kvm kvm)
     {
-        Assert.Empty(KallsymsTables.MissingKeys(kvm.VmcoreInfo));
-        var tables = KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfo, kvm.CorePath);
+        Assert.Empty(KallsymsTables.MissingKeys(kvm.VmcoreInfoData));
+        var tables = KallsymsTables.FromVmcoreInfo(kvm.VmcoreInfoData, kvm.CorePath);
         Assert.NotNull(tables.Stext);
         Assert.True(tables.TwoByteLengths);
         return KallsymsImage.Decode(kvm.TryReadVirtual, tables, kvm.DataModel, kvm.CorePath, kvm.Machine);
@@ -78,7 +78,7 @@ public class KallsymsFromDumpTests(ITestOutputHelper output)
         for (var i = 1; i < decoded.Count; i++)
             Assert.True(decoded[i - 1].Address <= decoded[i].Address, $"symbol {i} out of order");
         Assert.True(table.TryLookup("_stext", out var stext));
-        Assert.Equal(kvm.VmcoreInfo!.Symbol("_stext"), stext.Address);
+        Assert.Equal(kvm.VmcoreInfoData!.Symbol("_stext"), stext.Address);
         Assert.Equal(kvm.SymbolAddress("_stext"), stext.Address);
         Assert.True(table.TryFindNearest(stext.Address + 1, out var near));
         Assert.Equal(stext.Address, near.Address);

@@ -1,5 +1,5 @@
 using System.Text;
-using KvmTyped.Linux;
+using KvmTyped.Formats;
 using KvmTyped.Symbols;
 
 namespace KvmTyped.Tests.Symbols;
