@@ -30,21 +30,24 @@ internal static class SchemaResolver
     private static Dictionary<string, CType> CreateBuiltins()
     {
         var d = new Dictionary<string, CType>(StringComparer.Ordinal);
-        void Add(CTypeKind kind, params string[] names)
+        foreach (var (name, ctype) in KvmTyped.Tools.BuiltinTypeNames.All)
         {
-            foreach (var n in names) d[n] = new CType(kind);
+            d[name] = new CType(ctype switch
+            {
+                "unsigned char" => CTypeKind.UChar,
+                "signed char" => CTypeKind.SChar,
+                "unsigned short" => CTypeKind.UShort,
+                "short" => CTypeKind.Short,
+                "unsigned int" => CTypeKind.UInt,
+                "int" => CTypeKind.Int,
+                "unsigned long long" => CTypeKind.ULongLong,
+                "long long" => CTypeKind.LongLong,
+                "unsigned long" => CTypeKind.ULong,
+                "long" => CTypeKind.Long,
+                "_Bool" => CTypeKind.Bool,
+                _ => throw new InvalidOperationException("unknown built-in C type " + ctype),
+            });
         }
-        Add(CTypeKind.UChar, "u8", "__u8", "uint8_t");
-        Add(CTypeKind.SChar, "s8", "__s8", "int8_t");
-        Add(CTypeKind.UShort, "u16", "__u16", "uint16_t", "__le16", "__be16");
-        Add(CTypeKind.Short, "s16", "__s16", "int16_t");
-        Add(CTypeKind.UInt, "u32", "__u32", "uint32_t", "__le32", "__be32", "uid_t", "gid_t");
-        Add(CTypeKind.Int, "s32", "__s32", "int32_t", "pid_t");
-        Add(CTypeKind.ULongLong, "u64", "__u64", "uint64_t", "__le64", "__be64");
-        Add(CTypeKind.LongLong, "s64", "__s64", "int64_t");
-        Add(CTypeKind.ULong, "size_t", "uintptr_t");
-        Add(CTypeKind.Long, "ssize_t", "intptr_t", "ptrdiff_t");
-        Add(CTypeKind.Bool, "bool");
         return d;
     }
 

@@ -87,7 +87,7 @@ public static class BtfReader
     /// <summary>The .BTF section of an ELF file, found through the same header reader as namelists and cores.</summary>
     private static (byte[], long) ReadElfSection(string path)
     {
-        using var file = IO.MappedFile.Open(path, writable: false);
+        using var file = IO.RandomAccessFile.Open(path, writable: false);
         var image = Formats.Elf.ElfImage.Parse(file);
         if (image.Sections.Count == 0)
             throw new KvmFormatException(path, null, "ELF file has no section headers, so no .BTF section");

@@ -18,7 +18,7 @@ public sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
     /// <summary>One past the largest physical address x86 can have (52 address bits).</summary>
     private const ulong MaxPhysical = 1UL << 52;
 
-    private readonly MappedFile _file;
+    private readonly RandomAccessFile _file;
     private readonly Piece[] _pieces;
     private readonly ulong[] _starts;
 

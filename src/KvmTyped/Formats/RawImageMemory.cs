@@ -6,9 +6,9 @@ namespace KvmTyped.Formats;
 /// <summary>A raw physical memory image: byte N of the file is physical address N.</summary>
 public sealed class RawImageMemory : IPhysicalMemory, IWriteCheck
 {
-    private readonly MappedFile _file;
+    private readonly RandomAccessFile _file;
 
-    internal RawImageMemory(MappedFile file)
+    internal RawImageMemory(RandomAccessFile file)
     {
         _file = file;
         Ranges = file.Length == 0 ? [] : [new PhysicalRange(0, (ulong)file.Length, Path.GetFileName(file.Path))];

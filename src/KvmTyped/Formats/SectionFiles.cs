@@ -70,7 +70,7 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
     private readonly IPhysicalMemory _core;
     private readonly Section[] _sections;
 
-    public SectionedPhysicalMemory(IPhysicalMemory core, IReadOnlyList<(SectionFileReference Ref, MappedFile? File)> sections)
+    public SectionedPhysicalMemory(IPhysicalMemory core, IReadOnlyList<(SectionFileReference Ref, RandomAccessFile? File)> sections)
     {
         _core = core;
         _sections = [.. sections.Select(s => new Section(s.Ref, s.File)).OrderBy(s => s.Ref.PhysicalAddress)];
@@ -204,5 +204,5 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
         _core.Dispose();
     }
 
-    private sealed record Section(SectionFileReference Ref, MappedFile? File);
+    private sealed record Section(SectionFileReference Ref, RandomAccessFile? File);
 }

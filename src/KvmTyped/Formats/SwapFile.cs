@@ -15,9 +15,9 @@ internal sealed class SwapFile : IDisposable
     private static readonly byte[] Signature = Encoding.ASCII.GetBytes("SWAPSPACE2");
     private static readonly byte[] OldSignature = Encoding.ASCII.GetBytes("SWAP-SPACE");
 
-    private readonly MappedFile _file;
+    private readonly RandomAccessFile _file;
 
-    private SwapFile(MappedFile file, int pageSize, ulong pages)
+    private SwapFile(RandomAccessFile file, int pageSize, ulong pages)
     {
         _file = file;
         PageSize = pageSize;
@@ -33,7 +33,7 @@ internal sealed class SwapFile : IDisposable
 
     public static SwapFile Open(string path)
     {
-        var file = MappedFile.Open(path, writable: false);
+        var file = RandomAccessFile.Open(path, writable: false);
         try
         {
             foreach (var pageSize in new[] { 4096, 8192, 16384, 65536 })
@@ -53,7 +53,7 @@ internal sealed class SwapFile : IDisposable
         }
     }
 
-    private static ulong AreaPages(MappedFile file, int pageSize, bool version2)
+    private static ulong AreaPages(RandomAccessFile file, int pageSize, bool version2)
     {
         var inFile = (ulong)file.Length / (ulong)pageSize;
         if (!version2)

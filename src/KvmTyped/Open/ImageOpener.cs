@@ -45,10 +45,10 @@ internal static class ImageOpener
                 throw new KvmOpenException($"{corePath}: No such file or directory - the live kernel cannot be examined without it (needs CONFIG_PROC_KCORE and a mounted /proc)");
             if (live && writable)
                 throw new KvmOpenException($"{corePath}: the live kernel is opened read-only here; O_RDWR is refused");
-            var coreFile = MappedFile.Open(corePath, writable);
+            var coreFile = RandomAccessFile.Open(corePath, writable);
             owned.Add(coreFile);
 
-            var core = OpenCore(coreFile, writable, options);
+            var core = OpenCore(coreFile, options);
             owned.Remove(coreFile);
             owned.Add(core.Memory);
 
@@ -57,7 +57,7 @@ internal static class ImageOpener
             if (core.SectionRefs.Count > 0)
             {
                 var dir = Path.GetDirectoryName(Path.GetFullPath(corePath)) ?? ".";
-                var opened = new List<(SectionFileReference, MappedFile?)>();
+                var opened = new List<(SectionFileReference, RandomAccessFile?)>();
                 foreach (var r in core.SectionRefs)
                 {
                     var p = Path.Combine(dir, r.FileName);
@@ -69,7 +69,7 @@ internal static class ImageOpener
                         sections.Add(r with { Present = false });
                         continue;
                     }
-                    var f = MappedFile.Open(p, writable);
+                    var f = RandomAccessFile.Open(p, writable);
                     owned.Add(f);
                     if ((ulong)f.Length < r.Size)
                         throw new KvmOpenException($"{p}: section file holds {f.Length} bytes, but {corePath} says its section has {r.Size}");
@@ -137,7 +137,7 @@ internal static class ImageOpener
     {
         if (namelist is null)
             return TextSymbolTable.OpenKallsyms(options.LiveSymbolsPath);
-        var file = MappedFile.Open(namelist, writable: false);
+        var file = RandomAccessFile.Open(namelist, writable: false);
         try
         {
             var head = file.Unchecked(0, (int)Math.Min(file.Length, 64));
@@ -166,7 +166,7 @@ internal static class ImageOpener
         public int? PageSize { get; init; }
     }
 
-    private static CoreParts OpenCore(MappedFile file, bool writable, KvmOpenOptions options)
+    private static CoreParts OpenCore(RandomAccessFile file, KvmOpenOptions options)
     {
         if (file.Length == 0)
             throw new KvmFormatException(file.Path, 0, "empty file: not a core");
@@ -175,11 +175,11 @@ internal static class ImageOpener
             return OpenElfCore(file);
         if (KdumpFile.IsKdump(head))
         {
-            file.Dispose();
+            // The kdump reader takes the file as it was opened: a corefile is opened once.
             var kdumpOptions = new KdumpOptions { ZeroFillExcluded = options.ZeroFillExcludedPages };
             var kdump = options.SplitFiles is { Count: > 0 } more
-                ? KdumpFile.OpenSet([file.Path, .. more], writable, kdumpOptions)
-                : KdumpFile.Open(file.Path, writable, kdumpOptions);
+                ? KdumpFile.OpenSet(file, more, kdumpOptions)
+                : KdumpFile.Open(file, kdumpOptions);
             var warnings = new List<string>();
             if (kdump.IsIncomplete)
                 warnings.Add($"{file.Path}: the dump is marked incomplete: some pages were not written");
@@ -193,7 +193,7 @@ internal static class ImageOpener
         return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
     }
 
-    private static CoreParts OpenElfCore(MappedFile file)
+    private static CoreParts OpenElfCore(RandomAccessFile file)
     {
         var image = ElfImage.Parse(file);
         if (image.Type != EtCore)

@@ -312,40 +312,19 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>Reads a kernel pointer (4 or 8 bytes by the data model).</summary>
     public ulong ReadPointer(ulong address) => ReadUInt(address, PointerSize);
 
-    /// <summary>Reads a NUL-terminated string of at most <paramref name="maxLength"/> bytes (Latin-1/UTF-8 as written).</summary>
-    public string ReadCString(ulong address, int maxLength = 4096) =>
-        ReadCString(maxLength, (a, span) => ReadVirtual(a, span), address);
+    /// <summary>Reads a NUL-terminated string of at most <paramref name="maxLength"/> bytes, decoded as UTF-8.</summary>
+    /// <exception cref="KvmReadException">A byte before the end of the string cannot be read.</exception>
+    public string ReadCString(ulong address, int maxLength = 4096) => ReadCString(TryReadVirtual, address, maxLength);
 
     /// <summary>Reads a NUL-terminated string of at most <paramref name="maxLength"/> bytes at a physical address.</summary>
-    public string ReadPhysicalCString(ulong address, int maxLength = 4096) =>
-        ReadCString(maxLength, (a, span) => ReadPhysical(a, span), address);
+    /// <exception cref="KvmReadException">A byte before the end of the string cannot be read.</exception>
+    public string ReadPhysicalCString(ulong address, int maxLength = 4096) => ReadCString(TryReadPhysical, address, maxLength);
 
-    /// <summary>Reads a NUL-terminated string page by page through <paramref name="read"/>; the buffer grows with
-    /// the string, not with <paramref name="maxLength"/>. Stops at the top of the address space.</summary>
-    internal static string ReadCString(int maxLength, Action<ulong, Span<byte>> read, ulong address)
+    private static string ReadCString(TryReadMemory read, ulong address, int maxLength)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(maxLength);
-        var buffer = new byte[Math.Min(maxLength, 256)];
-        var got = 0;
-        var page = new byte[4096];
-        while (got < maxLength)
-        {
-            var at = address + (ulong)got;
-            if (got > 0 && at == 0)
-                break;
-            // Stop at page ends so a string that ends just before an unreadable page still reads.
-            var n = (int)Math.Min((ulong)(maxLength - got), 4096 - (at & 4095));
-            read(at, page.AsSpan(0, n));
-            var nul = page.AsSpan(0, n).IndexOf((byte)0);
-            var take = nul >= 0 ? nul : n;
-            if (got + take > buffer.Length)
-                Array.Resize(ref buffer, (int)Math.Min(maxLength, Math.Max((long)buffer.Length * 2, got + take)));
-            page.AsSpan(0, take).CopyTo(buffer.AsSpan(got));
-            got += take;
-            if (nul >= 0)
-                break;
-        }
-        return Encoding.UTF8.GetString(buffer, 0, got);
+        if (!CStringReader.TryRead(read, address, maxLength, out var bytes, out var failure))
+            throw new KvmReadException(address + (ulong)bytes.Length, failure);
+        return Encoding.UTF8.GetString(bytes);
     }
 
     /// <summary>Writes kernel virtual memory into the bytes of the corefile that back it (O_RDWR only).

@@ -10,9 +10,9 @@ public sealed class TextSymbolTable : ISymbolTable
 {
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;
-    private readonly MappedFile? _file;
+    private readonly RandomAccessFile? _file;
 
-    private TextSymbolTable(string source, string kind, MappedFile? file, byte[]? text, DataModel? model)
+    private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model)
     {
         Source = source;
         Kind = kind;
@@ -41,7 +41,7 @@ public sealed class TextSymbolTable : ISymbolTable
     public static bool Looks(ReadOnlySpan<byte> head) => FirstLineWidth(head, out _) > 0;
 
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
-    internal static TextSymbolTable OpenMap(MappedFile file)
+    internal static TextSymbolTable OpenMap(RandomAccessFile file)
     {
         if (file.Length > int.MaxValue)
             throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist (2 GiB)");

@@ -24,12 +24,7 @@ namespace KvmTyped.Tools;
 public static class SchemaImport
 {
     /// <summary>Type names every schema may use without declaring them (schemas/kvmtyped-types.h).</summary>
-    private static readonly HashSet<string> BuiltIn = new(StringComparer.Ordinal)
-    {
-        "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "__u8", "__u16", "__u32", "__u64", "__s8", "__s16", "__s32", "__s64",
-        "__le16", "__le32", "__le64", "__be16", "__be32", "__be64", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t",
-        "uint32_t", "uint64_t", "size_t", "ssize_t", "uintptr_t", "intptr_t", "ptrdiff_t", "pid_t", "uid_t", "gid_t", "bool",
-    };
+    private static readonly HashSet<string> BuiltIn = new(BuiltinTypeNames.All.Select(t => t.Name), StringComparer.Ordinal);
 
     /// <summary>Writes complete definitions of <paramref name="types"/> (struct or union names, "struct x", or
     /// typedef names of records) with their dependencies, in dependency order.</summary>

@@ -6,7 +6,7 @@ namespace KvmTyped.Tests.Symbols;
 
 public class SymbolTableTests
 {
-    private static TextSymbolTable Map(TempDir d, string text) => TextSymbolTable.OpenMap(MappedFile.Open(d.Text("map", text), writable: false));
+    private static TextSymbolTable Map(TempDir d, string text) => TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text("map", text), writable: false));
 
     [Fact]
     public void System_map_gives_model_by_address_width_and_parses_lazily()
@@ -14,10 +14,10 @@ public class SymbolTableTests
         using var d = new TempDir();
         using var lp64 = Map(d, Images.Lp64Map);
         Assert.Equal(DataModel.LP64, lp64.DataModel);
-        using var ilp32 = TextSymbolTable.OpenMap(MappedFile.Open(d.Text("map32", Images.Ilp32Map), writable: false));
+        using var ilp32 = TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text("map32", Images.Ilp32Map), writable: false));
         Assert.Equal(DataModel.ILP32, ilp32.DataModel);
         // A bad line far down is only found when the symbols are first used.
-        using var lazy = TextSymbolTable.OpenMap(MappedFile.Open(d.Text("lazy", Images.Lp64Map + "garbage\n"), writable: false));
+        using var lazy = TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text("lazy", Images.Lp64Map + "garbage\n"), writable: false));
         Assert.Throws<KvmFormatException>(() => lazy.Count);
     }
 

@@ -15,7 +15,7 @@ internal sealed class TestElfCoreMemory : IPhysicalMemory
     public TestElfCoreMemory(string path)
     {
         Path = path;
-        var image = ElfImage.Parse(MappedFile.Open(path, writable: false));
+        var image = ElfImage.Parse(RandomAccessFile.Open(path, writable: false));
         foreach (var note in image.ReadNotes())
         {
             if (note.Name == "VMCOREINFO")

@@ -480,36 +480,14 @@ public sealed class KernelLayout : IKernelImageLayout
                 $"the dump's is \"{Printable(Banner)}\"");
     }
 
+    /// <summary>A string of the kernel's memory; a failure after some bytes were read still gives those bytes (a
+    /// banner that ends where the mapped memory ends).</summary>
     private bool TryReadCString(ulong address, int max, out string text, [NotNullWhen(false)] out string? failure)
     {
-        var bytes = new List<byte>(256);
-        Span<byte> chunk = stackalloc byte[64];
-        while (bytes.Count < max)
-        {
-            // Read up to the next 64-byte boundary so a string ending just before an unmapped page still reads.
-            var n = 64 - (int)(address & 63);
-            if (!TryReadVirtual(address, chunk[..n], out failure))
-            {
-                text = Encoding.Latin1.GetString(bytes.ToArray());
-                if (bytes.Count > 0)
-                {
-                    failure = null;
-                    return true;
-                }
-                return false;
-            }
-            var nul = chunk[..n].IndexOf((byte)0);
-            if (nul >= 0)
-            {
-                bytes.AddRange(chunk[..nul]);
-                break;
-            }
-            bytes.AddRange(chunk[..n]);
-            address += (ulong)n;
-        }
-        text = Encoding.Latin1.GetString(bytes.ToArray());
-        failure = null;
-        return true;
+        var ok = CStringReader.TryRead(TryReadVirtual, address, max, out var bytes, out var why);
+        text = Encoding.Latin1.GetString(bytes);
+        failure = ok || bytes.Length > 0 ? null : why;
+        return failure is null;
     }
 
     private static string Printable(string s)

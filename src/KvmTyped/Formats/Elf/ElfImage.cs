@@ -15,7 +15,6 @@ internal readonly record struct ElfSection(uint NameOffset, uint Type, ulong Fla
 }
 
 /// <summary>An ELF note: owner name, type and the location of its descriptor in the file.</summary>
-internal readonly record struct ElfNote(string Name, uint Type, long DescOffset, int DescSize);
 
 /// <summary>The headers of an ELF file (ELF32 or ELF64, either byte order), read with every count and offset
 /// checked against the file. Contents are read later, through the map, by whoever needs them.</summary>
@@ -28,12 +27,9 @@ internal sealed class ElfImage
     /// <summary>Upper bound on program and section headers (QEMU writes ~65k for large guests).</summary>
     public const int MaxHeaders = 1 << 22;
 
-    /// <summary>Upper bound on one note's name or descriptor.</summary>
-    public const int MaxNoteSize = 64 << 20;
+    private ElfImage(RandomAccessFile file) => File = file;
 
-    private ElfImage(MappedFile file) => File = file;
-
-    public MappedFile File { get; }
+    public RandomAccessFile File { get; }
     public bool Is64 { get; private init; }
     public bool BigEndian { get; private init; }
     public ushort Type { get; private init; }
@@ -45,7 +41,7 @@ internal sealed class ElfImage
     public static bool HasMagic(ReadOnlySpan<byte> head) => head.Length >= 4 && head[0] == 0x7f && head[1] == (byte)'E' && head[2] == (byte)'L' && head[3] == (byte)'F';
 
     /// <summary>Parses the ELF header, program headers and section headers.</summary>
-    public static ElfImage Parse(MappedFile file)
+    public static ElfImage Parse(RandomAccessFile file)
     {
         var path = file.Path;
         if (file.Length < 16)
@@ -144,14 +140,14 @@ internal sealed class ElfImage
         return image;
     }
 
-    private static void CheckTable(MappedFile file, long offset, int count, int entsize, string what)
+    private static void CheckTable(RandomAccessFile file, long offset, int count, int entsize, string what)
     {
         var size = (long)count * entsize;
         if (!file.Contains(offset, size))
             throw new KvmFormatException(file.Path, offset, $"{what} ({count} entries of {entsize} bytes) extends past the end of the file (size {file.Length})");
     }
 
-    private static ElfSection ReadSection(MappedFile file, long off, bool is64, bool be, string what)
+    private static ElfSection ReadSection(RandomAccessFile file, long off, bool is64, bool be, string what)
     {
         var r = new FieldReader(file.Span(off, is64 ? 64 : 40, what), be);
         return is64
@@ -160,7 +156,7 @@ internal sealed class ElfImage
     }
 
     /// <summary>Reads a NUL-terminated string at <paramref name="index"/> of a string table; null when out of it.</summary>
-    public static string? ReadString(MappedFile file, long tableOffset, long tableSize, uint index)
+    public static string? ReadString(RandomAccessFile file, long tableOffset, long tableSize, uint index)
     {
         if (index >= tableSize)
             return null;
@@ -180,33 +176,12 @@ internal sealed class ElfImage
                 continue;
             if (!File.Contains(seg.Offset, seg.FileSize))
                 throw new KvmFormatException(File.Path, seg.Offset, $"PT_NOTE segment ({seg.FileSize} bytes) extends past the end of the file (size {File.Length})");
-            long pos = seg.Offset, end = seg.Offset + seg.FileSize;
-            while (end - pos >= 12)
-            {
-                var r = new FieldReader(File.Unchecked(pos, 12), BigEndian);
-                var namesz = r.U32(0);
-                var descsz = r.U32(4);
-                var ntype = r.U32(8);
-                if (namesz == 0 && descsz == 0 && ntype == 0)
-                    break; // zero padding at the end of a note segment, as QEMU and kdump leave it
-                if (namesz > MaxNoteSize || descsz > MaxNoteSize)
-                    throw new KvmFormatException(File.Path, pos, $"note size (name {namesz}, desc {descsz}) is absurd");
-                var nameOff = pos + 12;
-                var descOff = nameOff + Align4(namesz);
-                var next = descOff + Align4(descsz);
-                if (next > end)
-                    throw new KvmFormatException(File.Path, pos, $"note (name {namesz} bytes, desc {descsz} bytes) overruns its PT_NOTE segment");
-                var nameSpan = File.Unchecked(nameOff, (int)namesz);
-                var nul = nameSpan.IndexOf((byte)0);
-                var name = System.Text.Encoding.ASCII.GetString(nul >= 0 ? nameSpan[..nul] : nameSpan);
-                notes.Add(new ElfNote(name, ntype, descOff, (int)descsz));
-                pos = next;
-            }
+            if (seg.FileSize > ElfNotes.MaxNoteSize)
+                throw new KvmFormatException(File.Path, seg.Offset, $"PT_NOTE segment of {seg.FileSize} bytes is larger than {ElfNotes.MaxNoteSize}");
+            notes.AddRange(ElfNotes.Parse(File.Unchecked(seg.Offset, (int)seg.FileSize), BigEndian, File.Path, seg.Offset, strict: true));
         }
         return notes;
     }
-
-    private static long Align4(uint n) => ((long)n + 3) & ~3L;
 }
 
 /// <summary>Reads fixed-width fields from a header in the file's byte order.</summary>

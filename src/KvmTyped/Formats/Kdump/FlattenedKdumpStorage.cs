@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
+using KvmTyped.IO;
 
 namespace KvmTyped.Formats.Kdump;
 
@@ -26,8 +26,8 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
     private readonly long[] _size;
     private readonly long _length;
 
-    private FlattenedKdumpStorage(string path, SafeFileHandle handle, long fileLength, long[] plainStart, long[] fileStart, long[] size, long length)
-        : base(path, handle, fileLength)
+    private FlattenedKdumpStorage(RandomAccessFile handle, long[] plainStart, long[] fileStart, long[] size, long length)
+        : base(handle)
     {
         _plainStart = plainStart;
         _fileStart = fileStart;
@@ -60,10 +60,12 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
 
     /// <summary>Indexes the records of an open flattened file.</summary>
     /// <exception cref="KvmFormatException">The header or a record is damaged.</exception>
-    public static FlattenedKdumpStorage Create(string path, SafeFileHandle handle, long fileLength)
+    public static FlattenedKdumpStorage Create(RandomAccessFile handle)
     {
+        var path = handle.Path;
+        var fileLength = handle.Length;
         Span<byte> header = stackalloc byte[32];
-        if (fileLength < HeaderSize || RandomAccess.Read(handle, header, 0) != header.Length)
+        if (fileLength < HeaderSize || !handle.TryCopy(0, header))
             throw new KvmFormatException(path, 0, $"flattened header is truncated: need {HeaderSize} bytes, file has {fileLength}");
         if (!HasSignature(header))
             throw new KvmFormatException(path, 0, "no \"makedumpfile\" flattened signature");
@@ -131,21 +133,11 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
         {
             (p, f, s) = ResolveOverlaps(plain, file, size);
         }
-        return new FlattenedKdumpStorage(path, handle, fileLength, p, f, s, lastEnd);
+        return new FlattenedKdumpStorage(handle, p, f, s, lastEnd);
     }
 
-    private static int ReadFully(SafeFileHandle handle, Span<byte> buffer, long offset)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = RandomAccess.Read(handle, buffer[total..], offset + total);
-            if (n <= 0)
-                break;
-            total += n;
-        }
-        return total;
-    }
+    private static int ReadFully(RandomAccessFile handle, Span<byte> buffer, long offset) =>
+        handle.TryCopy(offset, buffer) ? buffer.Length : 0;
 
     // Sorted, disjoint records: merge neighbours that are contiguous in both the plain and the flattened file
     // (never the case for consecutive records, whose headers sit between them, but cheap to do).

@@ -2,9 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
-using KvmTyped.Linux;
 using KvmTyped.Formats.Compression;
-using Microsoft.Win32.SafeHandles;
+using KvmTyped.IO;
 
 namespace KvmTyped.Formats.Kdump;
 
@@ -164,9 +163,16 @@ public sealed class KdumpFile : IPhysicalMemory
     /// <param name="options">Reading options, or null for <see cref="KdumpOptions.Default"/>.</param>
     /// <exception cref="KvmFormatException">The file is not a consistent kdump file.</exception>
     /// <exception cref="KvmOpenException">The file cannot be opened.</exception>
-    public static KdumpFile Open(string path, bool writable = false, KdumpOptions? options = null)
+    public static KdumpFile Open(string path, bool writable = false, KdumpOptions? options = null) =>
+        Open(RandomAccessFile.Open(path, writable), options);
+
+    /// <summary>Reads a kdump file the caller has opened (plain or flattened), which the result then owns.</summary>
+    /// <exception cref="KvmFormatException">The file is not a consistent kdump file.</exception>
+    internal static KdumpFile Open(RandomAccessFile file, KdumpOptions? options = null)
     {
-        var part = OpenPart(path, writable);
+        ArgumentNullException.ThrowIfNull(file);
+        var part = OpenPart(file);
+        var writable = file.IsWritable;
         try
         {
             // A lone file of a split set reads what it holds; other pfns say they are in a file not opened.
@@ -188,19 +194,36 @@ public sealed class KdumpFile : IPhysicalMemory
         ArgumentNullException.ThrowIfNull(paths);
         if (paths.Count == 0)
             throw new KvmOpenException("no kdump files given");
+        return OpenSet(RandomAccessFile.Open(paths[0], writable), paths.Skip(1).ToList(), options);
+    }
+
+    /// <summary>As <see cref="OpenSet(IReadOnlyList{string}, bool, KdumpOptions?)"/>, with the first file already open
+    /// (the result owns it).</summary>
+    internal static KdumpFile OpenSet(RandomAccessFile first, IReadOnlyList<string> others, KdumpOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(others);
+        var writable = first.IsWritable;
         var parts = new List<KdumpPart>();
+        RandomAccessFile? pending = first;
         try
         {
-            foreach (var p in paths)
-                parts.Add(OpenPart(p, writable));
+            parts.Add(OpenPart(first));
+            pending = null;
+            foreach (var p in others)
+            {
+                pending = RandomAccessFile.Open(p, writable);
+                parts.Add(OpenPart(pending));
+                pending = null;
+            }
             parts.Sort((a, b) => a.Header.StartPfn.CompareTo(b.Header.StartPfn));
-            var first = parts[0];
+            var lowest = parts[0];
             for (int i = 0; i < parts.Count; i++)
             {
                 var h = parts[i].Header;
-                if (h.BlockSize != first.Header.BlockSize || h.MaxMapnr != first.Header.MaxMapnr)
+                if (h.BlockSize != lowest.Header.BlockSize || h.MaxMapnr != lowest.Header.MaxMapnr)
                     throw new KvmFormatException(parts[i].Path, 0,
-                        $"block_size {h.BlockSize} / max_mapnr 0x{h.MaxMapnr:x} differ from {first.Path}'s {first.Header.BlockSize} / 0x{first.Header.MaxMapnr:x}: not one split set");
+                        $"block_size {h.BlockSize} / max_mapnr 0x{h.MaxMapnr:x} differ from {lowest.Path}'s {lowest.Header.BlockSize} / 0x{lowest.Header.MaxMapnr:x}: not one split set");
                 if (parts.Count > 1 && !h.IsSplit)
                     throw new KvmFormatException(parts[i].Path, null, "is not a split file (sub-header split = 0) but was given as part of a set");
                 if (i > 0 && h.StartPfn < parts[i - 1].Header.EndPfn)
@@ -211,33 +234,26 @@ public sealed class KdumpFile : IPhysicalMemory
         }
         catch
         {
+            pending?.Dispose();
             foreach (var p in parts)
                 p.Dispose();
             throw;
         }
     }
 
-    private static KdumpPart OpenPart(string path, bool writable)
+    /// <summary>The parts of one file; on failure the file is closed.</summary>
+    private static KdumpPart OpenPart(RandomAccessFile file)
     {
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, FileShare.ReadWrite);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw new KvmOpenException($"{path}: {e.Message}", e);
-        }
         KdumpStorage? storage = null;
         try
         {
-            long length = RandomAccess.GetLength(handle);
             Span<byte> first = stackalloc byte[16];
             first.Clear();
-            int n = RandomAccess.Read(handle, first, 0);
+            var n = (int)Math.Min(file.Length, 16);
+            file.TryCopy(0, first[..n]);
             storage = FlattenedKdumpStorage.HasSignature(first[..n])
-                ? FlattenedKdumpStorage.Create(path, handle, length)
-                : new PlainKdumpStorage(path, handle, length);
+                ? FlattenedKdumpStorage.Create(file)
+                : new PlainKdumpStorage(file);
             return new KdumpPart(storage);
         }
         catch
@@ -245,7 +261,7 @@ public sealed class KdumpFile : IPhysicalMemory
             if (storage is not null)
                 storage.Dispose();
             else
-                handle.Dispose();
+                file.Dispose();
             throw;
         }
     }
@@ -602,7 +618,7 @@ public sealed class KdumpFile : IPhysicalMemory
             vmci = new byte[h.SizeVmcoreInfo];
             part.Storage.ReadOrThrow(h.OffsetVmcoreInfo, vmci, "VMCOREINFO");
         }
-        else if (notes.Length > 0 && FindNote(notes, "VMCOREINFO"u8, h.IsBigEndian) is { } desc && desc.Length <= VmcoreInfo.MaxBytes)
+        else if (notes.Length > 0 && FindNote(notes, "VMCOREINFO", h.IsBigEndian) is { } desc && desc.Length <= VmcoreInfo.MaxBytes)
         {
             vmci = desc.ToArray();
         }
@@ -610,27 +626,13 @@ public sealed class KdumpFile : IPhysicalMemory
     }
 
     /// <summary>The descriptor of the first ELF note named <paramref name="name"/> in <paramref name="notes"/>.</summary>
-    internal static ReadOnlyMemory<byte>? FindNote(ReadOnlyMemory<byte> notes, ReadOnlySpan<byte> name, bool bigEndian)
+    /// <summary>The descriptor of the first note called <paramref name="name"/> in a note area, or null.</summary>
+    internal static ReadOnlyMemory<byte>? FindNote(ReadOnlyMemory<byte> notes, string name, bool bigEndian)
     {
-        var s = notes.Span;
-        int at = 0;
-        while (s.Length - at >= 12)
+        foreach (var note in ElfNotes.Parse(notes.Span, bigEndian, "kdump note area", 0, strict: false))
         {
-            uint nameSize = bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(s[at..]) : BinaryPrimitives.ReadUInt32LittleEndian(s[at..]);
-            uint descSize = bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(s[(at + 4)..]) : BinaryPrimitives.ReadUInt32LittleEndian(s[(at + 4)..]);
-            long nameAt = at + 12L;
-            long descAt = nameAt + ((nameSize + 3L) & ~3L);
-            long next = descAt + ((descSize + 3L) & ~3L);
-            if (descAt + descSize > s.Length)
-                return null;
-            var n = s.Slice((int)nameAt, (int)nameSize);
-            if (n.Length > 0 && n[^1] == 0)
-                n = n[..^1];
-            if (n.SequenceEqual(name))
-                return notes.Slice((int)descAt, (int)descSize);
-            if (next > s.Length)
-                return null;
-            at = (int)next;
+            if (note.Name == name)
+                return notes.Slice((int)note.DescOffset, note.DescSize);
         }
         return null;
     }

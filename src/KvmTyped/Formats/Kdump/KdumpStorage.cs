@@ -1,50 +1,23 @@
-using System.IO.MemoryMappedFiles;
-using Microsoft.Win32.SafeHandles;
+using KvmTyped.IO;
 
 namespace KvmTyped.Formats.Kdump;
 
 /// <summary>The bytes of a kdump file as makedumpfile lays them out (the "plain" file), whether the file on
-/// disk is plain or flattened. Reads are positional and thread-safe.</summary>
-/// <remarks>The file is memory-mapped read-only when it can be (every read is then a copy, no system call);
-/// otherwise, and for writes, positional reads and writes on the handle are used. A mapped read holds a
-/// reference on the view, so closing the file while another thread reads cannot unmap memory under it.</remarks>
-internal abstract unsafe class KdumpStorage : IDisposable
+/// disk is plain or flattened. Reads are positional and thread-safe, through the file as the open layer opened it
+/// (<see cref="RandomAccessFile"/>: mapped when it can be), so a corefile is opened once.</summary>
+internal abstract class KdumpStorage : IDisposable
 {
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _base;
+    private readonly RandomAccessFile _file;
 
-    protected KdumpStorage(string path, SafeFileHandle handle, long fileLength)
+    protected KdumpStorage(RandomAccessFile file)
     {
-        Path = path;
-        Handle = handle;
-        FileLength = fileLength;
-        if (fileLength > 0 && Environment.Is64BitProcess)
-        {
-            try
-            {
-                _map = MemoryMappedFile.CreateFromFile(handle, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
-                _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-                byte* p = null;
-                _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-                _base = p + _view.PointerOffset;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                _view?.Dispose();
-                _map?.Dispose();
-                _view = null;
-                _map = null;
-                _base = null;
-            }
-        }
+        _file = file;
+        Path = file.Path;
+        FileLength = file.Length;
     }
 
     /// <summary>The file on disk.</summary>
     public string Path { get; }
-
-    /// <summary>The open handle (closed by <see cref="Dispose"/>).</summary>
-    protected SafeFileHandle Handle { get; }
 
     /// <summary>Length of the file on disk.</summary>
     public long FileLength { get; }
@@ -75,61 +48,20 @@ internal abstract unsafe class KdumpStorage : IDisposable
     }
 
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at a file (not plain) offset.</summary>
-    protected bool ReadFileExact(long fileOffset, Span<byte> destination)
-    {
-        if (fileOffset < 0 || fileOffset > FileLength - destination.Length)
-            return false;
-        if (_base is not null)
-        {
-            var view = _view!.SafeMemoryMappedViewHandle;
-            bool added = false;
-            try
-            {
-                view.DangerousAddRef(ref added);
-                new ReadOnlySpan<byte>(_base + fileOffset, destination.Length).CopyTo(destination);
-                return true;
-            }
-            catch (ObjectDisposedException)
-            {
-                return false;
-            }
-            finally
-            {
-                if (added)
-                    view.DangerousRelease();
-            }
-        }
-        while (destination.Length > 0)
-        {
-            int n = RandomAccess.Read(Handle, destination, fileOffset);
-            if (n <= 0)
-                return false;
-            destination = destination[n..];
-            fileOffset += n;
-        }
-        return true;
-    }
+    protected bool ReadFileExact(long fileOffset, Span<byte> destination) =>
+        fileOffset >= 0 && fileOffset <= FileLength - destination.Length && _file.TryCopy(fileOffset, destination);
 
     /// <summary>Writes <paramref name="source"/> at a file (not plain) offset.</summary>
-    protected void WriteFile(long fileOffset, ReadOnlySpan<byte> source) => RandomAccess.Write(Handle, source, fileOffset);
+    protected void WriteFile(long fileOffset, ReadOnlySpan<byte> source) => _file.Write(fileOffset, source);
 
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
-        Handle.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }
 
 /// <summary>A plain kdump file: plain offsets are file offsets.</summary>
 internal sealed class PlainKdumpStorage : KdumpStorage
 {
-    public PlainKdumpStorage(string path, SafeFileHandle handle, long fileLength) : base(path, handle, fileLength) { }
+    public PlainKdumpStorage(RandomAccessFile file) : base(file) { }
 
     public override long Length => FileLength;
 

@@ -93,7 +93,7 @@ public class RealKdumpTests
         Assert.Equal(4096, k.VmcoreInfo.PageSize);
         Assert.Equal((int)k.Header.SizeVmcoreInfo, k.VmcoreInfoBytes.Length);
         // The VMCOREINFO note among the ELF notes holds the same text.
-        var note = KdumpFile.FindNote(k.NoteBytes, "VMCOREINFO"u8, false);
+        var note = KdumpFile.FindNote(k.NoteBytes, "VMCOREINFO", false);
         Assert.NotNull(note);
         Assert.Equal(TruthRelease(dump), KvmTyped.Formats.VmcoreInfo.Parse(note!.Value.Span).OsRelease);
     }

@@ -3,12 +3,15 @@ using Microsoft.Win32.SafeHandles;
 
 namespace KvmTyped.IO;
 
-/// <summary>A file opened for random access: memory-mapped for reads, written with pwrite when opened read-write.</summary>
+/// <summary>A file opened once for random access, the one way the library reads files: memory-mapped where the file
+/// allows it, read with positional reads (pread) where it does not — a file whose size says nothing of its content
+/// (/proc/kcore, a device), or one the kernel will not map. Written with pwrite when opened read-write.</summary>
 /// <remarks>The map is shared with the page cache, so a pwrite is seen by later reads through the map.
 /// Nothing is read until asked for; a multi-GB dump costs only address space. As with any memory-mapped reader,
 /// a file that another process truncates while it is open faults when the missing bytes are read: dumps are
-/// expected to stay whole while open (the length checks at open protect against files that are short to begin with).</remarks>
-internal sealed unsafe class MappedFile : IDisposable
+/// expected to stay whole while open (the length checks at open protect against files that are short to begin with).
+/// Which way a file is read is decided by the file: a mapping is tried, and a file that refuses it is read by position.</remarks>
+internal sealed unsafe class RandomAccessFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly MemoryMappedFile? _map;
@@ -20,13 +23,13 @@ internal sealed unsafe class MappedFile : IDisposable
     // close never unmaps memory a reader is copying from.
     private int _users = 1;
 
-    private MappedFile(string path, SafeFileHandle handle, long length, bool writable)
+    private RandomAccessFile(string path, SafeFileHandle handle, long length, bool writable, bool map)
     {
         Path = path;
         _handle = handle;
         Length = length;
         IsWritable = writable;
-        if (length == 0)
+        if (length == 0 || !map)
             return;
         try
         {
@@ -36,11 +39,15 @@ internal sealed unsafe class MappedFile : IDisposable
             _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             _base = p + _view.PointerOffset;
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
+            // Not mappable (a procfs file such as /proc/kcore, a device, or more than the address space holds):
+            // read it by position instead.
             _view?.Dispose();
             _map?.Dispose();
-            throw;
+            _view = null;
+            _map = null;
+            _base = null;
         }
     }
 
@@ -53,15 +60,26 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>Whether <see cref="Write"/> is allowed.</summary>
     public bool IsWritable { get; }
 
+    /// <summary>Raised with the path each time a file is opened, so tests can count the opens of one file.</summary>
+    internal static event Action<string>? Opened;
+
+    /// <summary>Whether reads come from a memory map (else from positional reads).</summary>
+    public bool IsMapped => _base is not null;
+
     /// <summary>Opens a file; failures become <see cref="KvmOpenException"/> with a perror-style message.</summary>
-    public static MappedFile Open(string path, bool writable)
+    /// <param name="path">The file.</param>
+    /// <param name="writable">Open read-write (writes go through pwrite).</param>
+    /// <param name="map">Try a memory map for reads (false: positional reads only, as for a file that cannot be mapped).</param>
+    public static RandomAccessFile Open(string path, bool writable, bool map = true)
     {
         SafeFileHandle? handle = null;
         try
         {
             handle = File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var length = RandomAccess.GetLength(handle);
-            return new MappedFile(path, handle, length, writable);
+            var file = new RandomAccessFile(path, handle, length, writable, map);
+            Opened?.Invoke(path);
+            return file;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -93,8 +111,24 @@ internal sealed unsafe class MappedFile : IDisposable
             return false;
         try
         {
-            new ReadOnlySpan<byte>(_base + offset, destination.Length).CopyTo(destination);
+            if (_base is not null)
+            {
+                new ReadOnlySpan<byte>(_base + offset, destination.Length).CopyTo(destination);
+                return true;
+            }
+            while (!destination.IsEmpty)
+            {
+                var n = RandomAccess.Read(_handle, destination, offset);
+                if (n <= 0)
+                    return false;
+                destination = destination[n..];
+                offset += n;
+            }
             return true;
+        }
+        catch (IOException)
+        {
+            return false;
         }
         finally
         {
@@ -131,11 +165,18 @@ internal sealed unsafe class MappedFile : IDisposable
         return Unchecked(offset, length);
     }
 
-    /// <summary>A view of file bytes that the caller has bounds-checked.</summary>
+    /// <summary>File bytes that the caller has bounds-checked: a view of the map, or (read by position) a copy.</summary>
     public ReadOnlySpan<byte> Unchecked(long offset, int length)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        return length == 0 ? default : new ReadOnlySpan<byte>(_base + offset, length);
+        if (length == 0)
+            return default;
+        if (_base is not null)
+            return new ReadOnlySpan<byte>(_base + offset, length);
+        var copy = new byte[length];
+        if (!TryCopy(offset, copy))
+            throw new KvmFormatException(Path, offset, $"{length} bytes could not be read");
+        return copy;
     }
 
     /// <summary>Writes bytes into the file at an offset inside it.</summary>
