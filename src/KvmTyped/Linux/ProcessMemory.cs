@@ -72,10 +72,10 @@ public sealed class ProcessMemory
             var va = address + (ulong)done;
             if (done > 0 && va == 0)
                 throw new KvmReadException(va, "the write runs past the top of the address space");
-            if (!_space.TryTranslate(va, out var pa, out var contiguous, out var failure))
+            if (!_space.TryTranslate(va, out var pa, out var contiguous, out var failure, out var swapped))
             {
-                if (UserMemory.TryGetSwapEntry(_space, va, out var swapType, out var swapOffset))
-                    failure = $"{UserMemory.Describe(va, swapType, swapOffset)}: a swapped-out page is not written (the swapfile is open read-only)";
+                if (swapped is { } entry)
+                    failure = $"{UserMemory.Describe(va, entry.Type, entry.Offset)}: a swapped-out page is not written (the swapfile is open read-only)";
                 throw new KvmReadException(va, $"pid {Task.Pid}: {failure}");
             }
             var n = (int)Math.Min((ulong)(source.Length - done), Math.Max(1, Math.Min(contiguous, UserPageSize - (va & (UserPageSize - 1)))));

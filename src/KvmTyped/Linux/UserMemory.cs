@@ -43,7 +43,7 @@ internal static class UserMemory
                 return false;
             }
             var inPage = (int)(va & (UserPageSize - 1));
-            if (processSpace.TryTranslate(va, out var pa, out var contiguous, out var why))
+            if (processSpace.TryTranslate(va, out var pa, out var contiguous, out var why, out var swapped))
             {
                 var n = (int)Math.Min((ulong)(destination.Length - read), Math.Max(1, Math.Min(contiguous, (ulong)(UserPageSize - inPage))));
                 if (!physical.TryRead(pa, destination.Slice(read, n), out why))
@@ -54,29 +54,17 @@ internal static class UserMemory
                 read += n;
                 continue;
             }
-            if (!TryGetSwapEntry(processSpace, va, out var type, out var offset))
+            if (swapped is not { } entry)
             {
                 failure = why;
                 return false;
             }
             var m = Math.Min(destination.Length - read, UserPageSize - inPage);
-            if (!TryReadSwapped(swap, va, type, offset, inPage, destination.Slice(read, m), out failure))
+            if (!TryReadSwapped(swap, va, entry.Type, entry.Offset, inPage, destination.Slice(read, m), out failure))
                 return false;
             read += m;
         }
         return true;
-    }
-
-    /// <summary>The swap entry of a swapped-out page of <paramref name="processSpace"/>; false when the page is mapped,
-    /// never was, or the walker cannot tell.</summary>
-    public static bool TryGetSwapEntry(IAddressSpace processSpace, ulong virtualAddress, out int type, out ulong offset)
-    {
-        var walker = processSpace is TranslationCache cache ? cache.Inner : processSpace;
-        if (walker is ISwapEntries swapEntries)
-            return swapEntries.TryGetSwapEntry(virtualAddress, out type, out offset);
-        type = 0;
-        offset = 0;
-        return false;
     }
 
     /// <summary>The failure text of a swapped-out page.</summary>

@@ -39,7 +39,7 @@ namespace KvmTyped.Translation;
 /// with, 64 − VMCOREINFO <c>NUMBER(TCR_EL1_T1SZ)</c>; with 64 KiB pages <c>NUMBER(VA_BITS)</c> serves both
 /// (swapper_pg_dir is laid out for it and the tables are walked alike).</para>
 /// </remarks>
-internal sealed class Arm64PageTables : IAddressSpace, ISwapEntries
+internal sealed class Arm64PageTables : IAddressSpace
 {
     /// <summary>The contiguous hint (bit 52) of block and page descriptors.</summary>
     public const ulong ContiguousHint = 1UL << 52;
@@ -212,10 +212,16 @@ internal sealed class Arm64PageTables : IAddressSpace, ISwapEntries
 
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
-        [NotNullWhen(false)] out string? failure)
+        [NotNullWhen(false)] out string? failure) =>
+        TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out _);
+
+    /// <inheritdoc />
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
     {
         physicalAddress = 0;
         contiguous = 0;
+        swap = null;
         if (!InHalf(virtualAddress, out failure))
             return false;
 
@@ -236,9 +242,15 @@ internal sealed class Arm64PageTables : IAddressSpace, ISwapEntries
             {
                 if (!IsPresentInvalid(entry, level))
                 {
-                    failure = last && Half == Arm64AddressHalf.User && TryDecodeSwap(entry, out var swapType, out var swapOffset)
-                        ? Fail(virtualAddress, Swapped(LevelName(level), entry, swapType, swapOffset), level)
-                        : Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
+                    if (last && Half == Arm64AddressHalf.User && TryDecodeSwap(entry, out var swapType, out var swapOffset))
+                    {
+                        swap = new SwapEntry(swapType, swapOffset);
+                        failure = Fail(virtualAddress, Swapped(LevelName(level), entry, swapType, swapOffset), level);
+                    }
+                    else
+                    {
+                        failure = Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
+                    }
                     return false;
                 }
             }
@@ -291,38 +303,6 @@ internal sealed class Arm64PageTables : IAddressSpace, ISwapEntries
         }
 
         failure = Fail(virtualAddress, "page walk ended without a leaf");
-        return false;
-    }
-
-    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out user page: its PTE is not
-    /// empty and not present by <see cref="LinuxPteFormat"/>'s rule (Linux's is_swap_pte).</summary>
-    /// <param name="virtualAddress">An address in the page.</param>
-    /// <param name="type">The swap area's index (the kernel's swap type; migration and other special entries use the
-    /// types above the swap areas).</param>
-    /// <param name="offset">The page's index in the swap area.</param>
-    /// <returns>False for kernel tables, when the page is mapped, its PTE is empty, a table above it is not valid or
-    /// maps a block, or a table cannot be read.</returns>
-    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
-    {
-        type = 0;
-        offset = 0;
-        if (Half != Arm64AddressHalf.User || !InHalf(virtualAddress, out _))
-            return false;
-        var table = RootTable;
-        for (var level = StartLevel; level <= 3; level++)
-        {
-            var shift = Shift(level);
-            var index = (virtualAddress >> shift) & (level == StartLevel ? _topIndexMask : _indexMask);
-            if (!TryReadEntry64(_memory, table + (index * 8), out var entry, out _))
-                return false;
-            if (level == 3)
-                return (entry & Valid) == 0 && !IsPresentInvalid(entry, level) && TryDecodeSwap(entry, out type, out offset);
-            if ((entry & (Valid | TableBit)) != (Valid | TableBit) || (entry & _tableReserved) != 0)
-                return false;
-            table = OutputAddress(entry);
-            if (table >= _physicalLimit)
-                return false;
-        }
         return false;
     }
 

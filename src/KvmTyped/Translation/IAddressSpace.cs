@@ -13,4 +13,19 @@ public interface IAddressSpace
     /// <param name="failure">Why not, as "cannot translate 0x…: &lt;reason&gt;".</param>
     bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
         [NotNullWhen(false)] out string? failure);
+
+    /// <summary>Translates a virtual address; when its page is swapped out (a page table's leaf entry holds a Linux
+    /// swap entry), <paramref name="swap"/> says where it is in swap — found by the same walk that failed.</summary>
+    bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
+    {
+        swap = null;
+        return TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure);
+    }
 }
+
+/// <summary>Where Linux put a swapped-out page: the swap area's index (the kernel's swap type) and the page's index in
+/// that area.</summary>
+/// <param name="Type">The swap type.</param>
+/// <param name="Offset">The page's offset, in pages.</param>
+public readonly record struct SwapEntry(int Type, ulong Offset);

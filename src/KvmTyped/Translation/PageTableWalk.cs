@@ -4,15 +4,6 @@ using KvmTyped.Formats;
 
 namespace KvmTyped.Translation;
 
-/// <summary>A page-table walker that can tell where Linux put a swapped-out page: the swap entry a non-present leaf
-/// entry holds.</summary>
-internal interface ISwapEntries
-{
-    /// <summary>The swap entry of the page holding <paramref name="virtualAddress"/>; false when the page is mapped,
-    /// its leaf entry is empty, or a table above the leaf is not present.</summary>
-    bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset);
-}
-
 /// <summary>Pieces shared by the x86 page-table walkers: entry reads and failure texts.</summary>
 internal static class PageTableWalk
 {

@@ -47,8 +47,14 @@ public sealed class TranslationCache : IAddressSpace
 
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
-        [NotNullWhen(false)] out string? failure)
+        [NotNullWhen(false)] out string? failure) =>
+        TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out _);
+
+    /// <inheritdoc />
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
     {
+        swap = null;
         var page = virtualAddress >> PageShift;
         // Consecutive pages take consecutive slots; the bits above the index move whole regions by a pseudo-random
         // amount, so regions aligned alike (the direct map and the text mapping of the same memory) do not collide.
@@ -64,7 +70,7 @@ public sealed class TranslationCache : IAddressSpace
             return true;
         }
 
-        if (!_inner.TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure))
+        if (!_inner.TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out swap))
             return false;
         // Bytes mapped from the page's start: the inner answer's run, measured back to the page boundary.
         var mapped = contiguous > ulong.MaxValue - offset ? ulong.MaxValue : contiguous + offset;

@@ -11,7 +11,7 @@ namespace KvmTyped.Translation;
 /// (level 1). A 4 MiB entry carries physical bits 32–39 in its bits 13–20 (PSE-36/PSE-40) and has bit 21 reserved.
 /// A walk reads at most two entries.
 /// </remarks>
-public sealed class X86NonPaeTables : IAddressSpace, ISwapEntries
+public sealed class X86NonPaeTables : IAddressSpace
 {
     private readonly IPhysicalMemory _memory;
 
@@ -30,10 +30,16 @@ public sealed class X86NonPaeTables : IAddressSpace, ISwapEntries
 
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
-        [NotNullWhen(false)] out string? failure)
+        [NotNullWhen(false)] out string? failure) =>
+        TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out _);
+
+    /// <inheritdoc />
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
     {
         physicalAddress = 0;
         contiguous = 0;
+        swap = null;
         if (virtualAddress > uint.MaxValue)
         {
             failure = Fail(virtualAddress, "address beyond the 32-bit address space");
@@ -75,9 +81,15 @@ public sealed class X86NonPaeTables : IAddressSpace, ISwapEntries
         // Linux's 2-level PROT_NONE PTEs keep their frame as is (no L1TF inversion without PAE).
         if ((pte & (Present | ProtNone)) == 0)
         {
-            failure = SwapEntry32(pte, out var swapType, out var swapOffset)
-                ? Fail(virtualAddress, Swapped("PTE", pte, swapType, swapOffset), 1)
-                : Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
+            if (SwapEntry32(pte, out var swapType, out var swapOffset))
+            {
+                swap = new SwapEntry(swapType, swapOffset);
+                failure = Fail(virtualAddress, Swapped("PTE", pte, swapType, swapOffset), 1);
+            }
+            else
+            {
+                failure = Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
+            }
             return false;
         }
         var pageOffset = virtualAddress & 0xfffUL;
@@ -87,24 +99,4 @@ public sealed class X86NonPaeTables : IAddressSpace, ISwapEntries
         return true;
     }
 
-    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out page: its PTE is neither
-    /// present nor PROT_NONE nor empty.</summary>
-    /// <param name="virtualAddress">An address in the page.</param>
-    /// <param name="type">The swap area's index (the kernel's swap type).</param>
-    /// <param name="offset">The page's index in the swap area.</param>
-    /// <returns>False when the page is mapped, its PTE is empty, the directory entry above it is not present or maps
-    /// a large page, or a table cannot be read.</returns>
-    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
-    {
-        type = 0;
-        offset = 0;
-        if (virtualAddress > uint.MaxValue)
-            return false;
-        if (!TryReadEntry32(_memory, RootTable + ((virtualAddress >> 22) * 4), out var pde, out _)
-            || (pde & Present) == 0 || (pde & PageSize) != 0)
-            return false;
-        if (!TryReadEntry32(_memory, (ulong)(pde & 0xffff_f000u) + (((virtualAddress >> 12) & 1023) * 4), out var pte, out _))
-            return false;
-        return SwapEntry32(pte, out type, out offset);
-    }
 }

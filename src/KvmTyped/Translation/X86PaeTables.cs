@@ -12,7 +12,7 @@ namespace KvmTyped.Translation;
 /// 12–51; NX (bit 63) is not part of the address. A walk reads at most three entries. The accessed and dirty bits
 /// (5, 6) of a PDPTE are not treated as reserved: QEMU sets the accessed bit there.
 /// </remarks>
-public sealed class X86PaeTables : IAddressSpace, ISwapEntries
+public sealed class X86PaeTables : IAddressSpace
 {
     private const ulong PdpteReserved = 0x186UL | (1UL << 63);
 
@@ -35,10 +35,16 @@ public sealed class X86PaeTables : IAddressSpace, ISwapEntries
 
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
-        [NotNullWhen(false)] out string? failure)
+        [NotNullWhen(false)] out string? failure) =>
+        TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out _);
+
+    /// <inheritdoc />
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
     {
         physicalAddress = 0;
         contiguous = 0;
+        swap = null;
         if (virtualAddress > uint.MaxValue)
         {
             failure = Fail(virtualAddress, "address beyond the 32-bit address space");
@@ -102,9 +108,15 @@ public sealed class X86PaeTables : IAddressSpace, ISwapEntries
         }
         if (!LeafFrame64(pte, FrameMask52, out var pageFrame))
         {
-            failure = TryDecodeSwap(pte, out var swapType, out var swapOffset)
-                ? Fail(virtualAddress, Swapped("PTE", pte, swapType, swapOffset), 1)
-                : Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
+            if (TryDecodeSwap(pte, out var swapType, out var swapOffset))
+            {
+                swap = new SwapEntry(swapType, swapOffset);
+                failure = Fail(virtualAddress, Swapped("PTE", pte, swapType, swapOffset), 1);
+            }
+            else
+            {
+                failure = Fail(virtualAddress, $"PTE entry not present ({Hex(pte)})", 1);
+            }
             return false;
         }
         var pageOffset = virtualAddress & 0xfffUL;
@@ -112,29 +124,6 @@ public sealed class X86PaeTables : IAddressSpace, ISwapEntries
         contiguous = 0x1000UL - pageOffset;
         failure = null;
         return true;
-    }
-
-    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out page: its PTE is neither
-    /// present nor PROT_NONE nor empty (the encoding of Linux 4.18 and later).</summary>
-    /// <param name="virtualAddress">An address in the page.</param>
-    /// <param name="type">The swap area's index (the kernel's swap type).</param>
-    /// <param name="offset">The page's index in the swap area.</param>
-    /// <returns>False when the page is mapped, its PTE is empty, a table above it is not present or maps a large
-    /// page, or a table cannot be read.</returns>
-    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
-    {
-        type = 0;
-        offset = 0;
-        if (virtualAddress > uint.MaxValue)
-            return false;
-        if (!TryReadEntry64(_memory, RootTable + (((virtualAddress >> 30) & 3) * 8), out var pdpte, out _) || (pdpte & Present) == 0)
-            return false;
-        if (!TryReadEntry64(_memory, (pdpte & FrameMask52) + (((virtualAddress >> 21) & 511) * 8), out var pde, out _)
-            || (pde & Present) == 0 || (pde & PageSize) != 0)
-            return false;
-        if (!TryReadEntry64(_memory, (pde & FrameMask52) + (((virtualAddress >> 12) & 511) * 8), out var pte, out _))
-            return false;
-        return TryDecodeSwap(pte, out type, out offset);
     }
 
     // A 32-bit kernel keeps the offset in an unsigned long (__pteval_swp_offset), so its top bits are cut off.

@@ -14,7 +14,7 @@ namespace KvmTyped.Translation;
 /// level, so it is bounded by construction; a table cannot loop. The same class serves a process's address space:
 /// pass that process's root (its <c>mm-&gt;pgd</c>, made physical) instead of the kernel's.
 /// </remarks>
-public sealed class X86_64PageTables : IAddressSpace, ISwapEntries
+public sealed class X86_64PageTables : IAddressSpace
 {
     private readonly IPhysicalMemory _memory;
     private readonly ulong _frameMask;
@@ -65,10 +65,16 @@ public sealed class X86_64PageTables : IAddressSpace, ISwapEntries
 
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
-        [NotNullWhen(false)] out string? failure)
+        [NotNullWhen(false)] out string? failure) =>
+        TryTranslate(virtualAddress, out physicalAddress, out contiguous, out failure, out _);
+
+    /// <inheritdoc />
+    public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
+        [NotNullWhen(false)] out string? failure, out SwapEntry? swap)
     {
         physicalAddress = 0;
         contiguous = 0;
+        swap = null;
         var topBit = Levels == 5 ? 56 : 47;
         var upper = (long)virtualAddress >> topBit;
         if (upper is not (0 or -1))
@@ -94,9 +100,15 @@ public sealed class X86_64PageTables : IAddressSpace, ISwapEntries
             {
                 if (!LeafFrame64(entry, _frameMask, out var frame))
                 {
-                    failure = level == 1 && SwapEntry64(entry, out var swapType, out var swapOffset)
-                        ? Fail(virtualAddress, Swapped(LevelName(level), entry, swapType, swapOffset), level)
-                        : Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
+                    if (level == 1 && SwapEntry64(entry, out var swapType, out var swapOffset))
+                    {
+                        swap = new SwapEntry(swapType, swapOffset);
+                        failure = Fail(virtualAddress, Swapped(LevelName(level), entry, swapType, swapOffset), level);
+                    }
+                    else
+                    {
+                        failure = Fail(virtualAddress, $"{LevelName(level)} entry not present ({Hex(entry)})", level);
+                    }
                     return false;
                 }
                 var pageBytes = 1UL << shift;
@@ -146,33 +158,4 @@ public sealed class X86_64PageTables : IAddressSpace, ISwapEntries
         return false;
     }
 
-    /// <summary>The Linux swap entry (swap area type and page offset in it) of a swapped-out page: its PTE is neither
-    /// present nor PROT_NONE nor empty.</summary>
-    /// <param name="virtualAddress">An address in the page.</param>
-    /// <param name="type">The swap area's index (the kernel's swap type).</param>
-    /// <param name="offset">The page's index in the swap area.</param>
-    /// <returns>False when the page is mapped, its PTE is empty, a table above it is not present or maps a large
-    /// page, or a table cannot be read.</returns>
-    public bool TryGetSwapEntry(ulong virtualAddress, out int type, out ulong offset)
-    {
-        type = 0;
-        offset = 0;
-        var topBit = Levels == 5 ? 56 : 47;
-        if (((long)virtualAddress >> topBit) is not (0 or -1))
-            return false;
-        var table = RootTable;
-        for (var level = Levels; level >= 1; level--)
-        {
-            var shift = 12 + (9 * (level - 1));
-            var entryAddress = table + (((virtualAddress >> shift) & 511) * 8);
-            if (!TryReadEntry64(_memory, entryAddress, out var entry, out _))
-                return false;
-            if (level == 1)
-                return SwapEntry64(entry, out type, out offset);
-            if ((entry & Present) == 0 || (entry & PageSize) != 0)
-                return false;
-            table = entry & _frameMask;
-        }
-        return false;
-    }
 }

@@ -58,6 +58,22 @@ public sealed class UserMemorySwapTests : IDisposable
         return (memory, new TranslationCache(walker, 64));
     }
 
+    /// <summary>The walk that finds the page not present also reports its swap entry: reading a swapped page reads each
+    /// level's entry once, and the swapfile, nothing more.</summary>
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void A_swapped_page_costs_one_walk(int mode)
+    {
+        var (memory, space) = Build((Mode)mode, 0, 2);
+        using var swap = SwapFile.Open(_swapPath);
+        var levels = (Mode)mode switch { Mode.X86_64Level4 => 4, Mode.X86_64Level5 => 5, Mode.Pae => 3, _ => 2 };
+        var before = memory.Reads;
+        var buffer = new byte[16];
+        Assert.True(UserMemory.TryRead(memory, swap, space, Swapped + 8, buffer, out _, out var f), f);
+        Assert.Equal(levels, memory.Reads - before);
+        Assert.Equal(SwapByte(2, 8), buffer[0]); // swap offsets count pages from the start of the area, header included
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public void A_read_spanning_a_mapped_and_a_swapped_page_returns_both(int mode)
