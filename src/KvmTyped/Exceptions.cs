@@ -1,6 +1,7 @@
 namespace KvmTyped;
 
-/// <summary>Base type of every error the library raises on purpose.</summary>
+/// <summary>Base type of every error the library raises on purpose (a closed handle, a failed read or write, a damaged
+/// file, a failed open): catching it catches them all.</summary>
 public class KvmException : Exception
 {
     /// <summary>Creates the exception with a message.</summary>
@@ -43,8 +44,8 @@ public class KvmFormatException : KvmException
     public long? Offset { get; }
 }
 
-/// <summary>Memory could not be read or written: the address is not in the dump, not mapped, excluded
-/// from the dump, or backed by a section file that is missing.</summary>
+/// <summary>Memory could not be read: the address is not in the dump, not mapped, excluded from the dump, or backed by
+/// a section file that is missing.</summary>
 public class KvmReadException : KvmException
 {
     /// <summary>Creates the exception.</summary>
@@ -54,9 +55,20 @@ public class KvmReadException : KvmException
     public ulong Address { get; }
 }
 
-/// <summary>The handle was used after it was closed.</summary>
-public sealed class KvmClosedException : ObjectDisposedException
+/// <summary>A write through an image opened O_RDWR failed: the image is read-only, or an address is not backed by the
+/// corefile (not mapped, excluded from the dump, zero-filled, or swapped out). Nothing was written.</summary>
+public class KvmWriteException : KvmException
 {
     /// <summary>Creates the exception.</summary>
-    public KvmClosedException() : base("Kvm", "the kernel image has been closed") { }
+    public KvmWriteException(ulong address, string message) : base(message) => Address = address;
+
+    /// <summary>The address that failed.</summary>
+    public ulong Address { get; }
+}
+
+/// <summary>The handle was used after it was closed.</summary>
+public sealed class KvmClosedException : KvmException
+{
+    /// <summary>Creates the exception.</summary>
+    public KvmClosedException() : base("the kernel image has been closed") { }
 }

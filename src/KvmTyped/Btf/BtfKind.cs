@@ -1,7 +1,7 @@
 namespace KvmTyped.Btf;
 
 /// <summary>The kind of a BTF type, as numbered in the kernel's include/uapi/linux/btf.h.</summary>
-public enum BtfKind : byte
+internal enum BtfKind : byte
 {
     /// <summary>Type id 0: <c>void</c>. Never stored in a blob.</summary>
     Void = 0,

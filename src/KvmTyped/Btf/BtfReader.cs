@@ -8,7 +8,7 @@ namespace KvmTyped.Btf;
 /// <remarks>The ELF section headers are read directly (ELF32 and ELF64, either byte order, with the extended
 /// section count and string-table index of section 0), so only the header table, the section-name table and
 /// the BTF bytes are read — not the whole (often 70 MB+) image — and every count is checked against the file.</remarks>
-public static class BtfReader
+internal static class BtfReader
 {
     /// <summary>The largest BTF blob accepted (vmlinux BTF is a few MiB).</summary>
     public const long MaxBlobLength = 512L << 20;

@@ -11,7 +11,7 @@ namespace KvmTyped.Btf;
 /// the same name; a declared bitfield matches any integer or enum member and takes the kernel's width. A member the
 /// kernel lacks is recorded as missing: <see cref="KernelRelocation.Has(int)"/> reports it, reading it throws.
 /// Answers are cached per request. Thread-safe.</remarks>
-public sealed class BtfRelocator : IKernelTypeOffsets
+internal sealed class BtfRelocator : IKernelTypeOffsets
 {
     private readonly Dictionary<KernelRelocationRequest, KernelRelocation> _cache = new(ReferenceEqualityComparer.Instance);
     private readonly Lock _lock = new();

@@ -4,7 +4,7 @@ using System.Text;
 
 namespace KvmTyped.Btf;
 
-public sealed partial class BtfTypes
+internal sealed partial class BtfTypes
 {
     /// <summary>The direct members of a struct or union (through typedefs and qualifiers), in declaration order.
     /// Bitfields are reported the same way whether the blob marks them with the kind flag or, as older encoders

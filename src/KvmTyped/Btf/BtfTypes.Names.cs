@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace KvmTyped.Btf;
 
-public sealed partial class BtfTypes
+internal sealed partial class BtfTypes
 {
     /// <summary>The C spelling of a type: "unsigned int", "struct task_struct *", "char [16]", "void (*)(int)".</summary>
     public string FormatType(int id) => FormatDeclaration(id, "").Trim();

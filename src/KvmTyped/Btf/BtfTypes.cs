@@ -11,7 +11,7 @@ namespace KvmTyped.Btf;
 /// <remarks>Every count, offset, id and name in the blob is checked when it is parsed, so a query never reads
 /// outside it; chains of typedefs, qualifiers and arrays are followed at most <see cref="MaxChainDepth"/> steps,
 /// so a cycle in a hostile blob fails with <see cref="KvmFormatException"/> instead of hanging.</remarks>
-public sealed partial class BtfTypes
+internal sealed partial class BtfTypes
 {
     /// <summary>The magic number at offset 0, in the blob's own byte order.</summary>
     public const ushort Magic = 0xEB9F;

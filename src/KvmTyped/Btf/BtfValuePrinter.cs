@@ -6,22 +6,22 @@ using System.Text.Json;
 namespace KvmTyped.Btf;
 
 /// <summary>A value decoded through BTF: a struct or union's members, an array's elements, or a scalar.</summary>
-public abstract record BtfValue;
+internal abstract record BtfValue;
 
 /// <summary>A struct or union: its named members in order (anonymous members' own members stand in their place).</summary>
 /// <param name="Members">Name, byte offset from the outermost object, and value of each member.</param>
-public sealed record BtfStructValue(IReadOnlyList<(string Name, long Offset, BtfValue Value)> Members) : BtfValue;
+internal sealed record BtfStructValue(IReadOnlyList<(string Name, long Offset, BtfValue Value)> Members) : BtfValue;
 
 /// <summary>An array's elements (at most <see cref="BtfValuePrinter.MaxArrayElements"/>; <paramref name="Cut"/> when more).</summary>
-public sealed record BtfArrayValue(IReadOnlyList<BtfValue> Elements, bool Cut) : BtfValue;
+internal sealed record BtfArrayValue(IReadOnlyList<BtfValue> Elements, bool Cut) : BtfValue;
 
 /// <summary>A scalar: its text as C tools print it, and how JSON should carry it.</summary>
 /// <param name="Text">Decimal integer, "0x…" pointer, the text of a char array, enumerator name, true/false.</param>
 /// <param name="Kind">What the text is.</param>
-public sealed record BtfScalarValue(string Text, BtfScalarKind Kind) : BtfValue;
+internal sealed record BtfScalarValue(string Text, BtfScalarKind Kind) : BtfValue;
 
 /// <summary>How a scalar is written in JSON.</summary>
-public enum BtfScalarKind
+internal enum BtfScalarKind
 {
     /// <summary>An integer or float.</summary>
     Number,
@@ -41,7 +41,7 @@ public enum BtfScalarKind
 
 /// <summary>Decodes a value of a BTF type from its bytes and prints it the way crash's <c>struct</c> command does
 /// (members one per line, nested structs indented, char arrays as strings, pointers in hex, enums by name), or as JSON.</summary>
-public sealed class BtfValuePrinter
+internal sealed class BtfValuePrinter
 {
     /// <summary>Longest array decoded element by element; longer ones are cut.</summary>
     public const int MaxArrayElements = 64;

@@ -109,7 +109,7 @@ public static partial class Libkvm
         {
             return NList(kd, nl);
         }
-        catch (Exception e) when (e is KvmClosedException or KvmException)
+        catch (KvmException e)
         {
             kd.Report($"kvm_nlist: {e.Message}");
             return -1;
@@ -185,13 +185,13 @@ public static partial class Libkvm
             kd.Kvm.WriteVirtual(addr, buf);
             return buf.Length;
         }
+        catch (KvmClosedException)
+        {
+            return -1;
+        }
         catch (KvmException e)
         {
             kd.Report($"kvm_kwrite: {e.Message}");
-            return -1;
-        }
-        catch (KvmClosedException)
-        {
             return -1;
         }
     }

@@ -114,9 +114,9 @@ public static partial class Libkvm
         {
             state.List ??= BuildList(kd);
         }
-        catch (Exception e) when (e is KvmException or KvmClosedException)
+        catch (KvmException e)
         {
-            if (e is KvmException)
+            if (e is not KvmClosedException)
                 kd.Report($"kvm_nextproc: {e.Message}");
             return null;
         }
@@ -134,9 +134,9 @@ public static partial class Libkvm
             var list = kd!.Procs.List ?? BuildList(kd);
             return list.Find(p => p.p_pid == pid);
         }
-        catch (Exception e) when (e is KvmException or KvmClosedException)
+        catch (KvmException e)
         {
-            if (e is KvmException)
+            if (e is not KvmClosedException)
                 kd!.Report($"kvm_getproc: {e.Message}");
             return null;
         }
@@ -177,9 +177,9 @@ public static partial class Libkvm
             state.CurrentSpaceFailure = spaceFailure;
             return new user(p, psargs);
         }
-        catch (Exception e) when (e is KvmException or KvmClosedException)
+        catch (KvmException e)
         {
-            if (e is KvmException)
+            if (e is not KvmClosedException)
                 kd.Report($"kvm_getu: {e.Message}");
             return null;
         }
@@ -203,9 +203,9 @@ public static partial class Libkvm
             (arg, env) = ([.. a], [.. e]);
             return 0;
         }
-        catch (Exception e) when (e is KvmException or KvmClosedException)
+        catch (KvmException e)
         {
-            if (e is KvmException)
+            if (e is not KvmClosedException)
                 kd!.Report($"kvm_getcmd: {e.Message}");
             return -1;
         }
@@ -265,9 +265,9 @@ public static partial class Libkvm
             space.Write(addr, buf);
             return buf.Length;
         }
-        catch (Exception e) when (e is KvmException or KvmClosedException)
+        catch (KvmException e)
         {
-            if (e is KvmException)
+            if (e is not KvmClosedException)
                 kd.Report($"kvm_uwrite: {e.Message}");
             return -1;
         }

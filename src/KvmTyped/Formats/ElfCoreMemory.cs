@@ -10,7 +10,7 @@ namespace KvmTyped.Formats;
 /// <remarks>Where PT_LOADs overlap physically (kdump lists the kernel text again beside RAM), the one that
 /// starts lower wins, so each physical byte has exactly one backing file byte for reads and writes.
 /// Bytes past p_filesz up to p_memsz read as zeros and cannot be written.</remarks>
-public sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
+internal sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
 {
     /// <summary>p_paddr value meaning "no physical address" (/proc/kcore's vmalloc segments).</summary>
     private const ulong NoPhysical = ulong.MaxValue;
@@ -173,10 +173,10 @@ public sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
         if (!IsWritable)
-            throw new KvmReadException(address, $"{_file.Path} is open read-only");
+            throw new KvmWriteException(address, $"{_file.Path} is open read-only");
         // Check every byte first, so a failed write changes nothing.
         if (((IWriteCheck)this).WriteFailure(address, (ulong)source.Length) is { } why)
-            throw new KvmReadException(address, why);
+            throw new KvmWriteException(address, why);
         while (!source.IsEmpty)
         {
             var p = _pieces[Find(address)];

@@ -4,7 +4,7 @@ namespace KvmTyped.Formats;
 
 /// <summary>A source of physical memory: "read N bytes at physical address P, or say why not".</summary>
 /// <remarks>Implementations are thread-safe for reads. They never load a whole file into memory.</remarks>
-public interface IPhysicalMemory : IDisposable
+internal interface IPhysicalMemory : IDisposable
 {
     /// <summary>A short name of the format, e.g. "ELF vmcore", "kdump-compressed", "raw".</summary>
     string FormatName { get; }
@@ -22,7 +22,7 @@ public interface IPhysicalMemory : IDisposable
     bool IsWritable { get; }
 
     /// <summary>Writes <paramref name="source"/> at <paramref name="address"/>, into exactly the file bytes that back it.</summary>
-    /// <exception cref="KvmReadException">A byte is not backed by the file, or the source is read-only.</exception>
+    /// <exception cref="KvmWriteException">A byte is not backed by the file, or the source is read-only.</exception>
     void Write(ulong address, ReadOnlySpan<byte> source);
 }
 
@@ -30,14 +30,14 @@ public interface IPhysicalMemory : IDisposable
 /// <param name="Start">First physical address.</param>
 /// <param name="Length">Length in bytes.</param>
 /// <param name="Origin">Where the bytes come from (a file name, a segment), for `info`.</param>
-public readonly record struct PhysicalRange(ulong Start, ulong Length, string Origin)
+internal readonly record struct PhysicalRange(ulong Start, ulong Length, string Origin)
 {
     /// <summary>One past the last address.</summary>
     public ulong End => Start + Length;
 }
 
 /// <summary>Throwing forms of <see cref="IPhysicalMemory"/> reads.</summary>
-public static class PhysicalMemoryExtensions
+internal static class PhysicalMemoryExtensions
 {
     /// <summary>Reads exactly destination.Length bytes or throws <see cref="KvmReadException"/>.</summary>
     public static void Read(this IPhysicalMemory memory, ulong address, Span<byte> destination)

@@ -4,7 +4,7 @@ using KvmTyped.IO;
 namespace KvmTyped.Formats;
 
 /// <summary>A raw physical memory image: byte N of the file is physical address N.</summary>
-public sealed class RawImageMemory : IPhysicalMemory, IWriteCheck
+internal sealed class RawImageMemory : IPhysicalMemory, IWriteCheck
 {
     private readonly RandomAccessFile _file;
 
@@ -49,9 +49,9 @@ public sealed class RawImageMemory : IPhysicalMemory, IWriteCheck
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
         if (!IsWritable)
-            throw new KvmReadException(address, $"{_file.Path} is open read-only");
+            throw new KvmWriteException(address, $"{_file.Path} is open read-only");
         if (address > long.MaxValue || !_file.Contains((long)address, source.Length))
-            throw new KvmReadException(address, $"physical address 0x{address:x} is past the end of the image {_file.Path}");
+            throw new KvmWriteException(address, $"physical address 0x{address:x} is past the end of the image {_file.Path}");
         _file.Write((long)address, source);
     }
 

@@ -10,7 +10,7 @@ namespace KvmTyped.Formats;
 /// <param name="PhysicalAddress">Physical address of the section's first byte.</param>
 /// <param name="VirtualAddress">Kernel virtual address of its first byte, or 0 when the section is physical only.</param>
 /// <param name="Size">Size in bytes.</param>
-public sealed record SectionFileReference(string FileName, ulong PhysicalAddress, ulong VirtualAddress, ulong Size)
+internal sealed record SectionFileReference(string FileName, ulong PhysicalAddress, ulong VirtualAddress, ulong Size)
 {
     /// <summary>ELF note owner name of a section reference.</summary>
     public const string NoteName = "KVMTYPED";
@@ -149,7 +149,7 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
         if (!IsWritable)
-            throw new KvmReadException(address, "the core is open read-only");
+            throw new KvmWriteException(address, "the core is open read-only");
         // Check every piece first, so a failed write changes nothing.
         var (a, left) = (address, (ulong)source.Length);
         while (left > 0)
@@ -160,15 +160,15 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
             {
                 n = Math.Min(left, NextSectionStart(a) - a);
                 if (_core is IWriteCheck check && check.WriteFailure(a, n) is { } why)
-                    throw new KvmReadException(a, why);
+                    throw new KvmWriteException(a, why);
             }
             else
             {
                 n = Math.Min(left, s.Ref.Size - (a - s.Ref.PhysicalAddress));
                 if (s.File is null)
-                    throw new KvmReadException(a, $"physical address 0x{a:x} is in section file {s.Ref.FileName}, which is missing");
+                    throw new KvmWriteException(a, $"physical address 0x{a:x} is in section file {s.Ref.FileName}, which is missing");
                 if (!s.File.Contains((long)(a - s.Ref.PhysicalAddress), (long)n))
-                    throw new KvmReadException(a, $"section file {s.File.Path} is shorter than its section");
+                    throw new KvmWriteException(a, $"section file {s.File.Path} is shorter than its section");
             }
             a += n;
             left -= n;
@@ -187,9 +187,9 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
                 var delta = address - s.Ref.PhysicalAddress;
                 n = (int)Math.Min((ulong)source.Length, s.Ref.Size - delta);
                 if (s.File is null)
-                    throw new KvmReadException(address, $"physical address 0x{address:x} is in section file {s.Ref.FileName}, which is missing");
+                    throw new KvmWriteException(address, $"physical address 0x{address:x} is in section file {s.Ref.FileName}, which is missing");
                 if (!s.File.Contains((long)delta, n))
-                    throw new KvmReadException(address, $"section file {s.File.Path} is shorter than its section");
+                    throw new KvmWriteException(address, $"section file {s.File.Path} is shorter than its section");
                 s.File.Write((long)delta, source[..n]);
             }
             source = source[n..];

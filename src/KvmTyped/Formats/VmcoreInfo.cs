@@ -7,7 +7,7 @@ namespace KvmTyped.Formats;
 /// (Linux kernel/crash_core.c; makedumpfile reads the same).</summary>
 /// <remarks>Number bases follow the kernel's writers: SYMBOL(x) and KERNELOFFSET are hex without 0x;
 /// SIZE, OFFSET, LENGTH are unsigned decimal; NUMBER is signed decimal (phys_base can be negative).</remarks>
-public sealed class VmcoreInfo
+internal sealed class VmcoreInfo
 {
     /// <summary>Largest VMCOREINFO text accepted (the kernel reserves one page; dumps of big pages, 64 KiB).</summary>
     public const int MaxBytes = 1 << 20;

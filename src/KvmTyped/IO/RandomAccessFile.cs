@@ -185,9 +185,9 @@ internal sealed unsafe class RandomAccessFile : IDisposable
         if (!IsWritable)
             throw new InvalidOperationException($"{Path} is open read-only");
         if (!Contains(offset, source.Length))
-            throw new KvmReadException((ulong)offset, $"{Path}: a write at offset 0x{offset:x} of {source.Length} bytes lies outside the file");
+            throw new KvmWriteException((ulong)offset, $"{Path}: a write at offset 0x{offset:x} of {source.Length} bytes lies outside the file");
         if (!TryEnter())
-            throw new KvmReadException((ulong)offset, $"{Path} is closed");
+            throw new KvmWriteException((ulong)offset, $"{Path} is closed");
         try
         {
             RandomAccess.Write(_handle, source, offset);

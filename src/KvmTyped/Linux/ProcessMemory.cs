@@ -58,12 +58,12 @@ public sealed class ProcessMemory
     /// <summary>Writes <paramref name="source"/> at <paramref name="address"/> into the corefile bytes its page tables
     /// give (O_RDWR only). Every page is translated and checked before any byte is written; a swapped-out page fails
     /// the write (the swapfile is never written).</summary>
-    /// <exception cref="KvmReadException">The image is read-only, or a page is not present, swapped out, or not backed
+    /// <exception cref="KvmWriteException">The image is read-only, or a page is not present, swapped out, or not backed
     /// by the dump; nothing was written.</exception>
     public void Write(ulong address, ReadOnlySpan<byte> source)
     {
         if (!_kvm.IsWritable)
-            throw new KvmReadException(address, $"{_kvm.CorePath} is open read-only");
+            throw new KvmWriteException(address, $"{_kvm.CorePath} is open read-only");
         var pieces = new List<(ulong Pa, int Offset, int Length)>();
         var done = 0;
         Span<byte> probe = stackalloc byte[1];
@@ -71,16 +71,16 @@ public sealed class ProcessMemory
         {
             var va = address + (ulong)done;
             if (done > 0 && va == 0)
-                throw new KvmReadException(va, "the write runs past the top of the address space");
+                throw new KvmWriteException(va, "the write runs past the top of the address space");
             if (!_space.TryTranslate(va, out var pa, out var contiguous, out var failure, out var swapped))
             {
                 if (swapped is { } entry)
                     failure = $"{UserMemory.Describe(va, entry.Type, entry.Offset)}: a swapped-out page is not written (the swapfile is open read-only)";
-                throw new KvmReadException(va, $"pid {Task.Pid}: {failure}");
+                throw new KvmWriteException(va, $"pid {Task.Pid}: {failure}");
             }
             var n = (int)Math.Min((ulong)(source.Length - done), Math.Max(1, Math.Min(contiguous, UserPageSize - (va & (UserPageSize - 1)))));
             if (!_kvm.Physical.TryRead(pa, probe, out failure) || !_kvm.Physical.TryRead(pa + (ulong)n - 1, probe, out failure))
-                throw new KvmReadException(va, $"pid {Task.Pid}: 0x{va:x} (physical 0x{pa:x}): {failure}");
+                throw new KvmWriteException(va, $"pid {Task.Pid}: 0x{va:x} (physical 0x{pa:x}): {failure}");
             pieces.Add((pa, done, n));
             done += n;
         }

@@ -53,7 +53,7 @@ public static class KernelTypeCheck
     /// <param name="btf">The kernel's types.</param>
     /// <param name="image">How messages name the kernel, e.g. "kernel 6.1.0-13-amd64".</param>
     /// <param name="layouts">Computed layouts of complete structs.</param>
-    public static KernelTypeCheckResult Check(BtfTypes btf, string image, IEnumerable<KernelStructLayout> layouts)
+    internal static KernelTypeCheckResult Check(BtfTypes btf, string image, IEnumerable<KernelStructLayout> layouts)
     {
         ArgumentNullException.ThrowIfNull(btf);
         ArgumentNullException.ThrowIfNull(image);

@@ -333,14 +333,14 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     {
         var space = Live()._image.Layout.AddressSpace;
         if (!IsWritable)
-            throw new KvmReadException(address, $"{CorePath} is open read-only");
+            throw new KvmWriteException(address, $"{CorePath} is open read-only");
         var pieces = new List<(ulong Pa, int Offset, int Length)>();
         var done = 0;
         while (done < source.Length)
         {
             var va = address + (ulong)done;
             if (!space.TryTranslate(va, out var pa, out var contiguous, out var failure))
-                throw new KvmReadException(va, failure);
+                throw new KvmWriteException(va, failure);
             var n = (int)Math.Min((ulong)(source.Length - done), Math.Max(1, contiguous));
             pieces.Add((pa, done, n));
             done += n;
@@ -354,14 +354,14 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     {
         var physical = Live()._image.Physical;
         if (!IsWritable)
-            throw new KvmReadException(pieces.Count > 0 ? pieces[0].Pa : 0, $"{CorePath} is open read-only");
+            throw new KvmWriteException(pieces.Count > 0 ? pieces[0].Pa : 0, $"{CorePath} is open read-only");
         lock (_writeLock)
         {
             Span<byte> probe = stackalloc byte[1];
             foreach (var p in pieces)
             {
                 if (!physical.TryRead(p.Pa, probe, out var failure) || !physical.TryRead(p.Pa + (ulong)p.Length - 1, probe, out failure))
-                    throw new KvmReadException(p.Pa, failure);
+                    throw new KvmWriteException(p.Pa, failure);
             }
             foreach (var p in pieces)
                 physical.Write(p.Pa, source.Slice(p.Offset, p.Length));
@@ -374,7 +374,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     {
         var physical = Live()._image.Physical;
         if (!IsWritable)
-            throw new KvmReadException(address, $"{CorePath} is open read-only");
+            throw new KvmWriteException(address, $"{CorePath} is open read-only");
         lock (_writeLock)
         {
             physical.Write(address, source);

@@ -6,7 +6,7 @@ namespace KvmTyped.Symbols;
 
 /// <summary>A namelist from an unstripped ELF kernel (vmlinux): its .symtab and linked string table.
 /// Only the headers are read at open; the symbols are indexed on first lookup, through the memory map.</summary>
-public sealed class ElfSymbolTable : ISymbolTable
+internal sealed class ElfSymbolTable : ISymbolTable
 {
     /// <summary>Upper bound on symbols accepted (a vmlinux has ~150k; allmodconfig well under 1M).</summary>
     public const int MaxSymbols = 16 << 20;

@@ -7,7 +7,7 @@ namespace KvmTyped.Symbols;
 public readonly record struct KernelSymbol(string Name, ulong Address, char Type);
 
 /// <summary>A namelist: the kernel's symbols, by name and by address.</summary>
-public interface ISymbolTable : IDisposable
+internal interface ISymbolTable : IDisposable
 {
     /// <summary>Where the symbols came from (a path, or "/proc/kallsyms").</summary>
     string Source { get; }

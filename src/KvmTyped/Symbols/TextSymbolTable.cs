@@ -6,7 +6,7 @@ namespace KvmTyped.Symbols;
 
 /// <summary>A namelist in nm's text form: System.map, or /proc/kallsyms (which may add "\t[module]").
 /// Lines are "ADDRESS TYPE NAME"; the address width (8 or 16 hex digits) gives the data model.</summary>
-public sealed class TextSymbolTable : ISymbolTable
+internal sealed class TextSymbolTable : ISymbolTable
 {
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;

@@ -4,7 +4,7 @@ using KvmTyped.Formats;
 namespace KvmTyped.Translation;
 
 /// <summary>Reads of virtual memory: translate, then read the physical bytes, page run by page run.</summary>
-public static class AddressSpaceExtensions
+internal static class AddressSpaceExtensions
 {
     /// <summary>Reads destination.Length bytes at a virtual address of <paramref name="space"/>, backed by
     /// <paramref name="memory"/>.</summary>

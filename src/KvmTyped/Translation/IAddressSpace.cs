@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 namespace KvmTyped.Translation;
 
 /// <summary>A virtual address space: "translate V, or say why not".</summary>
-public interface IAddressSpace
+internal interface IAddressSpace
 {
     /// <summary>Translates a virtual address.</summary>
     /// <param name="virtualAddress">The address to translate.</param>
@@ -28,4 +28,4 @@ public interface IAddressSpace
 /// that area.</summary>
 /// <param name="Type">The swap type.</param>
 /// <param name="Offset">The page's offset, in pages.</param>
-public readonly record struct SwapEntry(int Type, ulong Offset);
+internal readonly record struct SwapEntry(int Type, ulong Offset);

@@ -10,7 +10,7 @@ namespace KvmTyped.Translation;
 /// (0xffffffff80000000) + phys_base; on i386 the low-memory direct map, physical = virtual − PAGE_OFFSET. Chaining
 /// a page-table walk as the fallback gives "the text mapping first, else the page tables".
 /// </remarks>
-public sealed class LinearAddressSpace : IAddressSpace
+internal sealed class LinearAddressSpace : IAddressSpace
 {
     /// <summary>Creates the mapping.</summary>
     /// <param name="virtualStart">First virtual address of the range.</param>

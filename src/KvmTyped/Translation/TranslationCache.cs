@@ -11,7 +11,7 @@ namespace KvmTyped.Translation;
 /// caller supplies what was missing). The inner space must map whole 4 KiB pages, as page tables and
 /// <see cref="LinearAddressSpace"/> do. Call <see cref="Clear"/> after writing page tables.
 /// </remarks>
-public sealed class TranslationCache : IAddressSpace
+internal sealed class TranslationCache : IAddressSpace
 {
     private const int PageShift = 12;
     private const ulong PageMask = (1UL << PageShift) - 1;

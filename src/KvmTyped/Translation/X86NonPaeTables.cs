@@ -11,7 +11,7 @@ namespace KvmTyped.Translation;
 /// (level 1). A 4 MiB entry carries physical bits 32–39 in its bits 13–20 (PSE-36/PSE-40) and has bit 21 reserved.
 /// A walk reads at most two entries.
 /// </remarks>
-public sealed class X86NonPaeTables : IAddressSpace
+internal sealed class X86NonPaeTables : IAddressSpace
 {
     private readonly IPhysicalMemory _memory;
 

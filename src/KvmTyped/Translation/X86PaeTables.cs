@@ -12,7 +12,7 @@ namespace KvmTyped.Translation;
 /// 12–51; NX (bit 63) is not part of the address. A walk reads at most three entries. The accessed and dirty bits
 /// (5, 6) of a PDPTE are not treated as reserved: QEMU sets the accessed bit there.
 /// </remarks>
-public sealed class X86PaeTables : IAddressSpace
+internal sealed class X86PaeTables : IAddressSpace
 {
     private const ulong PdpteReserved = 0x186UL | (1UL << 63);
 

@@ -14,7 +14,7 @@ namespace KvmTyped.Translation;
 /// level, so it is bounded by construction; a table cannot loop. The same class serves a process's address space:
 /// pass that process's root (its <c>mm-&gt;pgd</c>, made physical) instead of the kernel's.
 /// </remarks>
-public sealed class X86_64PageTables : IAddressSpace
+internal sealed class X86_64PageTables : IAddressSpace
 {
     private readonly IPhysicalMemory _memory;
     private readonly ulong _frameMask;

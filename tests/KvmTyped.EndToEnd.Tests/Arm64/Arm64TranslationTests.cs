@@ -46,7 +46,7 @@ public sealed class Arm64TranslationTests : IClassFixture<Arm64TranslationTests.
             Kernel = new Arm64PageTables(File, SwapperPgDir - KimageVoffset, Arm64Granule.Size4K, RunningVaBits, Arm64AddressHalf.Kernel);
         }
 
-        public KdumpFile File { get; }
+        internal KdumpFile File { get; }
 
         public JsonElement Truth { get; }
 

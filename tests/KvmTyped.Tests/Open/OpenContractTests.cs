@@ -160,6 +160,23 @@ public class OpenContractTests
         Assert.Contains("not a Linux swap area", e.Message);
     }
 
+    /// <summary>One base type catches every deliberate error: a closed handle too; a failed write is not a read error.</summary>
+    [Fact]
+    public void Every_deliberate_error_is_a_KvmException_and_writes_fail_as_writes()
+    {
+        using var d = new TempDir();
+        var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), d.File("core", Images.Lp64Core().Build()));
+        var write = Assert.Throws<KvmWriteException>(() => kvm.WritePhysical(Images.Lp64Phys, new byte[] { 1 }));
+        Assert.IsAssignableFrom<KvmException>(write);
+        Assert.IsNotAssignableFrom<KvmReadException>(write);
+        Assert.Equal(Images.Lp64Phys, write.Address);
+        Assert.IsAssignableFrom<KvmException>(Assert.Throws<KvmReadException>(() => kvm.ReadVirtual(0x10, new byte[8])));
+        kvm.Close();
+        var closed = Assert.Throws<KvmClosedException>(() => kvm.SymbolAddress("linux_banner"));
+        Assert.IsAssignableFrom<KvmException>(closed);
+        Assert.Equal("the kernel image has been closed", closed.Message);
+    }
+
     [Fact]
     public void Close_returns_0_then_minus_1_and_every_call_after_fails_cleanly()
     {

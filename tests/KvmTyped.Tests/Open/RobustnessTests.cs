@@ -82,7 +82,7 @@ public class RobustnessTests
         var built = Images.Lp64Core().AddNote(SectionFileReference.NoteName, SectionFileReference.NoteType, reference.Encode()).Build();
         var core = d.File("core", built);
         using (var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), core, flags: KvmOpenFlags.ReadWrite | KvmOpenFlags.NoSearch))
-            Assert.Throws<KvmReadException>(() => kvm.WritePhysical(Images.Lp64Phys + (ulong)page.Length - 16, new byte[32]));
+            Assert.Throws<KvmWriteException>(() => kvm.WritePhysical(Images.Lp64Phys + (ulong)page.Length - 16, new byte[32]));
         Assert.Equal(built, File.ReadAllBytes(core));
     }
 

@@ -42,7 +42,7 @@ public class WriteAndSectionTests
         var core = d.File("vmcore", built);
         using var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), core, flags: KvmOpenFlags.ReadWrite);
         // Last 2 bytes of the segment and 2 beyond it.
-        Assert.Throws<KvmReadException>(() => kvm.WriteVirtual(Images.Lp64Text + 0x1ffe, new byte[4]));
+        Assert.Throws<KvmWriteException>(() => kvm.WriteVirtual(Images.Lp64Text + 0x1ffe, new byte[4]));
         kvm.Close();
         Assert.Equal(built, File.ReadAllBytes(core));
     }
@@ -153,7 +153,7 @@ public class FacadeGlobalsTests
             var kd = kvm_open(d.Text("map", Images.Lp64Map), core, null, O_RDONLY, "t");
             Assert.Equal(-1, kvm_kwrite(kd, Images.Lp64Text, new byte[] { 1, 2, 3 }));
             Assert.Contains("open read-only", err.ToString());
-            Assert.Throws<KvmReadException>(() => kd!.Kvm.WritePhysical(Images.Lp64Phys, new byte[] { 1 }));
+            Assert.Throws<KvmWriteException>(() => kd!.Kvm.WritePhysical(Images.Lp64Phys, new byte[] { 1 }));
             kvm_close(kd);
         }
         finally

@@ -40,7 +40,7 @@ namespace KvmTyped.Arch.X86;
 /// namelist's address plus the slide, and the <c>linux_banner</c> read at the namelist's relocated address must start
 /// with "Linux version &lt;OSRELEASE&gt; " (and equal the namelist's own banner text when the caller has it).</para>
 /// </remarks>
-public sealed class KernelLayout : IKernelImageLayout
+internal sealed class KernelLayout : IKernelImageLayout
 {
     /// <summary>__START_KERNEL_map: where x86-64 maps its image, virtual = physical + this − phys_base.</summary>
     public const ulong StartKernelMap = 0xffff_ffff_8000_0000UL;

@@ -10,7 +10,7 @@ namespace KvmTyped.Formats.Compression;
 /// match of distance up to 2 KiB. The low two bits of a match's last distance byte give 0–3 literals that
 /// follow it. A zero length field is extended by following bytes (each zero byte adds 255).
 /// </remarks>
-public static class Lzo1x
+internal static class Lzo1x
 {
     /// <summary>Decompresses <paramref name="source"/> into <paramref name="destination"/>.</summary>
     /// <returns>The number of bytes written.</returns>

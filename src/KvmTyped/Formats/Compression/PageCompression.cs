@@ -4,7 +4,7 @@ using ZstdSharp;
 namespace KvmTyped.Formats.Compression;
 
 /// <summary>How one page of a dump is stored.</summary>
-public enum PageCodec
+internal enum PageCodec
 {
     /// <summary>Stored as is.</summary>
     Raw = 0,

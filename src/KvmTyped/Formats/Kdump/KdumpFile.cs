@@ -17,7 +17,7 @@ namespace KvmTyped.Formats.Kdump;
 /// <para>Opening reads the headers, VMCOREINFO and notes, and streams the dump bitmap once to build a small
 /// rank table; pages are read and decoded only when asked for, into a bounded cache shared by all threads.</para>
 /// </remarks>
-public sealed class KdumpFile : IPhysicalMemory
+internal sealed class KdumpFile : IPhysicalMemory
 {
     /// <summary>Largest ELF notes blob read (per-CPU registers of thousands of CPUs fit easily).</summary>
     public const int MaxNoteBytes = 64 << 20;
@@ -536,11 +536,11 @@ public sealed class KdumpFile : IPhysicalMemory
         if (Volatile.Read(ref _disposed) != 0)
             throw new KvmClosedException();
         if (!IsWritable)
-            throw new KvmReadException(address, $"{Path} was opened read-only: cannot write physical address 0x{address:x}");
+            throw new KvmWriteException(address, $"{Path} was opened read-only: cannot write physical address 0x{address:x}");
         if (source.Length == 0)
             return;
         if (address > ulong.MaxValue - (ulong)source.Length + 1)
-            throw new KvmReadException(address, $"write of {source.Length} bytes at 0x{address:x} passes the end of the physical address space");
+            throw new KvmWriteException(address, $"write of {source.Length} bytes at 0x{address:x} passes the end of the physical address space");
         lock (_writeLock)
         {
             // Pass 1: every page must be raw and backed by the file.
@@ -553,16 +553,16 @@ public sealed class KdumpFile : IPhysicalMemory
                 int inPage = (int)(a & _pageMask);
                 int n = Math.Min(left, PageSize - inPage);
                 if (!Locate(pfn, a, out var part, out var desc, out var failure))
-                    throw new KvmReadException(a, desc.Offset == -2 ? $"physical address 0x{a:x}: page excluded from dump (pfn 0x{pfn:x}): no file bytes to write" : failure!);
+                    throw new KvmWriteException(a, desc.Offset == -2 ? $"physical address 0x{a:x}: page excluded from dump (pfn 0x{pfn:x}): no file bytes to write" : failure!);
                 if (desc.Flags != 0)
                 {
                     TryCodec(desc.Flags, out var codec);
-                    throw new KvmReadException(a, $"physical address 0x{a:x}: pfn 0x{pfn:x} is stored {codec}-compressed in {part!.Path}; only uncompressed pages can be written");
+                    throw new KvmWriteException(a, $"physical address 0x{a:x}: pfn 0x{pfn:x} is stored {codec}-compressed in {part!.Path}; only uncompressed pages can be written");
                 }
                 if (desc.Size != (uint)PageSize)
-                    throw new KvmReadException(a, $"{part!.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{desc.At:x}: uncompressed page of {desc.Size} bytes, not {PageSize}");
+                    throw new KvmWriteException(a, $"{part!.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{desc.At:x}: uncompressed page of {desc.Size} bytes, not {PageSize}");
                 if (desc.Offset == part!.SharedZeroPageOffset)
-                    throw new KvmReadException(a, $"physical address 0x{a:x}: pfn 0x{pfn:x} is a zero page that the dump shares among many pfns; writing it would change them all");
+                    throw new KvmWriteException(a, $"physical address 0x{a:x}: pfn 0x{pfn:x} is a zero page that the dump shares among many pfns; writing it would change them all");
                 targets.Add((part, desc.Offset + inPage, n, pfn));
                 a += (ulong)n;
                 left -= n;
@@ -572,7 +572,7 @@ public sealed class KdumpFile : IPhysicalMemory
             foreach (var (part, fileOffset, length, pfn) in targets)
             {
                 if (!part.Storage.TryWrite(fileOffset, source.Slice(done, length)))
-                    throw new KvmReadException(address + (ulong)done, $"{part.Path}: bytes at offset 0x{fileOffset:x} are not in the file");
+                    throw new KvmWriteException(address + (ulong)done, $"{part.Path}: bytes at offset 0x{fileOffset:x} are not in the file");
                 done += length;
                 _cache.Invalidate(pfn);
             }

@@ -5,7 +5,7 @@ namespace KvmTyped.Formats.Kdump;
 
 /// <summary>Which C layout a kdump header was written with: the word size of the program that wrote it.</summary>
 /// <remarks>Not the kernel's data model: QEMU writes the 64-bit layout for 32-bit x86 guests.</remarks>
-public enum KdumpHeaderLayout
+internal enum KdumpHeaderLayout
 {
     /// <summary>32-bit <c>long</c> (makedumpfile built for i386).</summary>
     Bits32 = 32,
@@ -16,7 +16,7 @@ public enum KdumpHeaderLayout
 
 /// <summary>Page codecs, as flags (the header's status bits and a scan of the page descriptors use these).</summary>
 [Flags]
-public enum KdumpCodecs
+internal enum KdumpCodecs
 {
     /// <summary>None.</summary>
     None = 0,
@@ -38,7 +38,7 @@ public enum KdumpCodecs
 }
 
 /// <summary>A kdump file's <c>disk_dump_header</c> and <c>kdump_sub_header</c> (makedumpfile's diskdump_mod.h).</summary>
-public sealed class KdumpHeader
+internal sealed class KdumpHeader
 {
     /// <summary>status bit: pages may be zlib-compressed.</summary>
     public const uint StatusZlib = 0x1;

@@ -1,7 +1,7 @@
 namespace KvmTyped.Formats.Kdump;
 
 /// <summary>How a kdump file is read.</summary>
-public sealed record KdumpOptions
+internal sealed record KdumpOptions
 {
     /// <summary>Defaults: excluded pages fail, 1024 pages cached.</summary>
     public static KdumpOptions Default { get; } = new();

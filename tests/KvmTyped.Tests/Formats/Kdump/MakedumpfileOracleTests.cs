@@ -33,10 +33,11 @@ public class MakedumpfileOracleTests : IDisposable
     }
 
     [RequiresToolTheory("makedumpfile")]
-    [InlineData("", KdumpCodecs.Raw)]
-    [InlineData("-c", KdumpCodecs.Zlib | KdumpCodecs.Raw)]
-    public void Plain_output_reads_as_the_elf(string codecOption, KdumpCodecs codecs)
+    [InlineData("", (int)(KdumpCodecs.Raw))]
+    [InlineData("-c", (int)(KdumpCodecs.Zlib | KdumpCodecs.Raw))]
+    public void Plain_output_reads_as_the_elf(string codecOption, int codecsValue)
     {
+        var codecs = (KdumpCodecs)codecsValue;
         var elf = Fixtures.Get(Amd64Elf);
         var output = System.IO.Path.Combine(_tmp.Root, "plain.kdump");
         OracleTools.Run("makedumpfile", $"{codecOption} -d 31 {elf} {output}");

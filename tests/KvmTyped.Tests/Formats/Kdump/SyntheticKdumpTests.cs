@@ -79,19 +79,20 @@ public class SyntheticKdumpTests : IDisposable
         Assert.False(k.TryRead(0, buf, out _));
     }
 
-    public static TheoryData<KdumpHeaderLayout, int> Variants()
+    public static TheoryData<int, int> Variants()
     {
-        var d = new TheoryData<KdumpHeaderLayout, int>();
+        var d = new TheoryData<int, int>();
         foreach (var l in new[] { KdumpHeaderLayout.Bits32, KdumpHeaderLayout.Bits64 })
         for (int v = 1; v <= 6; v++)
-            d.Add(l, v);
+            d.Add((int)l, v);
         return d;
     }
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public void Every_layout_and_version_reads_back(KdumpHeaderLayout layout, int version)
+    public void Every_layout_and_version_reads_back(int layoutValue, int version)
     {
+        var layout = (KdumpHeaderLayout)layoutValue;
         var w = Standard(layout, version, codec: pfn => (pfn % 3) switch { 0 => PageCodec.Zlib, 1 => PageCodec.Zstd, _ => PageCodec.Raw });
         var path = _tmp.Write(w.Build());
         using var k = KdumpFile.Open(path);
@@ -186,15 +187,16 @@ public class SyntheticKdumpTests : IDisposable
     }
 
     [RequiresToolFact("lzop")]
-    public void Lzo_pages_made_by_lzop_read_back() => Each_codec_reads_back(PageCodec.Lzo);
+    public void Lzo_pages_made_by_lzop_read_back() => Each_codec_reads_back((int)PageCodec.Lzo);
 
     [Theory]
-    [InlineData(PageCodec.Raw)]
-    [InlineData(PageCodec.Zlib)]
-    [InlineData(PageCodec.Snappy)]
-    [InlineData(PageCodec.Zstd)]
-    public void Each_codec_reads_back(PageCodec codec)
+    [InlineData((int)(PageCodec.Raw))]
+    [InlineData((int)(PageCodec.Zlib))]
+    [InlineData((int)(PageCodec.Snappy))]
+    [InlineData((int)(PageCodec.Zstd))]
+    public void Each_codec_reads_back(int codecValue)
     {
+        var codec = (PageCodec)codecValue;
         var w = Standard(codec: _ => codec);
         using var k = KdumpFile.Open(_tmp.Write(w.Build()));
         AssertPages(k, w);
@@ -355,14 +357,14 @@ public class SyntheticKdumpTests : IDisposable
             k.Write(5 * 4096 + 100, "written"u8);
             k.Read(5 * 4096, buf);
             Assert.Equal("written", Encoding.ASCII.GetString(buf, 100, 7));
-            var compressed = Assert.Throws<KvmReadException>(() => k.Write(4 * 4096, "x"u8));
+            var compressed = Assert.Throws<KvmWriteException>(() => k.Write(4 * 4096, "x"u8));
             Assert.Contains("Zlib-compressed", compressed.Message, StringComparison.Ordinal);
-            var zero = Assert.Throws<KvmReadException>(() => k.Write(10 * 4096, "x"u8));
+            var zero = Assert.Throws<KvmWriteException>(() => k.Write(10 * 4096, "x"u8));
             Assert.Contains("zero page", zero.Message, StringComparison.Ordinal);
-            var excluded = Assert.Throws<KvmReadException>(() => k.Write(45 * 4096, "x"u8));
+            var excluded = Assert.Throws<KvmWriteException>(() => k.Write(45 * 4096, "x"u8));
             Assert.Contains("excluded", excluded.Message, StringComparison.Ordinal);
             // A write that would cross into a compressed page writes nothing.
-            Assert.Throws<KvmReadException>(() => k.Write(5 * 4096 + 4090, "0123456789"u8));
+            Assert.Throws<KvmWriteException>(() => k.Write(5 * 4096 + 4090, "0123456789"u8));
         }
         var after = File.ReadAllBytes(path);
         var diff = Enumerable.Range(0, after.Length).Where(i => after[i] != before[i]).ToArray();
