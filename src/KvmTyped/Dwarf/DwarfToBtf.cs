@@ -208,6 +208,9 @@ internal sealed class DwarfToBtf
         Reader(die, out var d);
         int id = d.Tag switch
         {
+            // A stub standing for a type unit's type (DW_AT_signature): gcc writes these with or without DW_AT_declaration.
+            DwTag.StructureType or DwTag.ClassType or DwTag.UnionType or DwTag.EnumerationType when d.SignatureTarget >= 0 && !d.HasChildren
+                => TypeOf(d.SignatureTarget, depth + 1, d.Offset),
             DwTag.BaseType => Base(d),
             DwTag.StructureType or DwTag.ClassType or DwTag.UnionType => Composite(d),
             DwTag.EnumerationType => Enum(d),
@@ -291,8 +294,6 @@ internal sealed class DwarfToBtf
         string name = _file.Name(d);
         if (d.Declaration || (!d.ByteSize.IsConstant && !d.HasChildren))
         {
-            if (d.SignatureTarget >= 0)
-                return TypeOf(d.SignatureTarget, 1, d.Offset);
             if (name.Length > 0 && _index.First.TryGetValue(new TypeKey(kind, DwarfTypeIndex.AnySize, name, 0), out long def))
                 return Canonical(DefinitionKey(def, kind, name), def);
             return Forward(union, name, d.Offset);
