@@ -22,13 +22,14 @@ internal readonly record struct DwarfConversionStats(int Units, long EntriesSkim
 /// type those reach (pointers, arrays, qualifiers, function prototypes, anonymous structs and unions). Functions and
 /// variables are not converted. A type is decoded only when it is reached, and each entry at most once.</para>
 /// <para>Deduplication: a reference to a named struct, union or enum goes to the chosen definition of the same kind,
-/// name and size; a reference to a declaration (an opaque <c>struct foo;</c>) goes to the first definition of that
-/// name whatever its size, or becomes a BTF FWD when the file defines none; a typedef goes to the first typedef of its
-/// name when both name a target of the same shape (kind, name and size, following pointers and qualifiers a few
-/// levels), otherwise it is kept as a second typedef of that name. Pointers, qualifiers, arrays, prototypes and base
-/// types are shared by value. What this loses: two different structs with the same name and size in different units
-/// become one (the first); two different typedefs whose targets have the same shape too. Their layouts and members are
-/// still each unit's own where they differ in size.</para>
+/// name, size and declaration line; a reference to a declaration (an opaque <c>struct foo;</c>) goes to the definition
+/// of that name when the file has exactly one, and otherwise becomes a BTF FWD (as BTF deduplication leaves an
+/// ambiguous forward declaration); a typedef goes to the first typedef of its name and line when both name a target
+/// of the same shape (kind, name and size, following pointers and qualifiers a few levels), otherwise it is kept as a
+/// second typedef of that name. Pointers, qualifiers, arrays, prototypes and base types are shared by value. What this
+/// loses: two different structs of the same name, size and declaration line in different source files become one
+/// (the first); likewise two typedefs whose targets have the same shape. Types defined inside function bodies are not
+/// read (they are not top-level entries), unless a converted type refers to them.</para>
 /// <para>Encoding, as pahole does it: bitfields with the kind flag (bit size and offset in the member's offset word);
 /// <c>_Bool</c> as a BOOL int, signed integers SIGNED and <c>char</c> by its signedness; enums of 8 bytes, or whose
 /// values need more than 32 bits, as ENUM64, with the kind flag when signed; arrays with one level per dimension
@@ -294,7 +295,7 @@ internal sealed class DwarfToBtf
         string name = _file.Name(d);
         if (d.Declaration || (!d.ByteSize.IsConstant && !d.HasChildren))
         {
-            if (name.Length > 0 && _index.First.TryGetValue(new TypeKey(kind, DwarfTypeIndex.AnySize, name, 0), out long def))
+            if (name.Length > 0 && _index.First.TryGetValue(new TypeKey(kind, DwarfTypeIndex.AnySize, name, 0), out long def) && def >= 0)
                 return Canonical(DefinitionKey(def, kind, name), def);
             return Forward(union, name, d.Offset);
         }
@@ -375,7 +376,7 @@ internal sealed class DwarfToBtf
     private int Enum(in DieInfo d)
     {
         string name = _file.Name(d);
-        if (d.Declaration && name.Length > 0 && _index.First.TryGetValue(new TypeKey(TypeKeyKind.Enum, DwarfTypeIndex.AnySize, name, 0), out long def) && def != d.Offset)
+        if (d.Declaration && name.Length > 0 && _index.First.TryGetValue(new TypeKey(TypeKeyKind.Enum, DwarfTypeIndex.AnySize, name, 0), out long def) && def >= 0 && def != d.Offset)
             return TypeOf(def, 1, d.Offset);
         uint size = d.Declaration && !d.ByteSize.IsConstant ? 4 : SizeOf(d, required: true);
         if (size is not (1 or 2 or 4 or 8))

@@ -56,8 +56,8 @@ internal sealed class DwarfTypeIndex
         Definitions = definitions;
     }
 
-    /// <summary>The first definition of each key, and of each struct, union and enum name under
-    /// <see cref="AnySize"/> and line 0.</summary>
+    /// <summary>The first definition of each key; under <see cref="AnySize"/> and line 0, the one definition of a struct,
+    /// union or enum name, or -1 when the file has several different ones.</summary>
     public Dictionary<TypeKey, long> First { get; }
 
     /// <summary>Every chosen definition (one per key, <see cref="AnySize"/> keys excluded), in unit and entry order.</summary>
@@ -178,8 +178,9 @@ internal sealed class DwarfTypeIndex
             if (!first.TryAdd(key, die))
                 continue;
             definitions.Add((key, die));
-            if (loc.Kind is TypeKeyKind.Struct or TypeKeyKind.Union or TypeKeyKind.Enum)
-                first.TryAdd(key with { Size = AnySize, Line = 0 }, die);
+            // The definition a declaration of the name stands for: the only one, or none (-1) when the name has several.
+            if (loc.Kind is TypeKeyKind.Struct or TypeKeyKind.Union or TypeKeyKind.Enum && !first.TryAdd(key with { Size = AnySize, Line = 0 }, die))
+                first[key with { Size = AnySize, Line = 0 }] = -1;
         }
         return new DwarfTypeIndex(first, definitions) { EntriesSkimmed = results.Sum(r => r.Entries) };
     }

@@ -134,6 +134,29 @@ public sealed class DwarfConversionTests
     }
 
     [Fact]
+    public void ADeclarationOfANameDefinedTwoWaysStaysAForward()
+    {
+        var b = new DwarfBuilder { Version = 5 };
+        var s = new SyntheticDwarf(b);
+        foreach (var size in new byte[] { 8, 12 })
+        {
+            var v = s.Unit($"def{size}.c");
+            s.Point(v, s.Struct, w => w.Strp("point").U8(size));
+            v.End();
+        }
+        var u = s.Unit("user.c");
+        u.Label("decl").Die(s.Declaration).CStr("point");
+        u.Label("ptr").Die(s.Pointer).U8(8).Ref("decl");
+        u.Die(s.Struct).Strp("user").U8(8).Die(s.Member).CStr("p").Ref("ptr").U8(0).End();
+        u.End();
+        var t = DwarfTest.Convert(b.Elf());
+        Assert.Equal(2, t.FindAll("point").Count(id => t.KindOf(id) == BtfKind.Struct));
+        int target = t.Get(t.FindMember(t.Find("user", BtfKind.Struct), "p")!.Value.TypeId).TargetId;
+        Assert.Equal(BtfKind.Fwd, t.KindOf(target));
+        Assert.Equal("point", t.NameOf(target));
+    }
+
+    [Fact]
     public void AnonymousMembersAreFlattenedAndArraysNest()
     {
         var b = new DwarfBuilder { Version = 5 };
