@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using KvmTyped.Btf;
@@ -58,6 +59,7 @@ internal sealed class BtfWriter
     /// <param name="kindFlag">The kind flag (bitfield offsets, union forward, signed enum).</param>
     /// <param name="sizeOrType">The size or the referenced id.</param>
     /// <param name="extra">The words after the common header.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Define(int id, BtfKind kind, uint name, int vlen, bool kindFlag, uint sizeOrType, ReadOnlySpan<uint> extra)
     {
         if (id < 1 || id > _count || _start[id - 1] >= 0)
@@ -89,6 +91,7 @@ internal sealed class BtfWriter
     public uint String(string s) => String(Encoding.UTF8.GetBytes(s));
 
     /// <summary>The offset of a string (UTF-8, no NUL inside) in the string section, adding it once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public uint String(ReadOnlySpan<byte> s)
     {
         if (s.IsEmpty)

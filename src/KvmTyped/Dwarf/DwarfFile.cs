@@ -148,6 +148,7 @@ internal sealed class DwarfFile
 
     /// <summary>The unit whose entries hold global offset <paramref name="global"/>.</summary>
     /// <exception cref="KvmFormatException">No unit holds it.</exception>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public DwarfUnit UnitOf(long global, DwarfUnit from, int referrer)
     {
         if (from.ContainsEntry(global))
@@ -204,6 +205,7 @@ internal sealed class DwarfFile
 
     /// <summary>The NUL-terminated string at <paramref name="offset"/> of a section, without the NUL.</summary>
     /// <exception cref="KvmFormatException">The offset is outside the section or the string has no NUL before its end.</exception>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static ReadOnlySpan<byte> StringAt(DwarfSection section, long offset)
     {
         var span = section.Span;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmTyped.Btf;
 using KvmTyped.Elf;
@@ -141,6 +142,7 @@ internal sealed class DwarfToBtf
         return _w.ToArray(_file.BigEndian);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Drain()
     {
         while (_pending.TryDequeue(out var item))
@@ -157,6 +159,7 @@ internal sealed class DwarfToBtf
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private DieReader Reader(long global, out DieInfo die)
     {
         var unit = _file.UnitOf(global, _file.Units[0], 0);
@@ -178,6 +181,7 @@ internal sealed class DwarfToBtf
         return id;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Canonical(TypeKey key, long die)
     {
         if (_canonical.TryGetValue(key, out int id))
@@ -190,6 +194,7 @@ internal sealed class DwarfToBtf
     }
 
     /// <summary>The BTF id of the type entry at <paramref name="die"/> (-1 = void), converting it on first use.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int TypeOf(long die, int depth, long referrer)
     {
         if (die < 0)
@@ -231,6 +236,7 @@ internal sealed class DwarfToBtf
         return id;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Modifier(BtfKind kind, int target, long origin)
     {
         if (_modifiers.TryGetValue((kind, target), out int id))
@@ -252,6 +258,7 @@ internal sealed class DwarfToBtf
         return (uint)d.ByteSize.Raw;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Base(in DieInfo d)
     {
         uint size = SizeOf(d, required: true);
@@ -288,6 +295,7 @@ internal sealed class DwarfToBtf
         return id;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Composite(in DieInfo d)
     {
         bool union = d.Tag == DwTag.UnionType;
@@ -327,6 +335,7 @@ internal sealed class DwarfToBtf
         return id;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Typedef(in DieInfo d, int depth)
     {
         if (!d.HasName)
@@ -373,6 +382,7 @@ internal sealed class DwarfToBtf
         return h;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Enum(in DieInfo d)
     {
         string name = _file.Name(d);
@@ -457,6 +467,7 @@ internal sealed class DwarfToBtf
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Array(in DieInfo d, int depth)
     {
         int element = TypeOf(d.Type, depth + 1, d.Offset);
@@ -523,6 +534,7 @@ internal sealed class DwarfToBtf
         return id;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Prototype(in DieInfo d, int depth)
     {
         int ret = TypeOf(d.Type, depth + 1, d.Offset);
@@ -562,6 +574,7 @@ internal sealed class DwarfToBtf
 
     private readonly record struct Member(uint Name, int Type, long BitOffset, int BitSize, long Origin);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DefineComposite(int id, ref DieReader r, in DieInfo d)
     {
         bool union = d.Tag == DwTag.UnionType;
@@ -644,6 +657,7 @@ internal sealed class DwarfToBtf
     }
 
     /// <summary>A member's bit offset from the start of its parent and its bitfield width (0 when not a bitfield).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (long BitOffset, int BitSize) Placement(in DieInfo m)
     {
         int bitSize = 0;
@@ -743,6 +757,7 @@ internal sealed class DwarfToBtf
 
     /// <summary>Fails when a type contains itself by value: a cycle through typedefs, qualifiers, array elements or
     /// struct and union members (pointers and function prototypes may refer back; values may not).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckValueCycles()
     {
         int n = _w.Count + 1;
