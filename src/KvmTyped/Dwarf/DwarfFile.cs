@@ -162,13 +162,22 @@ internal sealed class DwarfFile
     }
 
     /// <summary>Reads the unit's abbreviation table and unit entry (for DW_AT_str_offsets_base) if not yet done.
-    /// Not thread-safe for one unit; different units may be prepared concurrently. Each unit parses its own table
-    /// (units rarely share one), and <see cref="Release"/> lets it go.</summary>
-    public void Prepare(DwarfUnit unit)
+    /// Not thread-safe for one unit; different units may be prepared concurrently, each thread with its own
+    /// <paramref name="tables"/>.</summary>
+    /// <param name="unit">The unit.</param>
+    /// <param name="tables">The tables this reader has parsed, by offset and unit format: units sharing a table (type
+    /// units of one object, dwz's partial units) parse it once, so the work stays bounded by the sections' sizes.</param>
+    public void Prepare(DwarfUnit unit, Dictionary<(long Offset, int OffsetSize, int AddressSize, int Version), DwarfAbbrevTable> tables)
     {
         if (unit.Abbrevs is not null && unit.StrOffsetsBase >= 0)
             return;
-        unit.Abbrevs ??= DwarfAbbrevTable.Parse(Sections.Abbrev, unit.AbbrevOffset, unit.OffsetSize, unit.AddressSize, unit.Version);
+        if (unit.Abbrevs is null)
+        {
+            var key = (unit.AbbrevOffset, unit.OffsetSize, unit.AddressSize, unit.Version);
+            if (!tables.TryGetValue(key, out var table))
+                tables[key] = table = DwarfAbbrevTable.Parse(Sections.Abbrev, unit.AbbrevOffset, unit.OffsetSize, unit.AddressSize, unit.Version);
+            unit.Abbrevs = table;
+        }
         if (unit.FirstDie >= unit.End)
         {
             unit.StrOffsetsBase = unit.OffsetSize == 8 ? 16 : 8;
@@ -181,7 +190,7 @@ internal sealed class DwarfFile
         unit.StrOffsetsBase = root.StrOffsetsBase >= 0 ? root.StrOffsetsBase : unit.OffsetSize == 8 ? 16 : 8;
     }
 
-    /// <summary>Drops a unit's abbreviation table (it is parsed again if the unit is read later).</summary>
+    /// <summary>Drops a unit's reference to its abbreviation table (parsed again if the unit is read by another reader).</summary>
     public static void Release(DwarfUnit unit) => unit.Abbrevs = null;
 
     /// <summary>The bytes of a name, without its NUL.</summary>

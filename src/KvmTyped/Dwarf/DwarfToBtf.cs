@@ -78,6 +78,7 @@ internal sealed class DwarfToBtf
     private readonly Dictionary<long, ulong> _shapes = [];
     private readonly List<long> _origin = [-1];
     private readonly List<(int From, int To)> _valueEdges = [];
+    private readonly Dictionary<(long, int, int, int), DwarfAbbrevTable> _tables = [];
     private int _indexType;
 
     private DwarfToBtf(DwarfFile file, DwarfTypeIndex index)
@@ -163,7 +164,7 @@ internal sealed class DwarfToBtf
     private DieReader Reader(long global, out DieInfo die)
     {
         var unit = _file.UnitOf(global, _file.Units[0], 0);
-        _file.Prepare(unit);
+        _file.Prepare(unit, _tables);
         var r = new DieReader(_file, unit, unit.Local(global));
         if (!r.TryRead(out die))
             throw unit.Section.Error(unit.Local(global), "a type reference points at a null entry");

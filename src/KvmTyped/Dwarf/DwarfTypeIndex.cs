@@ -71,6 +71,7 @@ internal sealed class DwarfTypeIndex
     private sealed class Worker
     {
         public readonly FirstTable Found = new();
+        public readonly Dictionary<(long, int, int, int), DwarfAbbrevTable> Tables = [];
         public long Entries;
     }
 
@@ -234,7 +235,7 @@ internal sealed class DwarfTypeIndex
 
     private static void SkimUnit(DwarfFile file, DwarfUnit unit, Worker w)
     {
-        file.Prepare(unit);
+        file.Prepare(unit, w.Tables);
         if (unit.FirstDie >= unit.End)
             return;
         int before = w.Found.Count;
