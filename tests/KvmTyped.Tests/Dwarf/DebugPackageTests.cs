@@ -186,6 +186,28 @@ public sealed partial class DebugPackageTests(ITestOutputHelper output)
     [DebugPackageFact(DebugPackages.I386)]
     public void I386EveryStructMatchesTheKernelBtf() => EveryStructMatches(DebugPackages.I386);
 
+    /// <summary>The BTF consumers give the same answers from the DWARF as from the kernel's BTF: the pahole-style dump
+    /// of every schema struct, and the C that schema import writes for them.</summary>
+    private void ConsumersAgree(string vmlinux)
+    {
+        var dwarf = DebugPackages.Conversion(vmlinux).Types;
+        var kernel = DebugPackages.KernelBtf(vmlinux);
+        var names = SchemaStructs();
+        foreach (var name in names)
+            Assert.Equal(BtfDump.ToText(kernel, Named(kernel, name)), BtfDump.ToText(dwarf, Named(dwarf, name)));
+        static string Body(string c) => string.Join('\n', c.Split('\n').Where(l => !l.Contains("imported from the BTF of", StringComparison.Ordinal)));
+        var complete = names.Where(n => n is "list_head" or "hlist_node" or "new_utsname" or "upid").ToList();
+        Assert.Equal(Body(SchemaImport.Complete(kernel, complete)), Body(SchemaImport.Complete(dwarf, complete)));
+        Assert.Equal(Body(SchemaImport.Subset(kernel, ["task_struct"], ["pid", "tgid", "comm", "tasks", "__state"])),
+            Body(SchemaImport.Subset(dwarf, ["task_struct"], ["pid", "tgid", "comm", "tasks", "__state"])));
+    }
+
+    [DebugPackageFact(DebugPackages.Amd64)]
+    public void Amd64BtfConsumersAgree() => ConsumersAgree(DebugPackages.Amd64);
+
+    [DebugPackageFact(DebugPackages.I386)]
+    public void I386BtfConsumersAgree() => ConsumersAgree(DebugPackages.I386);
+
     [DebugPackageFact(DebugPackages.Amd64)]
     public void TheSecondLoadOfAKernelComesFromTheCache()
     {
