@@ -35,10 +35,11 @@ internal sealed class BtfWriter
     public int Count => _count;
 
     /// <summary>Hands out the next type id, to be given its record by <see cref="Define"/>.</summary>
+    /// <exception cref="KvmException">More than <see cref="MaxTypes"/> types.</exception>
     public int Reserve()
     {
         if (_count >= MaxTypes)
-            throw new InvalidOperationException($"more than {MaxTypes} BTF types");
+            throw new KvmException($"more than {MaxTypes} BTF types");
         if (_count == _start.Length)
         {
             Array.Resize(ref _start, _count * 2);
@@ -91,6 +92,7 @@ internal sealed class BtfWriter
     public uint String(string s) => String(Encoding.UTF8.GetBytes(s));
 
     /// <summary>The offset of a string (UTF-8, no NUL inside) in the string section, adding it once.</summary>
+    /// <exception cref="KvmException">The strings would exceed <see cref="MaxStringBytes"/>.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public uint String(ReadOnlySpan<byte> s)
     {
@@ -104,7 +106,7 @@ internal sealed class BtfWriter
             if (e == 0)
             {
                 if (_stringLength + s.Length + 1 > MaxStringBytes)
-                    throw new InvalidOperationException($"BTF strings exceed {MaxStringBytes} bytes");
+                    throw new KvmException($"BTF strings exceed {MaxStringBytes} bytes");
                 if (_stringLength + s.Length + 1 > _strings.Length)
                     Array.Resize(ref _strings, Math.Max(_strings.Length * 2, _stringLength + s.Length + 1));
                 int offset = _stringLength;
@@ -152,7 +154,7 @@ internal sealed class BtfWriter
         long typeBytes = 4L * _wordCount;
         long total = HeaderLength + typeBytes + _stringLength;
         if (total > Array.MaxLength)
-            throw new InvalidOperationException("BTF blob too large");
+            throw new KvmException($"BTF blob of {total} bytes is too large");
         var blob = new byte[total];
         var span = blob.AsSpan();
         void U32(int at, uint v)

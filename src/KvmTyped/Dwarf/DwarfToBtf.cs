@@ -106,7 +106,15 @@ internal sealed class DwarfToBtf
         var index = DwarfTypeIndex.Build(file, parallelism > 0 ? parallelism : DefaultParallelism);
         var indexTime = sw.Elapsed;
         var converter = new DwarfToBtf(file, index);
-        var blob = converter.Run();
+        byte[] blob;
+        try
+        {
+            blob = converter.Run();
+        }
+        catch (KvmException e) when (e is not KvmFormatException)
+        {
+            throw new KvmFormatException(image.File.Path, null, $"its DWARF does not fit BTF: {e.Message}");
+        }
         stats = new DwarfConversionStats(file.Units.Count, index.EntriesSkimmed, index.Definitions.Count, converter._w.Count, indexTime, sw.Elapsed - indexTime);
         return blob;
     }
