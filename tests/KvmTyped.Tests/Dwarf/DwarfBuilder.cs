@@ -78,9 +78,9 @@ internal sealed class DwarfBuilder
 
     /// <summary>Starts a compile unit (or, with a signature, a DWARF 5 type unit whose type entry carries
     /// <paramref name="typeLabel"/>).</summary>
-    public DieWriter Unit(ulong? signature = null, string? typeLabel = null)
+    public DieWriter Unit(ulong? signature = null, string? typeLabel = null, bool partial = false)
     {
-        var u = new DieWriter(this, _units.Count, signature, typeLabel);
+        var u = new DieWriter(this, _units.Count, signature, typeLabel) { Partial = partial };
         _units.Add(u);
         return u;
     }
@@ -180,6 +180,9 @@ internal sealed class DieWriter
 
     public ulong? Signature { get; }
 
+    /// <summary>A DWARF 5 partial unit (DW_UT_partial), as dwz writes for shared types.</summary>
+    public bool Partial { get; init; }
+
     public IReadOnlyList<byte> Written => _bytes;
 
     /// <summary>The unit-relative offset the next byte will have.</summary>
@@ -272,7 +275,7 @@ internal sealed class DieWriter
         h.U16((ushort)_b.Version);
         if (_b.Version >= 5)
         {
-            h.U8((byte)(Signature is null ? DwUt.Compile : DwUt.Type)).U8((byte)_b.AddressSize).Offset(0);
+            h.U8((byte)(Signature is not null ? DwUt.Type : Partial ? DwUt.Partial : DwUt.Compile)).U8((byte)_b.AddressSize).Offset(0);
             if (Signature is { } sig)
                 h.U64(sig).Offset((ulong)_labels[_typeLabel!]);
         }

@@ -210,6 +210,26 @@ public sealed class DwarfFormTests
     }
 
     [Fact]
+    public void PartialUnitsShareTheirTypesThroughRefAddr()
+    {
+        var b = new DwarfBuilder { Version = 5 };
+        var s = new SyntheticDwarf(b);
+        int partialRoot = b.Abbrev(DwTag.PartialUnit, true);
+        int farMember = b.Abbrev(DwTag.Member, false, (DwAt.Name, DwForm.String), (DwAt.Type, DwForm.RefAddr), (DwAt.DataMemberLocation, DwForm.Data1));
+        var shared = b.Unit(partial: true);
+        shared.Die(partialRoot);
+        shared.Label("int").Die(s.Int).CStr("int").U8(DwAte.Signed).U8(4);
+        s.Point(shared, s.Struct, w => w.Strp("point").U8(8));
+        shared.End();
+        var u = s.Unit();
+        u.Die(s.Struct).Strp("user").U8(8).Die(farMember).CStr("p").RefAddr("point").U8(0).End();
+        u.End();
+        var t = DwarfTest.Convert(b.Elf());
+        Assert.Equal(PointLayout, SyntheticDwarf.LayoutOf(t, "point"));
+        Assert.Equal(t.Find("point", BtfKind.Struct), t.FindMember(t.Find("user", BtfKind.Struct), "p")!.Value.TypeId);
+    }
+
+    [Fact]
     public void TypeUnitsAreReachedThroughTheirSignature()
     {
         var b = new DwarfBuilder { Version = 5 };
