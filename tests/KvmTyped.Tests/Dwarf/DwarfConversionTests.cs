@@ -48,6 +48,28 @@ public sealed class DwarfConversionTests
     }
 
     [Fact]
+    public void BitfieldsPastTheKindFlagsReachUseNarrowIntegers()
+    {
+        // Kind-flag member offsets have 24 bits (2 MiB); a bitfield further in is written as older BTF did: a plain
+        // bit offset and an int type as wide as the bitfield.
+        var b = new DwarfBuilder { Version = 5 };
+        var s = new SyntheticDwarf(b);
+        int big = b.Abbrev(DwTag.StructureType, true, (DwAt.Name, DwForm.Strp), (DwAt.ByteSize, DwForm.Data4));
+        int bit = b.Abbrev(DwTag.Member, false, (DwAt.Name, DwForm.String), (DwAt.Type, DwForm.Ref4), (DwAt.DataBitOffset, DwForm.Data4), (DwAt.BitSize, DwForm.Data1));
+        var u = s.Unit();
+        u.Label("uint").Die(s.Int).CStr("unsigned int").U8(DwAte.Unsigned).U8(4);
+        u.Die(big).Strp("huge").U32(3 << 20)
+            .Die(bit).CStr("low").Ref("uint").U32(5).U8(3)
+            .Die(bit).CStr("far").Ref("uint").U32(5 << 22).U8(7)
+            .End();
+        u.End();
+        var t = DwarfTest.Convert(b.Elf());
+        int huge = t.Find("huge", BtfKind.Struct);
+        Assert.False(t.Get(huge).KindFlag);
+        Assert.Equal($"{3 << 20} {{low@5/3/4, far@{5 << 22}/7/4}}", DwarfTest.Layout(t, huge));
+    }
+
+    [Fact]
     public void MemberOffsetsMayBeExpressions()
     {
         var b = new DwarfBuilder { Version = 3 };
