@@ -378,7 +378,7 @@ Console.WriteLine("== DWARF to BTF of the Debian -dbg vmlinux (fetched by tests/
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             using var file = KvmTyped.IO.MappedFile.Open(path, writable: false);
-            var blob = KvmTyped.Dwarf.DwarfToBtf.Convert(KvmTyped.Elf.ElfImage.Parse(file), 0, out stats)!;
+            var blob = KvmTyped.Dwarf.DwarfToBtf.Convert(KvmTyped.Formats.Elf.ElfImage.Parse(file), 0, out stats)!;
             var types = KvmTyped.Btf.BtfTypes.Parse(blob);
             sw.Stop();
             var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;

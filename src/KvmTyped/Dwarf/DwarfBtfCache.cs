@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 
 namespace KvmTyped.Dwarf;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using ZstdSharp;
 
 namespace KvmTyped.Dwarf;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmTyped.Btf;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 
 namespace KvmTyped.Dwarf;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using KvmTyped.Btf;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 
 namespace KvmTyped.Dwarf;

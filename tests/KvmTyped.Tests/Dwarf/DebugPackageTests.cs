@@ -3,9 +3,10 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using KvmTyped.Btf;
 using KvmTyped.Dwarf;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 using KvmTyped.TestSupport;
+using KvmTyped.Tools;
 using KvmTyped.Tests.TestSupport;
 using Xunit.Abstractions;
 
@@ -101,16 +102,21 @@ public sealed partial class DebugPackageTests(ITestOutputHelper output)
             $"{vmlinux}: first conversion {total.TotalMilliseconds:F0} ms (index {stats.IndexTime.TotalMilliseconds:F0} ms over {stats.Units} units and {stats.EntriesSkimmed} top-level entries, convert {stats.ConvertTime.TotalMilliseconds:F0} ms); {stats.Definitions} definitions, {types.Count} BTF types; process peak working set {peak} MiB"));
     }
 
-    private static List<string> SchemaStructs()
+    /// <summary>The structs the shipped schemas name for the kernel's architecture (schemas/linux/*.h and its
+    /// schemas/linux/arch folder), by the name relocation looks up: a <c>___flavor</c> suffix dropped.</summary>
+    private static List<string> SchemaStructs(string vmlinux)
     {
+        var linux = Path.Combine(Fixtures.RepoRoot, "schemas", "linux");
+        var files = Directory.GetFiles(linux, "*.h")
+            .Concat(Directory.GetFiles(Path.Combine(linux, "arch", vmlinux == DebugPackages.Amd64 ? "x86_64" : "i386"), "*.h"));
         var names = new List<string>();
-        foreach (var f in Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, "schemas", "linux"), "*.h").OrderBy(f => f, StringComparer.Ordinal))
+        foreach (var f in files.OrderBy(f => f, StringComparer.Ordinal))
         {
             var text = File.ReadAllText(f);
-            names.AddRange(NamedStruct().Matches(text).Select(m => m.Groups[1].Value));
+            names.AddRange(NamedStruct().Matches(text).Select(m => BtfRelocator.EssentialName(m.Groups[1].Value)));
             names.AddRange(TypedefStruct().Matches(text).Select(m => m.Groups[1].Value));
         }
-        return names;
+        return names.Distinct().ToList();
     }
 
     private static int Named(BtfTypes t, string name)
@@ -126,7 +132,7 @@ public sealed partial class DebugPackageTests(ITestOutputHelper output)
         Report(vmlinux);
         var dwarf = DebugPackages.Conversion(vmlinux).Types;
         var kernel = DebugPackages.KernelBtf(vmlinux);
-        var names = SchemaStructs();
+        var names = SchemaStructs(vmlinux);
         Assert.True(names.Count >= 10, $"the shipped schemas name only {names.Count} structs");
         var problems = new List<string>();
         foreach (var name in names)
@@ -192,7 +198,7 @@ public sealed partial class DebugPackageTests(ITestOutputHelper output)
     {
         var dwarf = DebugPackages.Conversion(vmlinux).Types;
         var kernel = DebugPackages.KernelBtf(vmlinux);
-        var names = SchemaStructs();
+        var names = SchemaStructs(vmlinux);
         foreach (var name in names)
             Assert.Equal(BtfDump.ToText(kernel, Named(kernel, name)), BtfDump.ToText(dwarf, Named(dwarf, name)));
         static string Body(string c) => string.Join('\n', c.Split('\n').Where(l => !l.Contains("imported from the BTF of", StringComparison.Ordinal)));

@@ -2,9 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using KvmTyped.Btf;
 using KvmTyped.Dwarf;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
-using KvmTyped.Tests.Physical.Compression;
 
 namespace KvmTyped.Tests.Dwarf;
 
@@ -34,6 +33,10 @@ internal static class DwarfTest
         var blob = DwarfToBtf.Convert(image, parallelism) ?? throw new InvalidOperationException($"{path} has no DWARF");
         return BtfTypes.Parse(blob, null, path + " (DWARF)", pointerSize ?? (image.Is64 ? 8 : 4));
     }
+
+    /// <summary>Whether a program is in a folder of PATH.</summary>
+    public static bool OnPath(string tool) =>
+        Environment.GetEnvironmentVariable("PATH")?.Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool))) == true;
 
     /// <summary>Runs a tool, failing the test with its output when it fails.</summary>
     public static string Run(string tool, params string[] args)
@@ -126,9 +129,9 @@ public sealed class RequiresGccAndPaholeTheoryAttribute : TheoryAttribute
     /// <summary>Creates the attribute.</summary>
     public RequiresGccAndPaholeTheoryAttribute()
     {
-        if (!Tools.Has("gcc"))
+        if (!DwarfTest.OnPath("gcc"))
             Skip = "needs gcc (Debian gcc-multilib) to compile the C it compares, which is not installed";
-        else if (!Tools.Has("pahole"))
+        else if (!DwarfTest.OnPath("pahole"))
             Skip = "needs pahole (Debian dwarves) as the oracle, which is not installed";
     }
 }

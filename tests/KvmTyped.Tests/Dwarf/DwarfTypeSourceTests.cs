@@ -1,6 +1,6 @@
 using KvmTyped.Btf;
 using KvmTyped.Dwarf;
-using KvmTyped.Elf;
+using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 using KvmTyped.Tests.TestSupport;
 

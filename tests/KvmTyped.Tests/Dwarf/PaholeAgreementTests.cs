@@ -33,14 +33,18 @@ public sealed partial class PaholeAgreementTests
     [GeneratedRegex(@"typedef\s+(?:struct|union)\s*\{[^}]*\}\s*(\w+)\s*;")]
     private static partial Regex TypedefComposite();
 
-    /// <summary>The shipped schemas (schemas/linux/*.h), each struct given a variable so gcc emits it.</summary>
-    private static string SchemaSource()
+    /// <summary>The shipped schemas (schemas/linux/*.h and the architecture's folder under schemas/linux/arch), each
+    /// struct given a variable so gcc emits it.</summary>
+    private static string SchemaSource(int bits)
     {
-        var files = Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, "schemas", "linux"), "*.h").OrderBy(f => f, StringComparer.Ordinal).ToList();
+        var linux = Path.Combine(Fixtures.RepoRoot, "schemas", "linux");
+        var files = Directory.GetFiles(linux, "*.h")
+            .Concat(Directory.GetFiles(Path.Combine(linux, "arch", bits == 64 ? "x86_64" : "i386"), "*.h"))
+            .OrderBy(f => f, StringComparer.Ordinal).ToList();
         var c = new StringBuilder();
         int n = 0;
         foreach (var f in files)
-            c.AppendLine(CultureInfo.InvariantCulture, $"#include \"{Path.GetFileName(f)}\"");
+            c.AppendLine(CultureInfo.InvariantCulture, $"#include \"{f}\"");
         foreach (var f in files)
         {
             var text = File.ReadAllText(f);
@@ -59,7 +63,7 @@ public sealed partial class PaholeAgreementTests
     {
         using var dir = new TempDir();
         var source = Path.Combine(dir.Path, "schemas.c");
-        File.WriteAllText(source, SchemaSource());
+        File.WriteAllText(source, SchemaSource(bits));
         var schemas = Path.Combine(Fixtures.RepoRoot, "schemas");
         string[] include = ["-include", Path.Combine(schemas, "kvmtyped-types.h"), "-I", Path.Combine(schemas, "linux")];
         var problems = Compare(dir.Path, source, dwarf, bits, variant, include, out int compared);
