@@ -44,10 +44,16 @@ internal enum ConstKind : byte
 /// fixed-size data forms.</summary>
 internal struct DwConst
 {
+    /// <summary>The value's bits as read (a data form's bytes zero-extended, a LEB128's value).</summary>
     public ulong Raw;
+
+    /// <summary>How the value was encoded.</summary>
     public ConstKind Kind;
+
+    /// <summary>The size in bytes of a fixed-size data form (8 for the LEB128 forms).</summary>
     public byte Width;
 
+    /// <summary>Whether the attribute is present as a constant.</summary>
     public readonly bool IsConstant => Kind is ConstKind.Data or ConstKind.Unsigned or ConstKind.Signed;
 
     /// <summary>The value as a number: DW_FORM_sdata and implicit_const as signed, the data forms and udata as unsigned
@@ -72,6 +78,7 @@ internal struct DwConst
 /// <summary>The attributes of one entry that type conversion uses.</summary>
 internal struct DieInfo
 {
+    /// <summary>The unit holding the entry.</summary>
     public DwarfUnit? Unit;
 
     /// <summary>The entry's DW_TAG.</summary>
@@ -89,7 +96,10 @@ internal struct DieInfo
     /// <summary>The section offset just past the entry's attributes (its first child, if any).</summary>
     public int AttributesEnd;
 
+    /// <summary>Where DW_AT_name is stored (None when absent).</summary>
     public NameIn NameSection;
+
+    /// <summary>The name's offset in the section <see cref="NameSection"/> names (the unit's own section for inline names).</summary>
     public long NameOffset;
 
     /// <summary>DW_AT_type as a global offset; -1 when absent.</summary>
@@ -101,28 +111,52 @@ internal struct DieInfo
     /// <summary>DW_AT_signature resolved through the type units; -1 when absent.</summary>
     public long SignatureTarget;
 
+    /// <summary>DW_AT_byte_size.</summary>
     public DwConst ByteSize;
+
+    /// <summary>DW_AT_bit_size (a bitfield's width).</summary>
     public DwConst BitSize;
+
+    /// <summary>DW_AT_bit_offset (DWARF 2/3 bitfields, from the most significant bit).</summary>
     public DwConst BitOffset;
+
+    /// <summary>DW_AT_data_bit_offset (DWARF 4+ bitfields, from the start of the parent).</summary>
     public DwConst DataBitOffset;
+
+    /// <summary>DW_AT_data_member_location when a constant (Kind Other with <see cref="LocationExprLength"/> for an expression).</summary>
     public DwConst MemberLocation;
+
+    /// <summary>DW_AT_upper_bound of a subrange.</summary>
     public DwConst UpperBound;
+
+    /// <summary>DW_AT_lower_bound of a subrange.</summary>
     public DwConst LowerBound;
+
+    /// <summary>DW_AT_count of a subrange.</summary>
     public DwConst Count;
+
+    /// <summary>DW_AT_const_value of an enumerator.</summary>
     public DwConst ConstValue;
 
     /// <summary>A DW_AT_data_member_location given as an expression: its bytes in the unit's section.</summary>
     public int LocationExprStart;
+
+    /// <summary>The length of that expression (0 when the location is not one).</summary>
     public int LocationExprLength;
 
+    /// <summary>DW_AT_declaration: a declaration, not a definition.</summary>
     public bool Declaration;
 
     /// <summary>DW_AT_decl_line, or 0.</summary>
     public uint DeclLine;
 
+    /// <summary>DW_AT_encoding of a base type (DW_ATE_*), or -1.</summary>
     public int Encoding;
+
+    /// <summary>DW_AT_str_offsets_base of a unit entry, or -1.</summary>
     public long StrOffsetsBase;
 
+    /// <summary>Whether the entry has a DW_AT_name.</summary>
     public readonly bool HasName => NameSection != NameIn.None;
 }
 

@@ -227,10 +227,13 @@ internal sealed class DwarfFile
         return rest[..nul];
     }
 
+    /// <summary>A 16-bit field in the file's byte order.</summary>
     internal static ushort U16(ReadOnlySpan<byte> s, int at, bool be) => be ? BinaryPrimitives.ReadUInt16BigEndian(s[at..]) : BinaryPrimitives.ReadUInt16LittleEndian(s[at..]);
 
+    /// <summary>A 32-bit field in the file's byte order.</summary>
     internal static uint U32(ReadOnlySpan<byte> s, int at, bool be) => be ? BinaryPrimitives.ReadUInt32BigEndian(s[at..]) : BinaryPrimitives.ReadUInt32LittleEndian(s[at..]);
 
+    /// <summary>A 64-bit field in the file's byte order.</summary>
     internal static ulong U64(ReadOnlySpan<byte> s, int at, bool be) => be ? BinaryPrimitives.ReadUInt64BigEndian(s[at..]) : BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
 
     private static long Offset(ReadOnlySpan<byte> s, int at, int size, bool be)
