@@ -377,7 +377,7 @@ Console.WriteLine("== DWARF to BTF of the Debian -dbg vmlinux (fetched by tests/
             long before = GC.GetTotalMemory(true);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
-            using var file = KvmTyped.IO.MappedFile.Open(path, writable: false);
+            using var file = KvmTyped.IO.RandomAccessFile.Open(path, writable: false);
             var blob = KvmTyped.Dwarf.DwarfToBtf.Convert(KvmTyped.Formats.Elf.ElfImage.Parse(file), 0, out stats)!;
             var types = KvmTyped.Btf.BtfTypes.Parse(blob);
             sw.Stop();

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using KvmTyped.Formats;
 using KvmTyped.Formats.Elf;
 
 namespace KvmTyped.Dwarf;
@@ -60,33 +61,20 @@ internal static class DwarfBtfCache
     public static string? BuildId(ElfImage image)
     {
         var file = image.File;
+        var notes = new List<ElfNote>();
         foreach (var s in image.Sections)
         {
-            if (s.Type != ShtNote || s.Size < 12 || !file.Contains(s.Offset, s.Size))
-                continue;
-            long pos = s.Offset, end = s.Offset + s.Size;
-            while (end - pos >= 12)
-            {
-                var h = new FieldReader(file.Unchecked(pos, 12), image.BigEndian);
-                uint namesz = h.U32(0), descsz = h.U32(4), type = h.U32(8);
-                long descAt = pos + 12 + Align4(namesz);
-                long next = descAt + Align4(descsz);
-                if (namesz > end - pos || descsz > end - pos || next > end)
-                    break;
-                if (type == NtGnuBuildId && namesz == 4 && file.Unchecked(pos + 12, 4).SequenceEqual("GNU\0"u8) && descsz is > 0 and <= MaxBuildIdLength)
-                    return Convert.ToHexStringLower(file.Unchecked(descAt, (int)descsz));
-                pos = next;
-            }
+            if (s.Type == ShtNote && s.Size is >= 12 and <= ElfNotes.MaxNoteSize && file.Contains(s.Offset, s.Size))
+                notes.AddRange(ElfNotes.Parse(file.Unchecked(s.Offset, (int)s.Size), image.BigEndian, file.Path, s.Offset, strict: false));
         }
-        foreach (var note in image.ReadNotes())
+        notes.AddRange(image.ReadNotes());
+        foreach (var note in notes)
         {
             if (note.Name == "GNU" && note.Type == NtGnuBuildId && note.DescSize is > 0 and <= MaxBuildIdLength && file.Contains(note.DescOffset, note.DescSize))
                 return Convert.ToHexStringLower(file.Unchecked(note.DescOffset, note.DescSize));
         }
         return null;
     }
-
-    private static long Align4(uint n) => ((long)n + 3) & ~3L;
 
     /// <summary>The cache key of an ELF file: <c>build-id:HEX</c>, else <c>file:PATH:SIZE:MTIME</c>.</summary>
     public static string Key(ElfImage image)

@@ -2,15 +2,15 @@ using KvmTyped.IO;
 
 namespace KvmTyped.Dwarf;
 
-/// <summary>The bytes of one DWARF section: a window of the mapped file when it is stored plain, or an array when it
-/// had to be decompressed, relocated or pieced together. Errors name the section and the offset inside it.</summary>
+/// <summary>The bytes of one DWARF section: a window of the file's memory map when it is stored plain, or an array when
+/// it had to be decompressed, relocated or pieced together (or the file is read by position). Errors name the section and the offset inside it.</summary>
 internal sealed class DwarfSection
 {
-    private readonly MappedFile? _file;
+    private readonly RandomAccessFile? _file;
     private readonly long _offset;
     private readonly byte[]? _data;
 
-    private DwarfSection(string path, string name, MappedFile? file, long offset, byte[]? data, int length, long? fileOffset)
+    private DwarfSection(string path, string name, RandomAccessFile? file, long offset, byte[]? data, int length, long? fileOffset)
     {
         Path = path;
         Name = name;
@@ -40,8 +40,9 @@ internal sealed class DwarfSection
     /// <summary>A section standing in for one the file does not have.</summary>
     public static DwarfSection Missing(string path, string name) => new(path, name, null, 0, null, 0, null);
 
-    /// <summary>A section read in place from the mapped file (the caller has checked it lies inside).</summary>
-    public static DwarfSection Mapped(string path, string name, MappedFile file, long offset, int length) =>
+    /// <summary>A section read in place from a memory-mapped file (the caller has checked it lies inside and that the
+    /// file is mapped, so that <see cref="Span"/> is a view, not a copy).</summary>
+    public static DwarfSection Mapped(string path, string name, RandomAccessFile file, long offset, int length) =>
         new(path, name, file, offset, null, length, offset);
 
     /// <summary>A section held in memory.</summary>

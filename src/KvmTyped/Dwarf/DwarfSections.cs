@@ -5,8 +5,8 @@ using ZstdSharp;
 
 namespace KvmTyped.Dwarf;
 
-/// <summary>The DWARF sections of an ELF file that type information needs, ready to read: mapped in place when stored
-/// plain, otherwise decompressed (SHF_COMPRESSED with zlib or zstd, or the older <c>.zdebug_*</c> form that
+/// <summary>The DWARF sections of an ELF file that type information needs, ready to read: in place in the file's map
+/// when stored plain (read once into memory when the file is read by position), otherwise decompressed (SHF_COMPRESSED with zlib or zstd, or the older <c>.zdebug_*</c> form that
 /// <c>gcc -gz=zlib-gnu</c> writes), and, in a relocatable object (<c>gcc -c</c>), with its relocations applied.</summary>
 /// <remarks>
 /// <para>Relocations: in an object file the offsets a <c>.debug_info</c> entry holds into <c>.debug_str</c>,
@@ -113,7 +113,8 @@ internal sealed class DwarfSections
                 result[name] = DwarfSection.Missing(path, name);
                 continue;
             }
-            bool inPlace = list.Count == 1 && !IsCompressed(image, list[0]) && !relocations.ContainsKey(list[0]);
+            // In place only from a memory map: a file read by position would copy the section on every access.
+            bool inPlace = image.File.IsMapped && list.Count == 1 && !IsCompressed(image, list[0]) && !relocations.ContainsKey(list[0]);
             if (inPlace)
             {
                 var s = image.Sections[list[0]];

@@ -25,7 +25,7 @@ internal static class DwarfTypeSource
         ArgumentNullException.ThrowIfNull(path);
         options ??= DwarfOptions.Default;
         types = null;
-        using var file = MappedFile.Open(path, writable: false);
+        using var file = RandomAccessFile.Open(path, writable: false);
         if (file.Length < 16 || !ElfImage.HasMagic(file.Unchecked(0, 16)))
         {
             source = $"{path}: not an ELF file, so no DWARF";

@@ -61,7 +61,7 @@ internal static class DebugPackages
     {
         var path = PathOf(vmlinux);
         var sw = Stopwatch.StartNew();
-        using var file = MappedFile.Open(path, writable: false);
+        using var file = RandomAccessFile.Open(path, writable: false);
         var image = ElfImage.Parse(file);
         var blob = DwarfToBtf.Convert(image, 0, out var stats)!;
         var types = BtfTypes.Parse(blob, null, path + " (DWARF)", image.Is64 ? 8 : 4);

@@ -297,6 +297,23 @@ public sealed class DwarfConversionTests
         Assert.Single(Enumerable.Range(1, t.LastId), id => t.KindOf(id) == BtfKind.Ptr);
     }
 
+    [Fact]
+    public void AFileReadByPositionConvertsAsAMappedOne()
+    {
+        var b = new DwarfBuilder { Version = 5 };
+        var s = new SyntheticDwarf(b);
+        var u = s.Unit();
+        s.Point(u, s.Struct, w => w.Strp("point").U8(8));
+        u.End();
+        using var dir = new TestSupport.TempDir();
+        var path = dir.File("point.o", b.Elf());
+        var mapped = DwarfTest.ConvertFile(path, map: true);
+        var read = DwarfTest.ConvertFile(path, map: false);
+        Assert.Equal("8 {x@0/0/4, y@32/0/4}", SyntheticDwarf.LayoutOf(read, "point"));
+        Assert.Equal(SyntheticDwarf.LayoutOf(mapped, "point"), SyntheticDwarf.LayoutOf(read, "point"));
+        Assert.Equal(mapped.LastId, read.LastId);
+    }
+
     public static TheoryData<bool, bool, string> Compressions() => new()
     {
         { true, false, "zlib" },

@@ -26,9 +26,9 @@ internal static class DwarfTest
     }
 
     /// <summary>Converts the DWARF of an ELF file.</summary>
-    public static BtfTypes ConvertFile(string path, int? pointerSize = null, int parallelism = 2)
+    public static BtfTypes ConvertFile(string path, int? pointerSize = null, int parallelism = 2, bool map = true)
     {
-        using var file = MappedFile.Open(path, writable: false);
+        using var file = RandomAccessFile.Open(path, writable: false, map);
         var image = ElfImage.Parse(file);
         var blob = DwarfToBtf.Convert(image, parallelism) ?? throw new InvalidOperationException($"{path} has no DWARF");
         return BtfTypes.Parse(blob, null, path + " (DWARF)", pointerSize ?? (image.Is64 ? 8 : 4));

@@ -34,7 +34,7 @@ public sealed class DwarfTypeSourceTests
 
     private static string KeyOf(string path)
     {
-        using var file = MappedFile.Open(path, writable: false);
+        using var file = RandomAccessFile.Open(path, writable: false);
         return DwarfBtfCache.Key(ElfImage.Parse(file));
     }
 
