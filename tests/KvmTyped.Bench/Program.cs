@@ -11,6 +11,7 @@ using KvmTyped.TestSupport;
 // 1. open time and managed memory of each kdump fixture;
 // 2. sequential physical read throughput of the zlib kdump against plain zlib inflate of the same pages;
 // 3. random 8-byte physical reads on cached pages.
+// Last: DWARF to BTF conversion of the Debian -dbg vmlinux, when tests/Shared/fetch-dbg.sh has cached it.
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 3.0;
 var fixtures = new[]
 {
@@ -350,6 +351,60 @@ foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d
     }
     times.Sort();
     Console.WriteLine($"{coreName}: {count} symbols in {reads} reads; first decode {first:F1} ms (JIT included), warm median {times[times.Count / 2]:F1} ms, fastest {times[0]:F1} ms; {allocated / 1048576.0:F1} MiB allocated per decode");
+}
+
+Console.WriteLine();
+Console.WriteLine("== DWARF to BTF of the Debian -dbg vmlinux (fetched by tests/Shared/fetch-dbg.sh): first conversion in the process, warm ones, and a load from the cache ==");
+{
+    var dbgCache = Environment.GetEnvironmentVariable("KVMTYPED_DBG_CACHE") is { Length: > 0 } d ? d
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/", ".cache"), "kvmtyped-dbg");
+    foreach (var name in new[] { "vmlinux-6.1.0-56-amd64", "vmlinux-6.1.0-50-686-pae" })
+    {
+        var path = Path.Combine(dbgCache, name);
+        if (!File.Exists(path))
+        {
+            Console.WriteLine($"{name}: skipped, {path} is missing (run tests/Shared/fetch-dbg.sh)");
+            continue;
+        }
+        File.OpenRead(path).CopyTo(Stream.Null); // warm the page cache, as `cat FILE > /dev/null` would
+        var times = new List<double>();
+        long retained = 0;
+        KvmTyped.Dwarf.DwarfConversionStats stats = default;
+        for (int i = 0; i < 4; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            long before = GC.GetTotalMemory(true);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            using var file = KvmTyped.IO.RandomAccessFile.Open(path, writable: false);
+            var blob = KvmTyped.Dwarf.DwarfToBtf.Convert(KvmTyped.Formats.Elf.ElfImage.Parse(file), 0, out stats)!;
+            var types = KvmTyped.Btf.BtfTypes.Parse(blob);
+            sw.Stop();
+            var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
+            retained = GC.GetTotalMemory(true) - before;
+            GC.KeepAlive(types);
+            if (i == 0)
+                Console.WriteLine($"{name}: first conversion {sw.Elapsed.TotalMilliseconds:F0} ms wall, {cpuMs:F0} ms CPU (JIT included): index {stats.IndexTime.TotalMilliseconds:F0} ms ({stats.Units} units, {stats.EntriesSkimmed} top-level entries), convert {stats.ConvertTime.TotalMilliseconds:F0} ms, {stats.Types} BTF types, {blob.Length / 1048576.0:F1} MiB of BTF");
+            else
+                times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        Console.WriteLine($"{name}: warm conversions median {times[times.Count / 2]:F0} ms (of {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))}); managed memory held by the BTF {retained / 1048576.0:F1} MiB; process peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:F0} MiB (includes mapped file pages)");
+        var cacheDir = Path.Combine(Path.GetTempPath(), "kvmtyped-bench-cache-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            var options = new KvmTyped.Dwarf.DwarfOptions { CacheDirectory = cacheDir };
+            KvmTyped.Dwarf.DwarfTypeSource.TryLoad(path, options, out _, out _);
+            var sw = Stopwatch.StartNew();
+            KvmTyped.Dwarf.DwarfTypeSource.TryLoad(path, options, out _, out var source);
+            Console.WriteLine($"{name}: load from the cache {sw.Elapsed.TotalMilliseconds:F1} ms ({source})");
+        }
+        finally
+        {
+            Directory.Delete(cacheDir, recursive: true);
+        }
+    }
 }
 
 static unsafe void Inflate(byte[] data, byte[] page)

@@ -16,14 +16,14 @@ public class LayerTests
 {
     /// <summary>The layer order, lowest first: each layer may use those before it, and its own.</summary>
     internal static readonly string[] Order =
-        ["Base", "IO", "Formats", "Translation", "Symbols", "Arch", "Types", "Btf", "Open", "Linux", "Compat", "Tools"];
+        ["Base", "IO", "Formats", "Translation", "Symbols", "Arch", "Types", "Btf", "Dwarf", "Open", "Linux", "Compat", "Tools"];
 
     /// <summary>Folders of src/KvmTyped by layer; files at the top of the folder are the base (data model, machine,
     /// exceptions). Generated views are placed by their namespace.</summary>
     private static readonly Dictionary<string, string> Folders = new(StringComparer.Ordinal)
     {
         ["IO"] = "IO", ["Formats"] = "Formats", ["Translation"] = "Translation", ["Symbols"] = "Symbols", ["Arch"] = "Arch",
-        ["Types"] = "Types", ["Btf"] = "Btf", ["Open"] = "Open", ["Linux"] = "Linux", ["Compat"] = "Compat", ["Tools"] = "Tools",
+        ["Types"] = "Types", ["Btf"] = "Btf", ["Dwarf"] = "Dwarf", ["Open"] = "Open", ["Linux"] = "Linux", ["Compat"] = "Compat", ["Tools"] = "Tools",
     };
 
     private static readonly Lazy<Library> Source = new(Library.Compile);
