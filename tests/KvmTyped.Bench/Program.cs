@@ -407,6 +407,51 @@ Console.WriteLine("== DWARF to BTF of the Debian -dbg vmlinux (fetched by tests/
     }
 }
 
+Console.WriteLine();
+Console.WriteLine("== kernel layout: from VMCOREINFO and by the linux_banner search (no VMCOREINFO) ==");
+foreach (var (dumpName, mapName) in new[] { ("amd64/nokaslr/dump.elf.gz", "amd64/System.map-6.1.0-56-amd64"), ("amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz", "amd64/System.map-6.1.0-56-amd64"), ("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz", "i386/System.map-6.1.0-50-686-pae") })
+{
+    using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(dumpName));
+    var memory = kvm.Physical;
+    var symbols = kvm.Symbols;
+    KvmTyped.Arch.X86.KernelLayout.Detect(memory, kvm.VmcoreInfoData, symbols, kvm.DataModel);
+    var times = new double[2];
+    for (var k = 0; k < 2; k++)
+    {
+        var runs = new List<double>();
+        for (var round = 0; round < 5; round++)
+        {
+            var sw = Stopwatch.StartNew();
+            KvmTyped.Arch.X86.KernelLayout.Detect(memory, k == 0 ? kvm.VmcoreInfoData : null, symbols, kvm.DataModel);
+            runs.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        runs.Sort();
+        times[k] = runs[2];
+    }
+    Console.WriteLine($"{dumpName}: from VMCOREINFO {times[0]:F2} ms, by banner search {times[1]:F2} ms (medians of 5)");
+}
+
+Console.WriteLine();
+Console.WriteLine("== BTF: read, parse and flatten task_struct (the vmlinux's .BTF, and this machine's /sys/kernel/btf/vmlinux) ==");
+foreach (var path in new[] { Fixtures.Get("amd64/vmlinux-6.1.0-56-amd64.gz"), "/sys/kernel/btf/vmlinux" })
+{
+    if (!File.Exists(path))
+    {
+        Console.WriteLine($"{path}: missing, not measured");
+        continue;
+    }
+    var runs = new List<double>();
+    for (var round = 0; round < 6; round++)
+    {
+        var sw = Stopwatch.StartNew();
+        var types = KvmTyped.Btf.BtfReader.Load(path);
+        _ = types.GetFlattenedMembers(types.Find("task_struct", KvmTyped.Btf.BtfKind.Struct));
+        runs.Add(sw.Elapsed.TotalMilliseconds);
+    }
+    runs.Sort();
+    Console.WriteLine($"{path}: {runs[2]:F1} ms median, first {runs[^1]:F1} ms at most");
+}
+
 static unsafe void Inflate(byte[] data, byte[] page)
 {
     fixed (byte* p = data)

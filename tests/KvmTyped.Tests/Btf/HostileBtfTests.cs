@@ -226,9 +226,7 @@ public class HostileBtfTests
         for (int d = 0; d < 40; d++)
             level = x.Struct("", 4, ("", level, 0, 0), ("", level, 0, 0));
         var e = BtfTypes.Parse(x.Build());
-        var started = DateTime.UtcNow;
         Assert.Contains("more than", Assert.Throws<KvmFormatException>(() => e.GetFlattenedMembers(level)).Message, StringComparison.Ordinal);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
     }
 
     [Fact]

@@ -1,14 +1,12 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using KvmTyped.Btf;
 using KvmTyped.TestSupport;
-using Xunit.Abstractions;
 using KvmTyped.Tools;
 
 namespace KvmTyped.Tests.Btf;
 
 /// <summary>The running kernel's BTF rewritten: big-endian, with a longer header, and continued by a split blob.</summary>
-public class RealBlobVariantsTests(ITestOutputHelper output)
+public class RealBlobVariantsTests
 {
     /// <summary>Every field of the header and the type section is a 16- or 32-bit word; strings are bytes.</summary>
     private static byte[] ToBigEndian(byte[] little)
@@ -97,23 +95,5 @@ public class RealBlobVariantsTests(ITestOutputHelper output)
         Assert.Equal("/sys/kernel/btf/no-such-kernel is missing: the running kernel was built without CONFIG_DEBUG_INFO_BTF",
             Host.BtfSkipReasonFor("/sys/kernel/btf/no-such-kernel"));
         Assert.Null(Host.BtfSkipReasonFor(Host.TaggedBtf));
-    }
-
-    [HostBtfFact]
-    public void Parsing_the_running_kernels_BTF_and_finding_task_struct_is_quick()
-    {
-        var best = TimeSpan.MaxValue;
-        for (int round = 0; round < 5; round++)
-        {
-            var sw = Stopwatch.StartNew();
-            var t = BtfReader.Load(RealBtfTests.RequireSysfs());
-            int id = t.Find("task_struct", BtfKind.Struct);
-            _ = t.GetFlattenedMembers(id);
-            sw.Stop();
-            if (sw.Elapsed < best)
-                best = sw.Elapsed;
-        }
-        output.WriteLine($"read + parse {RealBtfTests.SysfsVmlinux} + find and flatten task_struct: best of 5 {best.TotalMilliseconds:F1} ms");
-        Assert.True(best < TimeSpan.FromSeconds(2), $"best of 5 took {best.TotalMilliseconds:F0} ms");
     }
 }

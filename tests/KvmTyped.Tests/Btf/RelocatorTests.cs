@@ -58,12 +58,16 @@ public class RelocatorTests
     {
         // Another signedness, an enum as an int of its size, an int as an enum, any pointer, no declared types at all.
         var relocator = Relocator();
-        relocator.Relocate(new KernelRelocationRequest("item", false, ["value", "state", "link"],
+        var a = relocator.Relocate(new KernelRelocationRequest("item", false, ["value", "state", "link"],
             [U32, new(KernelFieldKind.Int, 4, 4), Ptr with { Name = "other" }]));
-        relocator.Relocate(new KernelRelocationRequest("item", false, ["value"], [new(KernelFieldKind.Enum, 4, 4, Name: "e")]));
-        relocator.Relocate(new KernelRelocationRequest("item", false, ["name", "flags"]));
+        Assert.Equal(new ulong[] { 16, 32, 16 }, Enumerable.Range(0, 3).Select(a.ByteOffset));
+        var b = relocator.Relocate(new KernelRelocationRequest("item", false, ["value"], [new(KernelFieldKind.Enum, 4, 4, Name: "e")]));
+        Assert.Equal(16UL, b.ByteOffset(0));
+        var c = relocator.Relocate(new KernelRelocationRequest("item", false, ["name", "flags"]));
+        Assert.Equal((24UL, 64L, 3), (c.ByteOffset(0), c.BitOffset(1), c.BitSize(1)));
         // A flexible array matches any length.
-        relocator.Relocate(new KernelRelocationRequest("item", false, ["name"], [new(KernelFieldKind.Array, 0, 0, Length: 0, Element: new(KernelFieldKind.Int, 1, 1))]));
+        var d = relocator.Relocate(new KernelRelocationRequest("item", false, ["name"], [new(KernelFieldKind.Array, 0, 0, Length: 0, Element: new(KernelFieldKind.Int, 1, 1))]));
+        Assert.Equal(24UL, d.ByteOffset(0));
     }
 
     [Theory]
