@@ -9,4 +9,7 @@ public readonly partial struct thread_struct
 {
     /// <summary><c>unsigned long sp</c></summary>
     public partial ulong sp { get; }
+
+    /// <summary><c>unsigned long sp0</c></summary>
+    public partial ulong sp0 { get; }
 }

@@ -38,9 +38,10 @@ partial struct thread_struct : global::KvmTyped.Types.IKernelView<thread_struct>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("thread_struct", false, new string[] { "sp" },
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("thread_struct", false, new string[] { "sp", "sp0" },
         new global::KvmTyped.Types.KernelFieldType[]
         {
+            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
         });
 
@@ -51,6 +52,8 @@ partial struct thread_struct : global::KvmTyped.Types.IKernelView<thread_struct>
     public global::KvmTyped.Types.IKernelMemory Memory => _memory;
 
     public partial ulong sp => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(0), (_lp64 ? 8 : 4));
+
+    public partial ulong sp0 => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(1), (_lp64 ? 8 : 4));
 
     /// <summary>True when this kernel's struct thread_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);

@@ -13,6 +13,6 @@ public readonly partial struct mod_arch_specific
     /// <summary><c>int *orc_unwind_ip</c></summary>
     public partial ulong orc_unwind_ip { get; }
 
-    /// <summary><c>void *orc_unwind</c></summary>
-    public partial ulong orc_unwind { get; }
+    /// <summary><c>struct orc_entry *orc_unwind</c></summary>
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.X86_64.orc_entry> orc_unwind { get; }
 }

@@ -43,7 +43,7 @@ partial struct mod_arch_specific : global::KvmTyped.Types.IKernelView<mod_arch_s
         {
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
-            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
+            new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "orc_entry", null, 0),
         });
 
     /// <summary>The address this view starts at.</summary>
@@ -56,7 +56,7 @@ partial struct mod_arch_specific : global::KvmTyped.Types.IKernelView<mod_arch_s
 
     public partial ulong orc_unwind_ip => global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(1), _lp64);
 
-    public partial ulong orc_unwind => global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(2), _lp64);
+    public partial global::KvmTyped.Types.KPtr<global::Test.Kernel.X86_64.orc_entry> orc_unwind => new global::KvmTyped.Types.KPtr<global::Test.Kernel.X86_64.orc_entry>(_memory, global::KvmTyped.Types.KernelReader.ReadPointer(_memory, _address + _reloc.ByteOffset(2), _lp64));
 
     /// <summary>True when this kernel's struct mod_arch_specific has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);

@@ -34,9 +34,11 @@ struct inactive_task_frame {
     unsigned long ret_addr;
 } __attribute__((preserve_access_index));
 
-/* The architecture part of a task. */
+/* The architecture part of a task: its saved kernel stack pointer, and (i386) sp0, the top of its kernel stack,
+ * right above the user-mode registers saved on entry (task_pt_regs). */
 struct thread_struct {
     unsigned long sp;
+    unsigned long sp0;
 } __attribute__((preserve_access_index));
 
 /* task_struct's member of the architecture's own type. */

@@ -49,9 +49,17 @@ struct task_struct___x86_64 {
     struct thread_struct thread;
 } __attribute__((preserve_access_index));
 
-/* A module's ORC unwind tables. */
+/* A module's ORC unwind tables: num_orcs entries of orc_unwind_ip (each the code address relative to itself) and
+ * orc_unwind (orc_types.h), sorted by address when the module was loaded. */
+struct orc_entry;
+
 struct mod_arch_specific {
     unsigned int num_orcs;
     int *orc_unwind_ip;
-    void *orc_unwind;
+    struct orc_entry *orc_unwind;
+} __attribute__((preserve_access_index));
+
+/* struct module's member of the architecture's own type (a flavor of module.h's struct module). */
+struct module___x86_64 {
+    struct mod_arch_specific arch;
 } __attribute__((preserve_access_index));
