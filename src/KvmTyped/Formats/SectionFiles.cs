@@ -82,6 +82,9 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
 
     public string FormatName => _core.FormatName + " + section files";
 
+    /// <summary>The core the section files extend (its notes are the dump's).</summary>
+    public IPhysicalMemory Core => _core;
+
     public IReadOnlyList<PhysicalRange> Ranges { get; }
 
     public bool IsWritable => _core.IsWritable;
