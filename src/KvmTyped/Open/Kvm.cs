@@ -146,6 +146,9 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The namelist, with addresses as it records them (before the KASLR slide).</summary>
     internal ISymbolTable Symbols => Live()._image.Symbols.Table;
 
+    /// <summary>The namelist with the running (KASLR-relocated) addresses of its symbols.</summary>
+    internal KernelSymbols KernelSymbols => Live()._image.Symbols;
+
     /// <summary>Physical memory.</summary>
     internal IPhysicalMemory Physical => Live()._image.Physical;
 

@@ -179,5 +179,8 @@ internal sealed class ElfSymbolTable : ISymbolTable
     public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNearest(address, out symbol);
 
     /// <inheritdoc />
+    public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNext(address, out symbol);
+
+    /// <inheritdoc />
     public void Dispose() => _image.File.Dispose();
 }

@@ -28,7 +28,16 @@ internal interface ISymbolTable : IDisposable
     /// <summary>Looks a symbol up by exact name.</summary>
     bool TryLookup(string name, out KernelSymbol symbol);
 
-    /// <summary>The symbol with the greatest address not above <paramref name="address"/>; ties go to the
-    /// first in the namelist's order.</summary>
+    /// <summary>The symbol with the greatest address not above <paramref name="address"/>; of several at that address,
+    /// the one the kernel's kallsyms would print (strong before weak, not linker-provided, fewest leading underscores,
+    /// then the first in the namelist's order).</summary>
     bool TryFindNearest(ulong address, out KernelSymbol symbol);
+
+    /// <summary>The first symbol whose address is above <paramref name="address"/>, absolute symbols (type A) left out:
+    /// where the symbol at or below an address ends. False when there is none, or the table cannot tell.</summary>
+    bool TryFindNext(ulong address, out KernelSymbol symbol)
+    {
+        symbol = default;
+        return false;
+    }
 }

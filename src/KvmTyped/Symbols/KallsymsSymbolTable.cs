@@ -58,6 +58,9 @@ internal sealed class KallsymsSymbolTable : ISymbolTable
     /// <summary>The symbol with the greatest running address not above <paramref name="address"/> (a running address).</summary>
     public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.TryFindNearest(address, out symbol);
 
+    /// <inheritdoc />
+    public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.TryFindNext(address, out symbol);
+
     /// <summary>Nothing to release: the table holds no file.</summary>
     public void Dispose()
     {

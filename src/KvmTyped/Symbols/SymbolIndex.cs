@@ -28,7 +28,9 @@ internal sealed class SymbolIndex
             _sortedIndex[i] = i;
             _sortedAddresses[i] = _symbols[i].Address;
         }
-        // Stable by namelist order within one address: sort (address, index) pairs.
+        // Within one address, the name the kernel's kallsyms prints first (scripts/kallsyms.c compare_symbols): strong
+        // before weak, then names a linker script does not provide (__start_*, __stop_*, __end_*, __*_start, __*_end),
+        // then fewer leading underscores, then namelist order.
         Array.Sort(_sortedAddresses, _sortedIndex);
         var i0 = 0;
         while (i0 < _sortedAddresses.Length)
@@ -37,10 +39,36 @@ internal sealed class SymbolIndex
             while (j < _sortedAddresses.Length && _sortedAddresses[j] == _sortedAddresses[i0])
                 j++;
             if (j - i0 > 1)
-                Array.Sort(_sortedIndex, i0, j - i0);
+                Array.Sort(_sortedIndex, i0, j - i0, Comparer<int>.Create(CompareAliases));
             i0 = j;
         }
     }
+
+    private int CompareAliases(int a, int b)
+    {
+        var (sa, sb) = (_symbols[a], _symbols[b]);
+        var c = IsWeak(sa).CompareTo(IsWeak(sb));
+        if (c == 0)
+            c = IsLinkerProvided(sa.Name).CompareTo(IsLinkerProvided(sb.Name));
+        if (c == 0)
+            c = LeadingUnderscores(sa.Name).CompareTo(LeadingUnderscores(sb.Name));
+        return c != 0 ? c : a.CompareTo(b);
+    }
+
+    private static bool IsWeak(KernelSymbol s) => s.Type is 'w' or 'W';
+
+    private static int LeadingUnderscores(string name)
+    {
+        var n = 0;
+        while (n < name.Length && name[n] == '_')
+            n++;
+        return n;
+    }
+
+    private static bool IsLinkerProvided(string name) =>
+        name.Length >= 8 && name.StartsWith("__", StringComparison.Ordinal)
+        && (name.AsSpan(2).StartsWith("start_") || name.AsSpan(2).StartsWith("stop_") || name.AsSpan(2).StartsWith("end_")
+            || name.EndsWith("_start", StringComparison.Ordinal) || name.EndsWith("_end", StringComparison.Ordinal));
 
     public int Count => _symbols.Length;
 
@@ -50,6 +78,32 @@ internal sealed class SymbolIndex
         {
             symbol = _symbols[i];
             return true;
+        }
+        symbol = default;
+        return false;
+    }
+
+    /// <summary>The first symbol above <paramref name="address"/> that is not absolute (type A or a): absolute symbols
+    /// name constants, not places in the image, so they end no symbol (the kernel's kallsyms leaves them out too).</summary>
+    public bool TryFindNext(ulong address, out KernelSymbol symbol)
+    {
+        int lo = 0, hi = _sortedAddresses.Length;
+        while (lo < hi)
+        {
+            var mid = (int)(((uint)lo + (uint)hi) >> 1);
+            if (_sortedAddresses[mid] <= address)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (var i = lo; i < _sortedAddresses.Length; i++)
+        {
+            var s = _symbols[_sortedIndex[i]];
+            if (s.Type is not ('A' or 'a'))
+            {
+                symbol = s;
+                return true;
+            }
         }
         symbol = default;
         return false;

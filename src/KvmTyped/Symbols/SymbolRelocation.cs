@@ -59,4 +59,17 @@ internal sealed class KernelSymbols(ISymbolTable table, SymbolRelocation relocat
         offset = 0;
         return false;
     }
+
+    /// <summary>The first non-absolute symbol above a running address (its running address given): where the symbol
+    /// at or below the address ends.</summary>
+    public bool TryFindNext(ulong address, out KernelSymbol symbol)
+    {
+        if (Table.TryFindNext(Relocation.ToLink(address), out var s))
+        {
+            symbol = s with { Address = Relocation.ToRunning(s) };
+            return true;
+        }
+        symbol = default;
+        return false;
+    }
 }

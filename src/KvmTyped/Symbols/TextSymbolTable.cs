@@ -138,5 +138,8 @@ internal sealed class TextSymbolTable : ISymbolTable
     public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNearest(address, out symbol);
 
     /// <inheritdoc />
+    public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNext(address, out symbol);
+
+    /// <inheritdoc />
     public void Dispose() => _file?.Dispose();
 }
