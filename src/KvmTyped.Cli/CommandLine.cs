@@ -30,6 +30,8 @@ public static class CommandLine
         root.Subcommands.Add(PsCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(LogCommand.Build(common, stdout, stderr));
         root.Subcommands.Add(UnameCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(BtCommand.Build(common, stdout, stderr));
+        root.Subcommands.Add(ModCommand.Build(common, stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

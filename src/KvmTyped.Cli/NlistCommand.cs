@@ -14,15 +14,20 @@ internal static class NlistCommand
             using var kvm = common.Open(r, stderr);
             if (kvm is null)
                 return CommandLine.Failure;
-            var found = new List<(string Name, ulong Address)>();
+            var found = new List<(string Name, ulong Address, string? Module)>();
             var rc = 0;
+            // Symbols the namelist lacks are looked for in the loaded modules' own symbol tables.
+            var symbolizer = new Lazy<KvmTyped.Linux.KernelSymbolizer>(() => KvmTyped.Linux.KernelSymbolizer.For(kvm));
             foreach (var n in r.GetValue(names) ?? [])
             {
                 if (kvm.TryGetSymbol(n, out var a))
-                    found.Add((n, a));
+                    found.Add((n, a, null));
+                else if (symbolizer.Value.TryLookup(n, out var s, out var module))
+                    found.Add((n, s.Address, module));
                 else
                 {
-                    stderr.WriteLine($"kvmtyped: {kvm.NamelistPath}: no symbol \"{n}\"");
+                    var modules = symbolizer.Value.ModulesUnknown is { } why ? $" (modules unknown: {why})" : " or any module";
+                    stderr.WriteLine($"kvmtyped: {kvm.NamelistPath}: no symbol \"{n}\"{modules}");
                     rc = CommandLine.Failure;
                 }
             }
@@ -31,7 +36,7 @@ internal static class NlistCommand
                 stdout.WriteLine(Output.Json(w =>
                 {
                     w.WriteStartObject();
-                    foreach (var (n, a) in found)
+                    foreach (var (n, a, _) in found)
                         w.WriteString(n, Output.Hex(a));
                     w.WriteEndObject();
                 }));
@@ -39,8 +44,8 @@ internal static class NlistCommand
             else
             {
                 var width = kvm.PointerSize * 2;
-                foreach (var (n, a) in found)
-                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {n}");
+                foreach (var (n, a, m) in found)
+                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {n}{(m is null ? "" : " [" + m + "]")}");
             }
             return rc;
         });

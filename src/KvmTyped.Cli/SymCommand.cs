@@ -1,22 +1,25 @@
 using System.CommandLine;
 using System.Globalization;
+using KvmTyped.Linux;
+using KvmTyped.Symbols;
 
 namespace KvmTyped.Cli;
 
-/// <summary>`sym ADDRESS...`: the nearest symbol at or below each address, with the offset.</summary>
+/// <summary>`sym ADDRESS...`: each address as the kernel names code in an oops, func+0xoff/0xlen [module].</summary>
 internal static class SymCommand
 {
     public static Command Build(CommonOptions common, TextWriter stdout, TextWriter stderr)
     {
         var addrs = new Argument<string[]>("address") { Arity = ArgumentArity.OneOrMore, Description = "addresses (hex)" };
-        var cmd = new Command("sym", "print the nearest symbol and offset for each address") { addrs };
+        var cmd = new Command("sym", "name each address: the symbol it lies in, the offset and the symbol's length, and the module") { addrs };
         cmd.SetAction(r =>
         {
             using var kvm = common.Open(r, stderr);
             if (kvm is null)
                 return CommandLine.Failure;
             var rc = 0;
-            var results = new List<(ulong Address, string Name, ulong Offset)>();
+            var results = new List<SymbolizedAddress>();
+            var symbolizer = KernelSymbolizer.For(kvm);
             foreach (var text in r.GetValue(addrs) ?? [])
             {
                 if (!Output.TryNumber(text, hexDefault: true, out var a))
@@ -25,25 +28,31 @@ internal static class SymCommand
                     rc = CommandLine.Failure;
                     continue;
                 }
-                if (!kvm.TryFindSymbol(a, out var name, out var off))
+                var s = symbolizer.Symbolize(a);
+                if (!s.IsKnown)
                 {
-                    stderr.WriteLine($"kvmtyped: no symbol at or below {Output.Hex(a)}");
+                    stderr.WriteLine($"kvmtyped: {Output.Hex(a)}: {s.Reason}");
                     rc = CommandLine.Failure;
                     continue;
                 }
-                results.Add((a, name, off));
+                results.Add(s);
             }
             if (r.GetValue(common.Json))
             {
                 stdout.WriteLine(Output.Json(w =>
                 {
                     w.WriteStartArray();
-                    foreach (var (a, n, o) in results)
+                    foreach (var s in results)
                     {
                         w.WriteStartObject();
-                        w.WriteString("address", Output.Hex(a));
-                        w.WriteString("symbol", n);
-                        w.WriteNumber("offset", o);
+                        w.WriteString("address", Output.Hex(s.Address));
+                        w.WriteString("symbol", s.Name);
+                        BtCommand.Number(w, "offset", s.Offset);
+                        BtCommand.Number(w, "size", s.Size);
+                        if (s.Module is { } module)
+                            w.WriteString("module", module);
+                        else
+                            w.WriteNull("module");
                         w.WriteEndObject();
                     }
                     w.WriteEndArray();
@@ -52,8 +61,8 @@ internal static class SymCommand
             else
             {
                 var width = kvm.PointerSize * 2;
-                foreach (var (a, n, o) in results)
-                    stdout.WriteLine($"{a.ToString("x" + width, CultureInfo.InvariantCulture)} {n}{(o == 0 ? "" : "+" + Output.Hex(o))}");
+                foreach (var s in results)
+                    stdout.WriteLine($"{s.Address.ToString("x" + width, CultureInfo.InvariantCulture)} {s}");
             }
             return rc;
         });
