@@ -60,6 +60,33 @@ internal sealed class KernelSymbols(ISymbolTable table, SymbolRelocation relocat
         return false;
     }
 
+    /// <summary>The most absolute symbols passed over in one <see cref="TryFindNearestPlace"/>.</summary>
+    private const int MaxAbsoluteSkips = 64;
+
+    /// <summary>The symbol at or below a running address that names a place in the image, not a constant (absolute
+    /// symbols, type A, which the kernel's kallsyms leaves out and KASLR does not move), and the offset from it.</summary>
+    public bool TryFindNearestPlace(ulong address, out KernelSymbol symbol, out ulong offset)
+    {
+        var link = Relocation.ToLink(address);
+        for (var i = 0; i < MaxAbsoluteSkips; i++)
+        {
+            if (!Table.TryFindNearest(link, out var s))
+                break;
+            if (s.Type is not ('A' or 'a'))
+            {
+                symbol = s with { Address = Relocation.ToRunning(s) };
+                offset = address - symbol.Address;
+                return symbol.Address <= address;
+            }
+            if (s.Address == 0)
+                break;
+            link = s.Address - 1;
+        }
+        symbol = default;
+        offset = 0;
+        return false;
+    }
+
     /// <summary>The first non-absolute symbol above a running address (its running address given): where the symbol
     /// at or below the address ends.</summary>
     public bool TryFindNext(ulong address, out KernelSymbol symbol)

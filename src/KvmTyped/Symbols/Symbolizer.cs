@@ -165,7 +165,7 @@ internal sealed class Symbolizer
         }
         if (inKernel)
         {
-            if (!_kernel.TryFindNearest(address, out var symbol, out var offset) || symbol.Address > address)
+            if (!_kernel.TryFindNearestPlace(address, out var symbol, out var offset))
                 return Missing(address, "in the kernel image, below its first symbol");
             var end = _kernel.TryFindNext(address, out var next) ? Math.Min(next.Address, cap) : cap;
             return new SymbolizedAddress(address, symbol.Name, offset, end - symbol.Address, null, null);
@@ -186,7 +186,7 @@ internal sealed class Symbolizer
     /// <summary>A namelist without section markers: the nearest symbol at or below, its length to the next symbol.</summary>
     private SymbolizedAddress Unbounded(ulong address)
     {
-        if (!_kernel.TryFindNearest(address, out var symbol, out var offset) || symbol.Address > address)
+        if (!_kernel.TryFindNearestPlace(address, out var symbol, out var offset))
             return Missing(address, "below every symbol");
         var size = _kernel.TryFindNext(address, out var next) && next.Address > symbol.Address ? next.Address - symbol.Address : 0;
         return new SymbolizedAddress(address, symbol.Name, offset, size, null, null);

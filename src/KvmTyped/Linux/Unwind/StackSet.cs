@@ -92,6 +92,11 @@ internal sealed class StackSet
             Failure = $"0x{address.ToString("x", CultureInfo.InvariantCulture)} is not on {Describe()}";
             return false;
         }
+        if (Current == other)
+        {
+            Failure = $"{length} bytes at 0x{address.ToString("x", CultureInfo.InvariantCulture)} run past the end of the {other.Name} stack";
+            return false;
+        }
         if (!_visited.Add((other.Kind, other.Begin)))
         {
             Failure = $"stack recursion: back on the {other.Name} stack at 0x{address.ToString("x", CultureInfo.InvariantCulture)}";
