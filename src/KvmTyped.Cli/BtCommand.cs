@@ -132,8 +132,9 @@ internal static class BtCommand
             string? stack = null;
             foreach (var f in t.Frames)
             {
+                // As crash does: a line after the frames of a stack left for another names the stack left.
                 if (f.Stack is not null && stack is not null && f.Stack != stack && f.IsReliable)
-                    o.WriteLine($" --- <{f.Stack} stack> ---");
+                    o.WriteLine($" --- <{stack} stack> ---");
                 stack = f.Stack ?? stack;
                 var mark = f.IsReliable ? "" : "? ";
                 o.WriteLine($"{("#" + f.Index.ToString(inv)),4} [{f.StackPointer.ToString("x" + width, inv)}] {mark}{f.Symbol} at {f.Address.ToString("x" + width, inv)}");

@@ -94,16 +94,24 @@ public class CliTests
     }
 
     [Fact]
-    public void Sym_prints_nearest_symbol_and_offset()
+    public void Sym_prints_symbol_offset_and_length_as_the_kernel_does()
     {
+        // linux_banner is 0xc8 bytes: kallsyms_offsets follows it in System.map.
         var (code, o, _) = Run(Amd64("sym", "ffffffff82161910", "0xffffffff82161900"));
         Assert.Equal(0, code);
-        Assert.Equal($"ffffffff82161910 linux_banner+0x10{Environment.NewLine}ffffffff82161900 linux_banner{Environment.NewLine}", o);
+        Assert.Equal($"ffffffff82161910 linux_banner+0x10/0xc8{Environment.NewLine}ffffffff82161900 linux_banner+0x0/0xc8{Environment.NewLine}", o);
         var (jcode, jo, _) = Run(Amd64("sym", "ffffffff82161910", "--json"));
         Assert.Equal(0, jcode);
         using var doc = JsonDocument.Parse(jo);
         Assert.Equal("linux_banner", doc.RootElement[0].GetProperty("symbol").GetString());
         Assert.Equal(16, doc.RootElement[0].GetProperty("offset").GetInt32());
+        Assert.Equal(0xc8, doc.RootElement[0].GetProperty("size").GetInt32());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement[0].GetProperty("module").ValueKind);
+        // A direct-map address is in no symbol's region: said so, not phys_startup_64+0xffff8880….
+        var (bad, bo, be) = Run(Amd64("sym", "ffff888000001000"));
+        Assert.Equal(1, bad);
+        Assert.Equal("", bo);
+        Assert.Equal($"kvmtyped: 0xffff888000001000: outside the kernel image and every module{Environment.NewLine}", be);
     }
 
     [Fact]
