@@ -43,11 +43,14 @@ internal sealed record ModuleOrcTables(KernelModule Module, ulong IpTable, ulong
 /// <see cref="MaxModules"/> or looping, a symbol table larger than <see cref="MaxSymbols"/>, is refused.</remarks>
 public sealed class KernelModules
 {
-    /// <summary>The most modules walked.</summary>
-    public const int MaxModules = 1 << 16;
+    /// <summary>The most modules walked (a busy server loads a few hundred).</summary>
+    public const int MaxModules = 1 << 13;
 
-    /// <summary>The most symbols read for one module.</summary>
+    /// <summary>The most symbols read for one module (the largest drivers have some tens of thousands).</summary>
     public const int MaxSymbols = 1 << 18;
+
+    /// <summary>The most symbols read for all modules together.</summary>
+    public const int MaxTotalSymbols = 1 << 20;
 
     /// <summary>The longest symbol name read (the kernel's KSYM_NAME_LEN).</summary>
     public const int MaxNameLength = 512;
@@ -108,6 +111,7 @@ public sealed class KernelModules
         var head = _symbol("modules") ?? throw new KvmException("the namelist has no symbol \"modules\": the module list cannot be found");
         var modules = new List<KernelModule>();
         var orc = new List<ModuleOrcTables>();
+        var symbols = 0;
         var visited = new HashSet<ulong> { head };
         var link = list_head.At(_memory, head).next;
         while (link.Address != head)
@@ -121,6 +125,9 @@ public sealed class KernelModules
             var node = link.Value;
             var module = node.ContainerOf<module>(m => m.list);
             var (read, tables) = ReadModule(module);
+            symbols += read.Symbols.Count;
+            if (symbols > MaxTotalSymbols)
+                throw new KvmException($"modules list: more than {MaxTotalSymbols} symbols in {modules.Count + 1} modules");
             modules.Add(read);
             if (tables is not null)
                 orc.Add(tables);
@@ -272,7 +279,7 @@ public sealed class KernelModules
             raw.Add((nameOffset, value, info));
             maxName = Math.Max(maxName, nameOffset);
         }
-        var strings = ReadStrings(strtab, maxName);
+        var strings = ReadStrings(strtab, maxName, count);
         var result = new List<KernelSymbol>();
         for (var i = 0; i < raw.Count; i++)
         {
@@ -290,9 +297,10 @@ public sealed class KernelModules
 
     /// <summary>The string table up to the last name's end, read once when it is readable in one piece (null: each
     /// name is read on its own).</summary>
-    private byte[]? ReadStrings(ulong strtab, uint maxName)
+    private byte[]? ReadStrings(ulong strtab, uint maxName, uint count)
     {
-        var length = Math.Min((long)maxName + MaxNameLength, MaxStringTableBytes);
+        // No table of count names is longer than count names of the longest length.
+        var length = Math.Min(Math.Min((long)maxName + MaxNameLength, (long)count * (MaxNameLength + 1)), MaxStringTableBytes);
         var bytes = new byte[length];
         return _memory.TryReadVirtual(strtab, bytes, out _) ? bytes : null;
     }
