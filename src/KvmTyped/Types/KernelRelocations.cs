@@ -159,9 +159,6 @@ public sealed class KernelRelocation
     /// <summary>The image this answer is for, as messages name it (e.g. "kernel 6.1.0-13-amd64"), or null.</summary>
     public string? Image { get; }
 
-    /// <summary>The request this answers.</summary>
-    public KernelRelocationRequest Request => _request;
-
     /// <summary>sizeof the struct in this image.</summary>
     public ulong Size { get; }
 
