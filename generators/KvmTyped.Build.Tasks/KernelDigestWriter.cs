@@ -126,10 +126,10 @@ internal static class KernelDigestWriter
                 break;
             case BtfKind.Int:
                 var e = btf.GetInt(r);
+                // A plain char is written with the signedness this architecture gives it (signed on x86, unsigned on
+                // aarch64), so a declared signed or unsigned char is held to it; a declared plain char matches either.
                 if (e.IsBool)
                     sb.Append('b').Append(size);
-                else if (btf.NameOf(r) == "char")
-                    sb.Append('c').Append(size);
                 else
                     sb.Append(e.IsSigned ? 's' : 'u').Append(size);
                 break;

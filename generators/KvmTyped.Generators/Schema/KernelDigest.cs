@@ -56,10 +56,11 @@ internal sealed record KernelMember(string Name, long BitOffset, int BitSize, st
 /// E pid_type 4 u        (a named enum: size and signedness)
 /// </code>
 /// Each member is <c>name@bitoffset:type</c>, or <c>name@bitoffset/bits:type</c> for a bitfield. Types, with typedefs
-/// and qualifiers resolved: <c>s</c>/<c>u</c> + size (signed/unsigned integer), <c>c1</c> (plain char, whose signedness
-/// is the architecture's), <c>b1</c> (_Bool), <c>f</c> + size, <c>e</c>/<c>E</c> + size (unsigned/signed enum),
+/// and qualifiers resolved: <c>s</c>/<c>u</c> + size (signed/unsigned integer; a kernel's plain char is written with the
+/// signedness its architecture gives it), <c>b1</c> (_Bool), <c>f</c> + size, <c>e</c>/<c>E</c> + size (unsigned/signed enum),
 /// <c>*</c> + pointee, <c>[N]</c> + element (N = 0 for a flexible array; a declared one is <c>[]</c>), <c>S</c>/<c>U</c> +
-/// tag (empty when anonymous), <c>v</c> (void), <c>F</c> (function), <c>?</c> (other). Only the lines of structs a
+/// tag (empty when anonymous), <c>v</c> (void), <c>F</c> (function), <c>?</c> (other). Declared types use the same
+/// grammar, plus <c>c1</c> for a plain char, which matches a char of either signedness. Only the lines of structs a
 /// project declares are ever parsed: loading a digest indexes its lines by name and keeps the text.</summary>
 internal sealed class KernelDigest : IEquatable<KernelDigest>
 {
