@@ -20,6 +20,21 @@ internal sealed record TargetKernel(string Release, string Machine);
 /// <summary>The target kernels and the namespace their list goes to.</summary>
 internal sealed record TargetKernelList(string Namespace, EquatableArray<TargetKernel> Kernels);
 
+/// <summary>A digest's text as the compiler holds it: read in blocks, never copied whole into one string (a kernel's
+/// digest is about a megabyte, and most of it is never looked at).</summary>
+internal sealed class SourceTextDigest : DigestSource
+{
+    private readonly Microsoft.CodeAnalysis.Text.SourceText _text;
+
+    public SourceTextDigest(Microsoft.CodeAnalysis.Text.SourceText text) => _text = text;
+
+    public override int Length => _text.Length;
+
+    public override void CopyTo(int sourceIndex, char[] destination, int destinationIndex, int count) => _text.CopyTo(sourceIndex, destination, destinationIndex, count);
+
+    public override string ToString(int start, int length) => _text.ToString(new Microsoft.CodeAnalysis.Text.TextSpan(start, length));
+}
+
 /// <summary>The build-time check against the project's target kernels: digests in, findings out.</summary>
 public sealed partial class KvmTypedGenerator
 {
@@ -39,7 +54,7 @@ public sealed partial class KvmTypedGenerator
         }
         try
         {
-            return new DigestResult(KernelDigest.Parse(text.Path, content.ToString()), null);
+            return new DigestResult(KernelDigest.Parse(text.Path, new SourceTextDigest(content)), null);
         }
         catch (FormatException e)
         {

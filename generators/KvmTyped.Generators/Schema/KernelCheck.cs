@@ -114,6 +114,7 @@ internal static class KernelChecker
     public static List<SchemaDiagnostic> Check(KernelCheckModel model, KernelDigest kernel)
     {
         var result = new List<SchemaDiagnostic>();
+        kernel.Preload(model.Structs.Where(s => Applies(s.Arch, kernel)).Select(s => s.Relocated ? EssentialName(s.Name) : s.Name));
         foreach (var s in model.Structs)
         {
             if (!Applies(s.Arch, kernel)) continue;

@@ -70,24 +70,29 @@ internal sealed class KernelDigest : IEquatable<KernelDigest>
     /// <summary>The most lines (types) a digest may have; a kernel has some tens of thousands.</summary>
     public const int MaxLines = 4_000_000;
 
-    private readonly string _text;
-    private readonly Dictionary<string, int> _structs;
-    private readonly Dictionary<string, int> _unions;
-    private readonly Dictionary<string, int> _typedefs;
+    /// <summary>The longest header read (it is a few hundred characters).</summary>
+    public const int MaxHeader = 16 * 1024;
 
-    private KernelDigest(string path, string text, string release, string machine, int pointerSize, string hash, string source,
-        Dictionary<string, int> structs, Dictionary<string, int> unions, Dictionary<string, int> typedefs)
+    /// <summary>The longest struct or union name looked for.</summary>
+    public const int MaxName = 1024;
+
+    private const int Block = 64 * 1024;
+
+    private readonly DigestSource _text;
+    private readonly int _body;
+    private readonly Dictionary<string, int> _lines = new(StringComparer.Ordinal);
+    private Dictionary<bool, List<string>>? _names;
+
+    private KernelDigest(string path, DigestSource text, int body, string release, string machine, int pointerSize, string hash, string source)
     {
         Path = path;
         _text = text;
+        _body = body;
         Release = release;
         Machine = machine;
         PointerSize = pointerSize;
         Hash = hash;
         Source = source;
-        _structs = structs;
-        _unions = unions;
-        _typedefs = typedefs;
     }
 
     /// <summary>The digest file's path (only for messages; not part of equality).</summary>
@@ -110,24 +115,32 @@ internal sealed class KernelDigest : IEquatable<KernelDigest>
 
     public bool Lp64 => PointerSize == 8;
 
-    /// <summary>Every struct and union name, for suggestions.</summary>
-    public IEnumerable<string> StructNames => _structs.Keys;
+    /// <summary>Every struct name, for suggestions (read on first use: only a finding needs them).</summary>
+    public IEnumerable<string> StructNames => Names()[false];
 
-    public IEnumerable<string> UnionNames => _unions.Keys;
+    /// <summary>Every union name, for suggestions.</summary>
+    public IEnumerable<string> UnionNames => Names()[true];
 
-    /// <summary>Reads a digest. Throws <see cref="FormatException"/> naming the line when it is not one.</summary>
-    public static KernelDigest Parse(string path, string text)
+    /// <summary>Reads a digest held in a string.</summary>
+    public static KernelDigest Parse(string path, string text) => Parse(path, new StringSource(text));
+
+    /// <summary>Reads a digest's header; its lines are found when asked for (<see cref="Preload"/>, <see cref="Find"/>).
+    /// Throws <see cref="FormatException"/> naming the line when it is not a digest.</summary>
+    public static KernelDigest Parse(string path, DigestSource text)
     {
+        var head = new char[Math.Min(text.Length, MaxHeader)];
+        text.CopyTo(0, head, 0, head.Length);
+        var header = new string(head);
         string? release = null, machine = null, hash = null, source = null;
         var pointer = 0;
         var at = 0;
         var lineNo = 0;
-        string NextLine()
+        string? NextLine()
         {
-            var end = text.IndexOf('\n', at);
-            if (end < 0) end = text.Length;
-            var line = text.Substring(at, end - at).TrimEnd('\r');
-            at = Math.Min(text.Length, end + 1);
+            var end = header.IndexOf('\n', at);
+            if (end < 0) return null;
+            var line = header.Substring(at, end - at).TrimEnd('\r');
+            at = end + 1;
             lineNo++;
             return line;
         }
@@ -136,8 +149,8 @@ internal sealed class KernelDigest : IEquatable<KernelDigest>
         if (NextLine() != Magic) throw Bad("not a kernel digest of this version (expected '" + Magic + "' on the first line)");
         while (true)
         {
-            if (at >= text.Length) throw Bad("the header does not end with '---'");
             var line = NextLine();
+            if (line is null) throw Bad("the header does not end with '---'");
             if (line == "---") break;
             var space = line.IndexOf(' ');
             var key = space < 0 ? line : line.Substring(0, space);
@@ -158,63 +171,182 @@ internal sealed class KernelDigest : IEquatable<KernelDigest>
         }
         if (release is null || release.Length == 0) throw Bad("the header names no release");
         if (pointer == 0) throw Bad("the header gives no pointer size");
-        var structs = new Dictionary<string, int>(StringComparer.Ordinal);
-        var unions = new Dictionary<string, int>(StringComparer.Ordinal);
-        var typedefs = new Dictionary<string, int>(StringComparer.Ordinal);
-        var lines = 0;
-        while (at < text.Length)
-        {
-            var start = at;
-            var end = text.IndexOf('\n', at);
-            if (end < 0) end = text.Length;
-            at = end + 1;
-            if (++lines > MaxLines) throw Bad("more than " + MaxLines.ToString(CultureInfo.InvariantCulture) + " lines");
-            var kindEnd = text.IndexOf(' ', start, end - start);
-            if (kindEnd < 0) continue;
-            var nameEnd = text.IndexOf(' ', kindEnd + 1, end - kindEnd - 1);
-            if (nameEnd < 0) nameEnd = end;
-            var name = text.Substring(kindEnd + 1, nameEnd - kindEnd - 1).TrimEnd('\r');
-            var kind = text.Substring(start, kindEnd - start);
-            var into = kind switch
-            {
-                "S" => structs,
-                "U" => unions,
-                "TS" or "TU" => typedefs,
-                _ => null,
-            };
-            if (into is not null && !into.ContainsKey(name)) into[name] = start;
-        }
-        return new KernelDigest(path, text, release, machine ?? "unknown", pointer, hash ?? ContentHash(text), source ?? path, structs, unions, typedefs);
+        return new KernelDigest(path, text, at, release, machine ?? "unknown", pointer, hash ?? ContentHash(text), source ?? path);
     }
 
     /// <summary>FNV-1a over the text, for a digest whose header has no hash.</summary>
-    private static string ContentHash(string text)
+    private static string ContentHash(DigestSource text)
     {
         var h = 14695981039346656037UL;
-        foreach (var c in text)
+        var buffer = new char[Block];
+        for (var at = 0; at < text.Length; at += Block)
         {
-            h = (h ^ c) * 1099511628211UL;
+            var n = Math.Min(Block, text.Length - at);
+            text.CopyTo(at, buffer, 0, n);
+            for (var i = 0; i < n; i++) h = (h ^ buffer[i]) * 1099511628211UL;
         }
         return "fnv:" + h.ToString("x16", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Finds the lines of these structs and unions (each tag as a struct, a union, and a typedef of an anonymous
+    /// one) in one pass over the text, so the lookups that follow cost nothing. One pass, not an index: a project looks
+    /// up some tens of names, and indexing a kernel's tens of thousands of lines on every compilation would cost more.</summary>
+    public void Preload(IEnumerable<string> names)
+    {
+        lock (_lines) PreloadLocked(names);
+    }
+
+    private void PreloadLocked(IEnumerable<string> names)
+    {
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in names)
+        {
+            if (n.Length == 0 || n.Length > MaxName) continue;
+            foreach (var kind in new[] { "S ", "U ", "TS ", "TU " })
+            {
+                if (!_lines.ContainsKey(kind + n)) wanted.Add(kind + n);
+            }
+        }
+        if (wanted.Count == 0) return;
+        foreach (var key in wanted) _lines[key] = -1;
+        Scan((key, at) =>
+        {
+            if (wanted.Contains(key) && _lines[key] < 0) _lines[key] = at;
+        }, wanted);
+    }
+
+    /// <summary>Calls <paramref name="found"/> with "KIND NAME" and the line's start for each struct, union and typedef
+    /// line whose key is in <paramref name="wanted"/> (every one when null).</summary>
+    private void Scan(Action<string, int> found, HashSet<string>? wanted)
+    {
+        var longest = 0;
+        var lengths = new HashSet<int>();
+        if (wanted is not null)
+        {
+            foreach (var w in wanted)
+            {
+                longest = Math.Max(longest, w.Length);
+                lengths.Add(w.Length);
+            }
+        }
+        else
+        {
+            longest = MaxName + 3;
+        }
+        var buffer = new char[Block + longest + 2];
+        var pos = _body;
+        var length = _text.Length;
+        var lines = 0;
+        while (pos < length)
+        {
+            // pos is at a line start: copy a block from it and look at each line starting inside the block.
+            var n = Math.Min(buffer.Length, length - pos);
+            _text.CopyTo(pos, buffer, 0, n);
+            var i = 0;
+            while (i < n)
+            {
+                if (++lines > MaxLines) return;
+                var complete = n - i > longest + 1 || pos + n == length;
+                if (!complete && i > 0) break;
+                var keyEnd = KeyEnd(buffer, i, Math.Min(n, i + longest + 1));
+                if (keyEnd > i && (wanted is null || lengths.Contains(keyEnd - i)))
+                {
+                    var key = new string(buffer, i, keyEnd - i);
+                    if (wanted is null || wanted.Contains(key)) found(key, pos + i);
+                }
+                var newline = Array.IndexOf(buffer, '\n', i, n - i);
+                if (newline >= 0)
+                {
+                    i = newline + 1;
+                    continue;
+                }
+                // The line runs past this block: skip to its end.
+                var next = SkipLine(pos + n);
+                i = n;
+                pos = next - n;
+                break;
+            }
+            pos += i;
+        }
+    }
+
+    /// <summary>The end of "KIND NAME" at the start of a line in buffer[start, limit), or start when the line is no
+    /// struct, union or typedef line.</summary>
+    private static int KeyEnd(char[] buffer, int start, int limit)
+    {
+        var i = start;
+        if (i < limit && buffer[i] == 'T') i++;
+        if (i >= limit || buffer[i] is not ('S' or 'U')) return start;
+        i++;
+        if (i >= limit || buffer[i] != ' ') return start;
+        i++;
+        while (i < limit && buffer[i] != ' ' && buffer[i] != '\n') i++;
+        return i < limit ? i : start;
+    }
+
+    /// <summary>The start of the line after the one that runs through <paramref name="from"/>: read in chunks that
+    /// double from 4 KiB, since most lines are short.</summary>
+    private int SkipLine(int from)
+    {
+        var size = 4096;
+        for (var at = from; at < _text.Length;)
+        {
+            var n = Math.Min(size, _text.Length - at);
+            var buffer = new char[n];
+            _text.CopyTo(at, buffer, 0, n);
+            var newline = Array.IndexOf(buffer, '\n', 0, n);
+            if (newline >= 0) return at + newline + 1;
+            at += n;
+            size = Math.Min(size * 2, Block);
+        }
+        return _text.Length;
+    }
+
+    private Dictionary<bool, List<string>> Names()
+    {
+        lock (_lines) return NamesLocked();
+    }
+
+    private Dictionary<bool, List<string>> NamesLocked()
+    {
+        if (_names is { } known) return known;
+        var names = new Dictionary<bool, List<string>> { [false] = new(), [true] = new() };
+        Scan((key, _) =>
+        {
+            if (key[0] != 'T') names[key[0] == 'U'].Add(key.Substring(2));
+        }, null);
+        return _names = names;
     }
 
     /// <summary>The kernel's struct (or union) of this tag; failing that, a typedef of that name naming an anonymous one.</summary>
     public KernelStruct? Find(string name, bool isUnion)
     {
-        if ((isUnion ? _unions : _structs).TryGetValue(name, out var at)) return ParseLine(at);
-        if (_typedefs.TryGetValue(name, out at)) return ParseLine(at);
-        return null;
+        var at = Line(isUnion ? "U " : "S ", name);
+        if (at < 0) at = Line(isUnion ? "TU " : "TS ", name);
+        return at < 0 ? null : ParseLine(at);
     }
 
     /// <summary>The struct or union of this tag of the other kind (a union declared as a struct, or the reverse).</summary>
-    public KernelStruct? FindOtherKind(string name, bool isUnion) =>
-        (isUnion ? _structs : _unions).TryGetValue(name, out var at) ? ParseLine(at) : null;
+    public KernelStruct? FindOtherKind(string name, bool isUnion)
+    {
+        var at = Line(isUnion ? "S " : "U ", name);
+        return at < 0 ? null : ParseLine(at);
+    }
+
+    /// <summary>Where the line of <paramref name="kind"/> <paramref name="name"/> starts, or -1.</summary>
+    private int Line(string kind, string name)
+    {
+        lock (_lines)
+        {
+            if (!_lines.ContainsKey(kind + name)) PreloadLocked(new[] { name });
+            return _lines.TryGetValue(kind + name, out var at) ? at : -1;
+        }
+    }
 
     private KernelStruct ParseLine(int start)
     {
-        var end = _text.IndexOf('\n', start);
-        if (end < 0) end = _text.Length;
-        var parts = _text.Substring(start, end - start).TrimEnd('\r').Split(' ');
+        var end = SkipLine(start);
+        var parts = _text.ToString(start, end - start).TrimEnd('\n', '\r').Split(' ');
         FormatException Bad(string what) => new(Path + ": entry '" + (parts.Length > 1 ? parts[1] : "?") + "': " + what);
         if (parts.Length < 3) throw Bad("expected a kind, a name and a size");
         var isUnion = parts[0] is "U" or "TU";
@@ -246,6 +378,30 @@ internal sealed class KernelDigest : IEquatable<KernelDigest>
     public override bool Equals(object? obj) => Equals(obj as KernelDigest);
 
     public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Hash);
+}
+
+/// <summary>The text of a digest, read in blocks: a string, or (in the generator) the compiler's text of the file, which
+/// is not copied whole.</summary>
+internal abstract class DigestSource
+{
+    public abstract int Length { get; }
+
+    public abstract void CopyTo(int sourceIndex, char[] destination, int destinationIndex, int count);
+
+    public abstract string ToString(int start, int length);
+}
+
+internal sealed class StringSource : DigestSource
+{
+    private readonly string _text;
+
+    public StringSource(string text) => _text = text;
+
+    public override int Length => _text.Length;
+
+    public override void CopyTo(int sourceIndex, char[] destination, int destinationIndex, int count) => _text.CopyTo(sourceIndex, destination, destinationIndex, count);
+
+    public override string ToString(int start, int length) => _text.Substring(start, length);
 }
 
 /// <summary>Machine names: the kernel's (uname -m, ELF e_machine) and a schema group's <c>KvmTypedArch</c> are compared
