@@ -73,7 +73,15 @@ public sealed partial class KvmTypedGenerator
             w.Line("    new " + Types + "KernelFieldType[]");
             w.Line("    {");
             foreach (var m in v.Members) w.Line("        " + m.RelocType + ",");
-            w.Line("    });");
+            if (System.Linq.Enumerable.Any(v.Members, m => m.Optional))
+            {
+                w.Line("    },");
+                w.Line("    new bool[] { " + string.Join(", ", System.Linq.Enumerable.Select(v.Members, m => m.Optional ? "true" : "false")) + " });");
+            }
+            else
+            {
+                w.Line("    });");
+            }
         }
         else
         {

@@ -76,21 +76,24 @@ public sealed partial class KvmTypedGenerator
         };
     }
 
-    internal static EquatableArray<SchemaDiagnostic> CheckKernel(DigestResult digest, KernelCheckModel model, KernelCheckOptions options, CancellationToken cancellationToken)
+    internal static KernelFindings CheckKernel(DigestResult digest, KernelCheckModel model, KernelCheckOptions options, CancellationToken cancellationToken)
     {
-        if (!options.Enabled) return EquatableArray<SchemaDiagnostic>.Empty;
-        if (digest.Error is { } error) return new EquatableArray<SchemaDiagnostic>(new[] { error });
+        if (!options.Enabled) return KernelFindings.None;
+        if (digest.Error is { } error) return KernelFindings.None with { Findings = new EquatableArray<SchemaDiagnostic>(new[] { error }) };
         cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            return KernelChecker.Check(model, digest.Digest!).ToEquatableArray();
+            return KernelChecker.Check(model, digest.Digest!);
         }
         catch (FormatException e)
         {
-            return new EquatableArray<SchemaDiagnostic>(new[]
+            return KernelFindings.None with
             {
-                new SchemaDiagnostic(KernelDiagnosticIds.BadDigest, "kernel digest unreadable, so no kernel was checked against it: " + e.Message, new SourcePos(digest.Digest!.Path, 0, 0)),
-            });
+                Findings = new EquatableArray<SchemaDiagnostic>(new[]
+                {
+                    new SchemaDiagnostic(KernelDiagnosticIds.BadDigest, "kernel digest unreadable, so no kernel was checked against it: " + e.Message, new SourcePos(digest.Digest!.Path, 0, 0)),
+                }),
+            };
         }
     }
 

@@ -70,9 +70,9 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
             .Combine(kernelOptions)
             .Select(static (x, ct) => CheckKernel(x.Left.Left, x.Left.Right, x.Right, ct))
             .WithTrackingName(TrackingNames.KernelChecks);
-        context.RegisterSourceOutput(findings.Combine(kernelOptions), static (spc, x) =>
+        context.RegisterSourceOutput(findings.Collect().Combine(kernelOptions), static (spc, x) =>
         {
-            foreach (var d in x.Left) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d, x.Right.Severity));
+            foreach (var (_, d) in KernelChecker.Report(x.Left)) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d, x.Right.Severity));
         });
         var targets = digests
             .Select(static (d, _) => d.Digest is { } k ? new TargetKernel(k.Release, k.Machine) : null)

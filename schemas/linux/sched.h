@@ -22,7 +22,8 @@ struct thread_info {
 
 /* task_struct differs between the kernels KvmTyped is tested on (6.1 amd64, its PREEMPT_RT build, i386 PAE, arm64)
  * only in offsets; the members marked optional are the ones older kernels lack: thread_info (architectures without
- * THREAD_INFO_IN_TASK), __state (5.14), thread_node (6.6, and stable kernels that took it, such as Debian's 6.1). */
+ * THREAD_INFO_IN_TASK), __state (5.14), thread_node (6.6, and stable kernels that took it, such as Debian's 6.1), and
+ * the one newer kernels lack: thread_group (gone in 6.7; its threads are on signal->thread_head). */
 struct task_struct {
     struct thread_info thread_info __kvmt_optional;
     unsigned int __state __kvmt_optional;
@@ -41,7 +42,7 @@ struct task_struct {
     struct list_head children;
     struct list_head sibling;
     struct task_struct *group_leader;
-    struct list_head thread_group;
+    struct list_head thread_group __kvmt_optional;
     struct list_head thread_node __kvmt_optional;
     struct signal_struct *signal;
     const struct cred *real_cred;

@@ -75,7 +75,7 @@ internal static class SchemaCheckCommand
         }
         var model = new KernelCheckModel(KernelChecker.Describe(schema, null).Concat(group is null ? [] : KernelChecker.Describe(schema, group)).ToEquatableArray());
 
-        var findings = new List<(KernelDigest Kernel, SchemaDiagnostic Finding)>();
+        var perKernel = new List<KernelFindings>();
         var checkedKernels = new List<KernelDigest>();
         foreach (var path in kernelFiles)
         {
@@ -93,9 +93,9 @@ internal static class SchemaCheckCommand
                 return CommandLine.Usage;
             }
             checkedKernels.Add(kernel);
-            foreach (var d in KernelChecker.Check(model, kernel))
-                findings.Add((kernel, d));
+            perKernel.Add(KernelChecker.Check(model, kernel));
         }
+        var findings = KernelChecker.Report(perKernel).Select(f => (checkedKernels[f.Kernel], f.Finding)).ToList();
 
         if (json)
         {

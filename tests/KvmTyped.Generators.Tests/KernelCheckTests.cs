@@ -59,6 +59,39 @@ public sealed class KernelCheckTests
     }
 
     [Fact]
+    public void OptionalMemberOfAnotherTypeIsReportedOnlyWhenNoKernelHasItAsDeclared()
+    {
+        // nr is a long: 8 bytes in the LP64 kernel, 4 in the ILP32 one. Declared int and optional, the ILP32 kernel has
+        // it as declared, so the LP64 kernel's is just another variant.
+        var schema = "struct task_struct {\n    int nr __kvmt_optional;\n}" + Relocated;
+        Assert.Empty(Check(schema, Kernel("lp64"), Kernel("ilp32", lp64: false)));
+        var d = Assert.Single(Check(schema, Kernel("lp64")));
+        Assert.Equal("KVMT0102", d.Id);
+        Assert.Equal((2, 9), At(d));
+        Assert.EndsWith("it is optional, but no target kernel has it as declared", d.GetMessage(), StringComparison.Ordinal);
+        // A flavor is a variant by design: its optional members are never held to the target kernels.
+        Assert.Empty(Check("struct task_struct___other {\n    int nr __kvmt_optional;\n}" + Relocated, Kernel("lp64")));
+    }
+
+    [Fact]
+    public void OptionalMemberOfAnotherTypeReadsAsAbsent()
+    {
+        var assembly = GeneratorHarness.CompileAndLoad(GeneratorHarness.Schemas(("/src/t.h",
+            "struct task_struct {\n    int pid;\n    int nr __kvmt_optional;\n    unsigned int __state __kvmt_optional;\n}" + Relocated)), "");
+        var view = assembly.GetType("Test.Kernel.task_struct")!;
+        var blob = TestKernels.Small();
+        var relocator = new KvmTyped.Btf.BtfRelocator(KvmTyped.Btf.BtfTypes.Parse(blob), DataModel.LP64, "kernel small");
+        var memory = new ByteMemory(DataModel.LP64, 0x1000, new byte[256], relocator);
+        memory.Write(0x1000, 99, 4);
+        memory.Write(0x1004, 0x402, 4);
+        var t = view.GetMethod("At")!.Invoke(null, [memory, 0x1000UL]);
+        Assert.Equal(99, view.GetProperty("pid")!.GetValue(t));
+        Assert.False((bool)view.GetProperty("Has_nr")!.GetValue(t)!);
+        Assert.True((bool)view.GetProperty("Has___state")!.GetValue(t)!);
+        Assert.Equal(0x402u, view.GetProperty("__state")!.GetValue(t));
+    }
+
+    [Fact]
     public void FlavorIsCheckedAgainstTheStructBeforeItsSuffix()
     {
         var d = Assert.Single(Check("struct task_struct___pre_5_14 {\n    long state;\n}" + Relocated, Kernel()));

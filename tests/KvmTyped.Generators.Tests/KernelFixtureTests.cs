@@ -127,3 +127,29 @@ public sealed class KernelFixtureTests
         throw new InvalidOperationException("no fixture kernel named in: " + message);
     }
 }
+
+/// <summary>The shipped schemas against the machine's own kernel: opt-in (KVMTYPED_CHECK_HOST_KERNEL=1), since the build
+/// and the rest of the suite never depend on the host; skipped, naming why, otherwise.</summary>
+public sealed class HostKernelCheckTests
+{
+    [HostKernelCheckFact]
+    public void ShippedSchemasCheckCleanAgainstThisMachinesKernel()
+    {
+        var host = new InMemoryAdditionalText("/obj/kvmtyped/host.kvmtk",
+            TestKernels.DigestText(File.ReadAllBytes(Host.BtfPath), Environment.OSVersion.Version.ToString(), null, Host.BtfPath));
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.ShippedSchemas().Append(host).ToList());
+        Assert.Empty(result.Diagnostics.Select(d => d.ToString()));
+    }
+}
+
+/// <summary>Runs only when KVMTYPED_CHECK_HOST_KERNEL=1 and the host has BTF; the skip says which is missing.</summary>
+public sealed class HostKernelCheckFactAttribute : FactAttribute
+{
+    public HostKernelCheckFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("KVMTYPED_CHECK_HOST_KERNEL") != "1")
+            Skip = "opt-in: set KVMTYPED_CHECK_HOST_KERNEL=1 to check the shipped schemas against this machine's kernel (" + Host.BtfPath + ")";
+        else if (Host.BtfSkipReason is { } why)
+            Skip = why;
+    }
+}

@@ -21,6 +21,15 @@ internal sealed record KernelCheckModel(EquatableArray<KernelCheckStruct> Struct
     public static readonly KernelCheckModel Empty = new(EquatableArray<KernelCheckStruct>.Empty);
 }
 
+/// <summary>What checking against one kernel found. Findings are reported as they are. A type mismatch of an optional
+/// member of a struct that is no flavor is held back in OptionalMismatches: that kernel has something else of the name,
+/// which relocation takes as absent, and it is reported only when no target kernel has the member as declared (none
+/// lists its position in OptionalFits). Optional members of flavors are variants by design and never held to that.</summary>
+internal sealed record KernelFindings(EquatableArray<SchemaDiagnostic> Findings, EquatableArray<SchemaDiagnostic> OptionalMismatches, EquatableArray<string> OptionalFits)
+{
+    public static readonly KernelFindings None = new(EquatableArray<SchemaDiagnostic>.Empty, EquatableArray<SchemaDiagnostic>.Empty, EquatableArray<string>.Empty);
+}
+
 /// <summary>Compares declared structs with a target kernel's digest: relocated (preserve_access_index) members and
 /// structs the kernel lacks (KVMT0100, KVMT0101) unless declared optional; member types the relocation would refuse or
 /// that would read different values (KVMT0102); complete structs whose layout is not the kernel's (KVMT0103).
@@ -110,10 +119,10 @@ internal static class KernelChecker
         return at > 0 ? name.Substring(0, at) : name;
     }
 
-    /// <summary>Every finding for <paramref name="kernel"/>, in declaration order.</summary>
-    public static List<SchemaDiagnostic> Check(KernelCheckModel model, KernelDigest kernel)
+    /// <summary>What <paramref name="kernel"/> says of the declarations, in declaration order.</summary>
+    public static KernelFindings Check(KernelCheckModel model, KernelDigest kernel)
     {
-        var result = new List<SchemaDiagnostic>();
+        var result = new Accumulator();
         kernel.Preload(model.Structs.Where(s => Applies(s.Arch, kernel)).Select(s => s.Relocated ? EssentialName(s.Name) : s.Name));
         foreach (var s in model.Structs)
         {
@@ -121,7 +130,37 @@ internal static class KernelChecker
             if (s.Relocated) CheckRelocated(s, kernel, result);
             else CheckComplete(s, kernel, result);
         }
+        return new KernelFindings(result.Findings.ToEquatableArray(), result.OptionalMismatches.ToEquatableArray(), result.OptionalFits.ToEquatableArray());
+    }
+
+    /// <summary>The findings to report for a project's kernels: each kernel's findings in order, then the type mismatches
+    /// of optional members that no kernel has as declared; each with the index of its kernel.</summary>
+    public static List<(int Kernel, SchemaDiagnostic Finding)> Report(IReadOnlyList<KernelFindings> kernels)
+    {
+        var result = new List<(int, SchemaDiagnostic)>();
+        var fits = new HashSet<string>(StringComparer.Ordinal);
+        for (var k = 0; k < kernels.Count; k++)
+        {
+            foreach (var d in kernels[k].Findings) result.Add((k, d));
+            foreach (var f in kernels[k].OptionalFits) fits.Add(f);
+        }
+        for (var k = 0; k < kernels.Count; k++)
+        {
+            foreach (var d in kernels[k].OptionalMismatches)
+            {
+                if (!fits.Contains(d.Pos.ToString())) result.Add((k, d with { Message = d.Message + "; it is optional, but no target kernel has it as declared" }));
+            }
+        }
         return result;
+    }
+
+    private sealed class Accumulator
+    {
+        public List<SchemaDiagnostic> Findings { get; } = new();
+
+        public List<SchemaDiagnostic> OptionalMismatches { get; } = new();
+
+        public List<string> OptionalFits { get; } = new();
     }
 
     private static string Kind(bool isUnion) => isUnion ? "union" : "struct";
@@ -131,7 +170,7 @@ internal static class KernelChecker
             ? " (mark " + what + " [KernelOptional] if only some target kernels have it)"
             : " (mark " + what + " " + SchemaParser.OptionalMarker + " if only some target kernels have it)";
 
-    private static void CheckRelocated(KernelCheckStruct s, KernelDigest kernel, List<SchemaDiagnostic> result)
+    private static void CheckRelocated(KernelCheckStruct s, KernelDigest kernel, Accumulator result)
     {
         var target = EssentialName(s.Name);
         var shown = target == s.Name ? s.Name : s.Name + " (" + Kind(s.IsUnion) + " " + target + ")";
@@ -143,7 +182,7 @@ internal static class KernelChecker
             var message = other is not null
                 ? Kind(s.IsUnion) + " " + shown + " is declared a " + Kind(s.IsUnion) + ", but in " + kernel.Release + " " + target + " is a " + Kind(!s.IsUnion)
                 : Kind(s.IsUnion) + " " + shown + " does not exist in " + kernel.Release + Suggest(target, s.IsUnion ? kernel.UnionNames : kernel.StructNames, "it has") + Hint(s.Pos, "the struct");
-            result.Add(new SchemaDiagnostic(other is not null ? KernelDiagnosticIds.TypeMismatch : KernelDiagnosticIds.StructMissing, message, s.Pos));
+            result.Findings.Add(new SchemaDiagnostic(other is not null ? KernelDiagnosticIds.TypeMismatch : KernelDiagnosticIds.StructMissing, message, s.Pos));
             return;
         }
         foreach (var m in s.Members)
@@ -152,15 +191,27 @@ internal static class KernelChecker
             if (km is null)
             {
                 if (m.Optional) continue;
-                result.Add(new SchemaDiagnostic(KernelDiagnosticIds.MemberMissing,
+                result.Findings.Add(new SchemaDiagnostic(KernelDiagnosticIds.MemberMissing,
                     shown + "." + m.Name + " does not exist in " + kernel.Release + Suggest(m.Name, k.Members.Select(x => x.Name), "it has") + Hint(m.Pos, "the member"), m.Pos));
                 continue;
             }
-            CheckType(shown, m, km, kernel, result);
+            var mismatch = TypeMismatch(shown, m, km, kernel);
+            if (!m.Optional)
+            {
+                if (mismatch is not null) result.Findings.Add(mismatch);
+            }
+            else if (mismatch is null)
+            {
+                result.OptionalFits.Add(m.Pos.ToString());
+            }
+            else if (target == s.Name)
+            {
+                result.OptionalMismatches.Add(mismatch);
+            }
         }
     }
 
-    private static void CheckComplete(KernelCheckStruct s, KernelDigest kernel, List<SchemaDiagnostic> result)
+    private static void CheckComplete(KernelCheckStruct s, KernelDigest kernel, Accumulator result)
     {
         // A complete struct the kernel does not name is the project's own (a user-space ABI, a private layout).
         var k = kernel.Find(s.Name, s.IsUnion);
@@ -180,11 +231,11 @@ internal static class KernelChecker
             }
             if (km.BitOffset != bitOffset) differences.Add(m.Name + " at " + Offset(bitOffset) + ", the kernel's at " + Offset(km.BitOffset));
             else if (m.BitWidth > 0 && km.BitSize > 0 && m.BitWidth != km.BitSize) differences.Add(m.Name + " is " + N(m.BitWidth) + " bits wide, the kernel's " + N(km.BitSize));
-            CheckType(s.Name, m, km, kernel, result);
+            if (TypeMismatch(s.Name, m, km, kernel) is { } mismatch) result.Findings.Add(mismatch);
         }
         if (differences.Count > 0)
         {
-            result.Add(new SchemaDiagnostic(KernelDiagnosticIds.LayoutDiffers,
+            result.Findings.Add(new SchemaDiagnostic(KernelDiagnosticIds.LayoutDiffers,
                 Kind(s.IsUnion) + " " + s.Name + " is complete, but its layout (" + (lp64 ? "LP64" : "ILP32") + ") differs from " + kernel.Release + "'s: " + string.Join("; ", differences), s.Pos));
         }
     }
@@ -193,7 +244,7 @@ internal static class KernelChecker
 
     private static string Offset(long bits) => bits % 8 == 0 ? "offset " + N(bits / 8) : "bit " + N(bits);
 
-    private static void CheckType(string shown, KernelCheckMember m, KernelMember km, KernelDigest kernel, List<SchemaDiagnostic> result)
+    private static SchemaDiagnostic? TypeMismatch(string shown, KernelCheckMember m, KernelMember km, KernelDigest kernel)
     {
         var declared = TypeDesc.Parse(kernel.Lp64 ? m.Type64 : m.Type32);
         var actual = TypeDesc.Parse(km.Type);
@@ -210,11 +261,11 @@ internal static class KernelChecker
         {
             why = Compatible(declared, actual, 0);
         }
-        if (why is null) return;
+        if (why is null) return null;
         var declaredText = declared.Describe() + (m.BitWidth > 0 ? " : " + N(m.BitWidth) : string.Empty);
         var kernelText = actual.Describe() + (km.BitSize > 0 ? " : " + N(km.BitSize) : string.Empty);
-        result.Add(new SchemaDiagnostic(KernelDiagnosticIds.TypeMismatch,
-            shown + "." + m.Name + " is declared " + declaredText + ", but in " + kernel.Release + " it is " + kernelText + ": " + why, m.Pos));
+        return new SchemaDiagnostic(KernelDiagnosticIds.TypeMismatch,
+            shown + "." + m.Name + " is declared " + declaredText + ", but in " + kernel.Release + " it is " + kernelText + ": " + why, m.Pos);
     }
 
     /// <summary>Null when a value of the kernel's type reads correctly through the declared one; otherwise why not.

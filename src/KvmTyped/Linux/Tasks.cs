@@ -67,6 +67,8 @@ public sealed class KernelTasks
         _cpuInThreadInfo = threadInfoCpu && task.Has_thread_info;
         _cpuViaStack = threadInfoCpu && !_cpuInThreadInfo && task.HasMember("stack");
         _threadHead = task.Has_thread_node && signal_struct.At(memory, 0).Has_thread_head;
+        if (!_threadHead && !task.Has_thread_group)
+            throw new KvmException($"{typeSource()}: struct task_struct has neither thread_node (with signal_struct.thread_head) nor thread_group");
     }
 
     /// <summary>Task access for <paramref name="kvm"/>.</summary>

@@ -43,7 +43,8 @@ partial struct signal_struct : global::KvmTyped.Types.IKernelView<signal_struct>
         {
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
-        });
+        },
+        new bool[] { false, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;

@@ -64,7 +64,8 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 16, null, new(global::KvmTyped.Types.KernelFieldKind.Int, 1, 1, true, 0, null, null, 0), 0),
-        });
+        },
+        new bool[] { true, true, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, true, true, false, false, false, false });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -126,6 +127,9 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
 
     /// <summary>True when this kernel's struct task_struct has <c>__state</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
     public bool Has___state => _reloc.Has(1);
+
+    /// <summary>True when this kernel's struct task_struct has <c>thread_group</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_thread_group => _reloc.Has(17);
 
     /// <summary>True when this kernel's struct task_struct has <c>thread_node</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
     public bool Has_thread_node => _reloc.Has(18);

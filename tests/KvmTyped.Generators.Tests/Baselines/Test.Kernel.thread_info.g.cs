@@ -42,7 +42,8 @@ partial struct thread_info : global::KvmTyped.Types.IKernelView<thread_info>
         new global::KvmTyped.Types.KernelFieldType[]
         {
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
-        });
+        },
+        new bool[] { true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
