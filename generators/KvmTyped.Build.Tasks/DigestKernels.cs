@@ -10,7 +10,7 @@ namespace KvmTyped.Build.Tasks;
 /// left as it is, so an incremental build neither re-reads the kernel nor recompiles for it.</summary>
 /// <remarks>Item metadata: <c>Release</c> (default: from the file name, "vmlinux-6.1.0-56-amd64.btf" → "6.1.0-56-amd64")
 /// and <c>Machine</c> (default: the ELF header's, or for raw BTF what its struct pt_regs says). Errors: KVMT0150 (the
-/// kernel file is missing), KVMT0151 (it holds no readable BTF).</remarks>
+/// kernel file is missing), KVMT0151 (it holds no readable BTF), KVMT0152 (two kernel files of one name).</remarks>
 public sealed class DigestKernels : Microsoft.Build.Utilities.Task
 {
     /// <summary>Bumped whenever the digests this task writes change for the same input.</summary>
@@ -38,9 +38,21 @@ public sealed class DigestKernels : Microsoft.Build.Utilities.Task
         for (var i = 0; i < Kernels.Length; i++)
         {
             var source = Path.GetFullPath(Kernels[i].GetMetadata("FullPath") is { Length: > 0 } full ? full : Kernels[i].ItemSpec);
-            var output = Path.Combine(OutputDirectory, Path.GetFileName(source) + "." + PathHash(source) + ".kvmtk");
+            // The targets name each digest the same way (KERNEL-FILE-NAME.kvmtk) to know, before running, whether it is stale.
+            var output = Path.Combine(OutputDirectory, Path.GetFileName(source) + ".kvmtk");
             outcomes[i] = new Outcome(source, output, Kernels[i].GetMetadata("Release"), Kernels[i].GetMetadata("Machine"));
         }
+        foreach (var o in outcomes)
+        {
+            if (seen.TryGetValue(o.Output, out var first))
+            {
+                Log.LogError(subcategory: null, errorCode: "KVMT0152", helpKeyword: null, file: o.Source, lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0,
+                    message: $"two KvmTypedKernel files have the name {Path.GetFileName(o.Source)} ({first} and {o.Source}); their digests would be one file: rename one");
+            }
+            seen[o.Output] = o.Source;
+        }
+        if (Log.HasLoggedErrors)
+            return false;
         // Reading and digesting a kernel is independent of the others; logging waits for the end (a task logs from
         // its own thread).
         Parallel.For(0, outcomes.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) }, i => outcomes[i].Run());
@@ -53,8 +65,6 @@ public sealed class DigestKernels : Microsoft.Build.Utilities.Task
                     message: error);
                 continue;
             }
-            if (!seen.TryAdd(o.Output, o.Source))
-                continue;
             Log.LogMessage(MessageImportance.Normal, o.UpToDate
                 ? $"KvmTyped: kernel {o.Release} ({o.Machine}) digest is up to date: {o.Output}"
                 : $"KvmTyped: kernel {o.Release} ({o.Machine}) from {o.Source} -> {o.Output}");
@@ -67,15 +77,6 @@ public sealed class DigestKernels : Microsoft.Build.Utilities.Task
         }
         Digests = [.. digests];
         return !Log.HasLoggedErrors;
-    }
-
-    /// <summary>Distinguishes kernel files of one name in different folders.</summary>
-    private static string PathHash(string path)
-    {
-        var h = 2166136261u;
-        foreach (var c in path)
-            h = (h ^ c) * 16777619u;
-        return h.ToString("x8", CultureInfo.InvariantCulture);
     }
 
     private sealed class Outcome(string source, string output, string release, string machine)
@@ -112,6 +113,8 @@ public sealed class DigestKernels : Microsoft.Build.Utilities.Task
                     Release = header.GetValueOrDefault("release", Release);
                     Machine = header.GetValueOrDefault("machine", Machine);
                     UpToDate = true;
+                    // Newer than its inputs again, so the targets skip this step next time (the content is the same).
+                    File.SetLastWriteTimeUtc(Output, DateTime.UtcNow);
                     return;
                 }
                 var contents = KernelFile.Load(Source);

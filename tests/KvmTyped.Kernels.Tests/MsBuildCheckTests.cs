@@ -97,5 +97,14 @@ public sealed class MsBuildCheckTests : IDisposable
         (code, output) = Build("TreatWarningsAsErrors=true");
         Assert.True(code == 0, output);
         Assert.DoesNotContain("KVMT", output, StringComparison.Ordinal);
+
+        // Two kernel files of one name would share a digest: the task refuses them, naming both.
+        var other = Directory.CreateDirectory(Path.Combine(_dir, "other")).FullName;
+        var copy = Path.Combine(other, "vmlinux-6.1.0-56-rt-amd64.btf");
+        File.Copy(Path.Combine(Fixtures.Root, "amd64", "rt", "vmlinux-6.1.0-56-rt-amd64.btf"), copy);
+        File.WriteAllText(Path.Combine(_dir, "Directory.Build.targets"), $"<Project><ItemGroup><KvmTypedKernel Include=\"{copy}\" /></ItemGroup></Project>");
+        (code, output) = Build();
+        Assert.True(code != 0, output);
+        Assert.Contains("error KVMT0152: two KvmTypedKernel files have the name vmlinux-6.1.0-56-rt-amd64.btf", output, StringComparison.Ordinal);
     }
 }

@@ -28,4 +28,7 @@ internal static class KernelDiagnosticIds
 
     /// <summary>The build task could not read BTF from a kernel file (an MSBuild error).</summary>
     public const string KernelFileUnreadable = "KVMT0151";
+
+    /// <summary>Two kernel files of one name, whose digests would be one file (an MSBuild error).</summary>
+    public const string KernelFileNameTwice = "KVMT0152";
 }
