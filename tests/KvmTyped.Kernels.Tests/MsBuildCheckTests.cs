@@ -6,7 +6,7 @@ namespace KvmTyped.Kernels.Tests;
 /// <summary>A real `dotnet build` of a small project outside the repository that uses the built library, generator,
 /// task and targets as a package would give them, with the amd64 kernel and its PREEMPT_RT build as KvmTypedKernel
 /// items: the missing member is a warning at its schema line, TreatWarningsAsErrors fails the build, and the kernels'
-/// digests are not written again when nothing about the kernels changed.</summary>
+/// digests are not written again when nothing about the kernels changed; two kernel files of one name are refused.</summary>
 public sealed class MsBuildCheckTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("kvmtyped-build-").FullName;
@@ -93,10 +93,7 @@ public sealed class MsBuildCheckTests : IDisposable
         Assert.Contains("numa.h(3,9): error KVMT0100: task_struct.numa_scan_seq does not exist in 6.1.0-56-rt-amd64", output, StringComparison.Ordinal);
         Assert.All(written, w => Assert.Equal(w.Value, File.GetLastWriteTimeUtc(w.Key)));
 
-        File.WriteAllText(Path.Combine(_dir, "numa.h"), "struct task_struct {\n    int pid;\n    int numa_scan_seq __kvmt_optional;\n} __attribute__((preserve_access_index));\n");
-        (code, output) = Build("TreatWarningsAsErrors=true");
-        Assert.True(code == 0, output);
-        Assert.DoesNotContain("KVMT", output, StringComparison.Ordinal);
+        // (Declared optional, the same member builds clean: this test project itself is built that way.)
 
         // Two kernel files of one name would share a digest: the task refuses them, naming both.
         var other = Directory.CreateDirectory(Path.Combine(_dir, "other")).FullName;
