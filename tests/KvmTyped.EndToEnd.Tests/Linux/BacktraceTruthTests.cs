@@ -70,6 +70,8 @@ public class BacktraceTruthTests(ITestOutputHelper output)
         output.WriteLine($"{c}: CPU {cpu} pid {pid}, {expected.Count} frames above panic match the oops");
         // The user-mode registers the trace ends at are the task's (the oops prints them too).
         Assert.True(trace.UserRegisters!.TryGet("cs", out var cs) && (cs & 3) == 3);
+        // THREAD_SIZE from init_stack's extent: 16 KiB on x86-64 without KASAN, 8 KiB on i386 (Debian's configs).
+        Assert.Equal(c.Folder.StartsWith("i386", StringComparison.Ordinal) ? 8192UL : 16384UL, stacks.ThreadSize);
     }
 
     [Fact]

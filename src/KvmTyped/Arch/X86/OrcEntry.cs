@@ -82,10 +82,6 @@ internal enum OrcVersion
 /// <param name="RawType">The type field as stored, for messages.</param>
 internal readonly record struct OrcEntry(short SpOffset, short BpOffset, OrcRegister SpRegister, OrcRegister BpRegister, OrcType Type, bool Signal, uint RawType)
 {
-    /// <summary>The kernel's guess where no entry covers a code address (orc_fp_entry): a frame-pointer frame. An unwind
-    /// that uses it is no longer reliable.</summary>
-    public static OrcEntry FramePointerGuess { get; } = new(16, -16, OrcRegister.Bp, OrcRegister.PrevSp, OrcType.Call, false, (uint)OrcType.Call);
-
     /// <summary>The entry for ip 0 (null_orc_entry): a call through a NULL pointer, whose return address is at sp.</summary>
     public static OrcEntry NullIp { get; } = new(8, 0, OrcRegister.Sp, OrcRegister.Undefined, OrcType.Call, false, (uint)OrcType.Call);
 

@@ -308,11 +308,12 @@ internal sealed class OrcUnwinder
     private Registers ReadPtRegs(ulong at)
     {
         var r = pt_regs.At(_memory, at);
+        var (cs, ss) = PtRegsSegments.Read(_memory, at);
         return new Registers(
         [
             new("ip", r.ip), new("sp", r.sp), new("flags", r.flags), new("ax", r.ax), new("bx", r.bx), new("cx", r.cx), new("dx", r.dx),
             new("si", r.si), new("di", r.di), new("bp", r.bp), new("r8", r.r8), new("r9", r.r9), new("r10", r.r10), new("r11", r.r11),
-            new("r12", r.r12), new("r13", r.r13), new("r14", r.r14), new("r15", r.r15), new("orig_ax", r.orig_ax), new("cs", r.cs), new("ss", r.ss),
+            new("r12", r.r12), new("r13", r.r13), new("r14", r.r14), new("r15", r.r15), new("orig_ax", r.orig_ax), new("cs", cs), new("ss", ss),
         ], full: true, at);
     }
 
@@ -320,7 +321,8 @@ internal sealed class OrcUnwinder
     private Registers ReadIretFrame(ulong regsAt)
     {
         var r = pt_regs.At(_memory, regsAt);
-        return new Registers([new("ip", r.ip), new("sp", r.sp), new("flags", r.flags), new("cs", r.cs), new("ss", r.ss)], full: false, regsAt);
+        var (cs, ss) = PtRegsSegments.Read(_memory, regsAt);
+        return new Registers([new("ip", r.ip), new("sp", r.sp), new("flags", r.flags), new("cs", cs), new("ss", ss)], full: false, regsAt);
     }
 
     /// <summary>After an unwind fails: the frames so far, then the kernel text addresses left on the stack above the

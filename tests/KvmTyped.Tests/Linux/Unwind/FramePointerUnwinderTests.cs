@@ -201,7 +201,7 @@ public class FramePointerUnwinderTests
         raw.U64(task + 0x100, regs | 1);
         raw.U64(task + 0x108, code + 0x10);
         foreach (var (name, value) in new[] { ("ip", code + 0x20), ("bp", task + 0x400), ("cs", 0x10UL), ("sp", task + 0x3f0) })
-            raw.U64(regs + X86_64.pt_regs.OffsetOf(memory, name), value);
+            raw.U64(regs + (name == "cs" ? X86_64.pt_regs___pre_6_9.OffsetOf(memory, name) : X86_64.pt_regs.OffsetOf(memory, name)), value);
         raw.U64(task + 0x400, 0);
         raw.U64(task + 0x408, code + 0x30);
         var unwinder = new FramePointerUnwinder(memory, a => a >= code && a < code + 0x1000);

@@ -77,11 +77,11 @@ public class OrcUnwinderTests
                 ? [new StackRange(StackKind.Task, "task", TaskStack, TaskStack + StackSize), new StackRange(StackKind.HardIrq, "IRQ", IrqStack, IrqStack + StackSize)]
                 : [new StackRange(StackKind.Task, "task", TaskStack, TaskStack + StackSize)]);
 
-        /// <summary>A full struct pt_regs at <paramref name="at"/>.</summary>
+        /// <summary>A full struct pt_regs at <paramref name="at"/> (cs and ss where 6.1 has them, whole words).</summary>
         public void PtRegs(ulong at, params (string Name, ulong Value)[] values)
         {
             foreach (var (name, value) in values)
-                Raw.U64(at + pt_regs.OffsetOf(Memory, name), value);
+                Raw.U64(at + (name is "cs" or "ss" ? pt_regs___pre_6_9.OffsetOf(Memory, name) : pt_regs.OffsetOf(Memory, name)), value);
         }
 
         public ulong PtRegsSize => pt_regs.SizeOf(Memory);
