@@ -57,7 +57,7 @@ internal static class BacktraceFuzzing
                 _ => ((uint)(flags >> 8) & 7, false, (flags & 0x800) != 0),
             };
             orc.Add(Code + BinaryPrimitives.ReadUInt16LittleEndian(e),
-                OrcEntry.Decode(BinaryPrimitives.ReadInt16LittleEndian(e[2..]), BinaryPrimitives.ReadInt16LittleEndian(e[4..]), flags & 0xfu, (flags >> 4) & 0xfu, type, end, signal, version));
+                OrcEntry.Decode(BinaryPrimitives.ReadInt16LittleEndian(e[2..]), BinaryPrimitives.ReadInt16LittleEndian(e[4..]), (uint)flags & 0xf, ((uint)flags >> 4) & 0xf, type, end, signal, version));
         }
         var rest = data.Length > 64 + count * 10 ? data[(64 + count * 10)..] : [];
         var memory = new BlockMemory(DataModel.LP64);
