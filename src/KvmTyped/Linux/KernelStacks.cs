@@ -137,7 +137,10 @@ public sealed class KernelStacks
         {
             var regs = Cpus.FirstOrDefault(c => c.Cpu == cpu);
             if (regs is null)
-                return Failed(task, cpu, true, $"CPU {cpu}'s registers", $"running on CPU {cpu}, whose registers the dump does not hold");
+            {
+                var n = cpu.ToString(CultureInfo.InvariantCulture);
+                return Failed(task, cpu, true, $"CPU {n}'s registers", $"running on CPU {n}, whose registers the dump does not hold");
+            }
             return Trace(task, cpu, regs, TaskStack(task));
         }
         return Switched(task);
