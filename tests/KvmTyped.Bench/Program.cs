@@ -12,6 +12,9 @@ using KvmTyped.TestSupport;
 // 2. sequential physical read throughput of the zlib kdump against plain zlib inflate of the same pages;
 // 3. random 8-byte physical reads on cached pages.
 // Last: DWARF to BTF conversion of the Debian -dbg vmlinux, when tests/Shared/fetch-dbg.sh has cached it.
+// `-- bt [rounds] [DUMP NAMELIST]` instead: kvmtyped bt --all beside ps on the sample (BacktraceBench.cs).
+if (args is ["bt", ..])
+    Environment.Exit(KvmTyped.Bench.BacktraceBench.Run(args[1..]));
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 3.0;
 var fixtures = new[]
 {
