@@ -358,7 +358,7 @@ public class OrcUnwinderTests
         var orc = new TestOrc().Add(F(0), Regs()).Add(F(1), End);
         var regsAt = area + 0x6000 - pt_regs.SizeOf(memory);
         foreach (var (name, value) in new[] { ("ip", F(1) + 3), ("sp", TaskStack + 0x2000), ("cs", 0x10UL) })
-            raw.U64(regsAt + pt_regs.OffsetOf(memory, name), value);
+            raw.U64(regsAt + (name == "cs" ? pt_regs___pre_6_9.OffsetOf(memory, name) : pt_regs.OffsetOf(memory, name)), value);
         var unwinder = new OrcUnwinder(memory, orc, a => a >= Code && a < Code + 0x10000, 0, _ => null);
         var r = unwinder.FromRegisters(NoteRegs(("ip", F(0) + 1), ("sp", regsAt)), stacks);
         Assert.Equal(UnwindEnd.EndOfStack, r.End);
