@@ -1,6 +1,6 @@
 /* Loadable modules (include/linux/module.h, include/linux/kallsyms.h): subsets relocated against the kernel's BTF.
  * Where a module's memory is described moved in 6.4 (core_layout and init_layout before, mem[] since): the flavors
- * module___pre_6_4 and module___6_4 read whichever this kernel has (HasMember). */
+ * module___pre_6_4 and module___6_4 read whichever this kernel has (Has_core_layout, Has_mem). */
 #pragma once
 #include "list.h"
 
@@ -28,7 +28,7 @@ struct mod_kallsyms {
     void *symtab;
     unsigned int num_symtab;
     char *strtab;
-    char *typetab;
+    char *typetab __kvmt_optional;      /* 5.2+ */
 } __attribute__((preserve_access_index));
 
 /* One part of a module's memory before 6.4 (core or init): text first, then read-only data, then the rest. */
@@ -37,13 +37,13 @@ struct module_layout {
     unsigned int size;
     unsigned int text_size;
     unsigned int ro_size;
-} __attribute__((preserve_access_index));
+} __attribute__((preserve_access_index)) __kvmt_optional;
 
 /* One part of a module's memory since 6.4. */
 struct module_memory {
     void *base;
     unsigned int size;
-} __attribute__((preserve_access_index));
+} __attribute__((preserve_access_index)) __kvmt_optional;
 
 /* A module on the list whose head is the symbol `modules`. kallsyms points at core_kallsyms once the module is
  * live (at its full table while it loads). name is MODULE_NAME_LEN (64 - sizeof(unsigned long)) bytes. */
@@ -57,13 +57,13 @@ struct module {
 
 /* A module's memory before 6.4. */
 struct module___pre_6_4 {
-    struct module_layout core_layout;
-    struct module_layout init_layout;
+    struct module_layout core_layout __kvmt_optional;
+    struct module_layout init_layout __kvmt_optional;
 } __attribute__((preserve_access_index));
 
 /* A module's memory since 6.4, indexed by enum mod_mem_type (state is there only because C wants a named member
  * before a flexible array). */
 struct module___6_4 {
     enum module_state state;
-    struct module_memory mem[];
+    struct module_memory mem[] __kvmt_optional;
 } __attribute__((preserve_access_index));

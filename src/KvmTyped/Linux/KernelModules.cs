@@ -154,9 +154,9 @@ public sealed class KernelModules
         if (_machine == KernelMachine.X86_64)
         {
             var arch = Kernel.X86_64.module___x86_64.At(_memory, m.Address);
-            if (arch.HasMember("arch"))
+            var tables = arch.arch;
+            if (tables.Has_num_orcs && tables.Has_orc_unwind_ip && tables.Has_orc_unwind)
             {
-                var tables = arch.arch;
                 if (tables.num_orcs > 0 && tables.orc_unwind_ip != 0 && !tables.orc_unwind.IsNull)
                     orc = new ModuleOrcTables(module, tables.orc_unwind_ip, tables.orc_unwind.Address, tables.num_orcs);
             }
@@ -175,7 +175,7 @@ public sealed class KernelModules
     {
         var parts = new List<ModuleMemory>();
         var layouts = module___pre_6_4.At(_memory, m.Address);
-        if (layouts.HasMember("core_layout"))
+        if (layouts.Has_core_layout)
         {
             var core = layouts.core_layout;
             AddLayout(parts, core, "", name);
@@ -185,7 +185,7 @@ public sealed class KernelModules
             return (parts, core.@base, core.size);
         }
         var since64 = module___6_4.At(_memory, m.Address);
-        if (!since64.HasMember("mem"))
+        if (!since64.Has_mem)
             throw new KvmException($"module {name}: struct module has neither core_layout nor mem[] in this kernel's types");
         string[] kinds = ["text", "data", "rodata", "ro_after_init", "init text", "init data", "init rodata"];
         ulong coreSize = 0;
@@ -237,7 +237,7 @@ public sealed class KernelModules
             return [];
         if (count > MaxSymbols)
             throw new KvmException($"module {name}: kallsyms claims {count} symbols (more than {MaxSymbols})");
-        var typetab = kallsyms.HasMember("typetab") ? kallsyms.typetab : 0;
+        var typetab = kallsyms.Has_typetab ? kallsyms.typetab : 0;
         var lp64 = _memory.DataModel == DataModel.LP64;
         var entrySize = lp64 ? elf64_sym.SizeOf(_memory) : elf32_sym.SizeOf(_memory);
         // One read of the whole table (and of the type letters), then views served from it.

@@ -164,7 +164,7 @@ public sealed class KernelStacks
             {
                 var thread = Kernel.I386.task_struct___i386.At(_memory, task.Address).thread;
                 threadSp = thread.sp;
-                sp0 = thread.HasMember("sp0") ? thread.sp0 : null;
+                sp0 = thread.Has_sp0 ? thread.sp0 : null;
             }
         }
         catch (KvmException e)
@@ -215,7 +215,7 @@ public sealed class KernelStacks
             try
             {
                 var thread = Kernel.I386.task_struct___i386.At(_memory, task.Address).thread;
-                sp0 = thread.HasMember("sp0") ? thread.sp0 : null;
+                sp0 = thread.Has_sp0 ? thread.sp0 : null;
             }
             catch (KvmException)
             {

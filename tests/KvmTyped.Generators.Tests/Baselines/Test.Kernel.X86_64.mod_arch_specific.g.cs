@@ -44,7 +44,8 @@ partial struct mod_arch_specific : global::KvmTyped.Types.IKernelView<mod_arch_s
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "orc_entry", null, 0),
-        });
+        },
+        new bool[] { true, true, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -60,6 +61,15 @@ partial struct mod_arch_specific : global::KvmTyped.Types.IKernelView<mod_arch_s
 
     /// <summary>True when this kernel's struct mod_arch_specific has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct mod_arch_specific has <c>num_orcs</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_num_orcs => _reloc.Has(0);
+
+    /// <summary>True when this kernel's struct mod_arch_specific has <c>orc_unwind_ip</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_orc_unwind_ip => _reloc.Has(1);
+
+    /// <summary>True when this kernel's struct mod_arch_specific has <c>orc_unwind</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_orc_unwind => _reloc.Has(2);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, mod_arch_specific> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

@@ -48,7 +48,8 @@ partial struct orc_entry : global::KvmTyped.Types.IKernelView<orc_entry>
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 3),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 1),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 1),
-        });
+        },
+        new bool[] { false, false, false, false, false, true, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -72,6 +73,12 @@ partial struct orc_entry : global::KvmTyped.Types.IKernelView<orc_entry>
 
     /// <summary>True when this kernel's struct orc_entry has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct orc_entry has <c>signal</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_signal => _reloc.Has(5);
+
+    /// <summary>True when this kernel's struct orc_entry has <c>end</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_end => _reloc.Has(6);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, orc_entry> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

@@ -45,7 +45,8 @@ partial struct mod_kallsyms : global::KvmTyped.Types.IKernelView<mod_kallsyms>
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, null, null, 0),
-        });
+        },
+        new bool[] { false, false, false, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -63,6 +64,9 @@ partial struct mod_kallsyms : global::KvmTyped.Types.IKernelView<mod_kallsyms>
 
     /// <summary>True when this kernel's struct mod_kallsyms has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct mod_kallsyms has <c>typetab</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_typetab => _reloc.Has(3);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, mod_kallsyms> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

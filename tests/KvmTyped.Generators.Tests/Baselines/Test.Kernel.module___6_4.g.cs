@@ -43,7 +43,8 @@ partial struct module___6_4 : global::KvmTyped.Types.IKernelView<module___6_4>
         {
             new(global::KvmTyped.Types.KernelFieldKind.Enum, 4, 4, true, 0, "module_state", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 0, null, new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "module_memory", null, 0), 0),
-        });
+        },
+        new bool[] { false, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -57,6 +58,9 @@ partial struct module___6_4 : global::KvmTyped.Types.IKernelView<module___6_4>
 
     /// <summary>True when this kernel's struct module___6_4 has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct module___6_4 has <c>mem</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_mem => _reloc.Has(1);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, module___6_4> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

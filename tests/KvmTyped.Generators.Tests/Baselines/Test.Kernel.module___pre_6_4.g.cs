@@ -43,7 +43,8 @@ partial struct module___pre_6_4 : global::KvmTyped.Types.IKernelView<module___pr
         {
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "module_layout", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "module_layout", null, 0),
-        });
+        },
+        new bool[] { true, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -57,6 +58,12 @@ partial struct module___pre_6_4 : global::KvmTyped.Types.IKernelView<module___pr
 
     /// <summary>True when this kernel's struct module___pre_6_4 has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct module___pre_6_4 has <c>core_layout</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_core_layout => _reloc.Has(0);
+
+    /// <summary>True when this kernel's struct module___pre_6_4 has <c>init_layout</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_init_layout => _reloc.Has(1);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, module___pre_6_4> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

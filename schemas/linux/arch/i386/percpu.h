@@ -9,4 +9,4 @@ struct task_struct;
 struct pcpu_hot {
     struct task_struct *current_task;
     void *hardirq_stack_ptr;
-} __attribute__((preserve_access_index));
+} __attribute__((preserve_access_index)) __kvmt_optional;

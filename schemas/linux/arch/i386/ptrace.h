@@ -38,7 +38,7 @@ struct inactive_task_frame {
  * right above the user-mode registers saved on entry (task_pt_regs). */
 struct thread_struct {
     unsigned long sp;
-    unsigned long sp0;
+    unsigned long sp0 __kvmt_optional;
 } __attribute__((preserve_access_index));
 
 /* task_struct's member of the architecture's own type. */

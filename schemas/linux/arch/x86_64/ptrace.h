@@ -62,13 +62,14 @@ struct task_struct___x86_64 {
 } __attribute__((preserve_access_index));
 
 /* A module's ORC unwind tables: num_orcs entries of orc_unwind_ip (each the code address relative to itself) and
- * orc_unwind (orc_types.h), sorted by address when the module was loaded. */
+ * orc_unwind (orc_types.h), sorted by address when the module was loaded. Only kernels built with CONFIG_UNWINDER_ORC
+ * have them. */
 struct orc_entry;
 
 struct mod_arch_specific {
-    unsigned int num_orcs;
-    int *orc_unwind_ip;
-    struct orc_entry *orc_unwind;
+    unsigned int num_orcs __kvmt_optional;
+    int *orc_unwind_ip __kvmt_optional;
+    struct orc_entry *orc_unwind __kvmt_optional;
 } __attribute__((preserve_access_index));
 
 /* struct module's member of the architecture's own type (a flavor of module.h's struct module). */

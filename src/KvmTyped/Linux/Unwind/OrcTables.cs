@@ -37,8 +37,8 @@ internal sealed class OrcTables : IOrcLookup
         _memory = memory;
         _modules = modules;
         var probe = orc_entry.At(memory, 0);
-        var end = probe.HasMember("end");
-        var signal = probe.HasMember("signal");
+        var end = probe.Has_end;
+        var signal = probe.Has_signal;
         _version = (end, signal) switch
         {
             (true, false) => OrcVersion.Linux4_14,
