@@ -154,11 +154,10 @@ public sealed class KernelModules
         if (_machine == KernelMachine.X86_64)
         {
             var arch = Kernel.X86_64.module___x86_64.At(_memory, m.Address);
-            var tables = arch.arch;
-            if (tables.Has_num_orcs && tables.Has_orc_unwind_ip && tables.Has_orc_unwind)
+            if (arch.Has_arch && arch.arch is var tables && tables.Has_num_orcs && tables.Has_orc_unwind_ip && tables.Has_orc_unwind
+                && tables.num_orcs > 0 && tables.orc_unwind_ip != 0 && !tables.orc_unwind.IsNull)
             {
-                if (tables.num_orcs > 0 && tables.orc_unwind_ip != 0 && !tables.orc_unwind.IsNull)
-                    orc = new ModuleOrcTables(module, tables.orc_unwind_ip, tables.orc_unwind.Address, tables.num_orcs);
+                orc = new ModuleOrcTables(module, tables.orc_unwind_ip, tables.orc_unwind.Address, tables.num_orcs);
             }
         }
         return (module, orc);

@@ -42,7 +42,8 @@ partial struct module___x86_64 : global::KvmTyped.Types.IKernelView<module___x86
         new global::KvmTyped.Types.KernelFieldType[]
         {
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "mod_arch_specific", null, 0),
-        });
+        },
+        new bool[] { true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -54,6 +55,9 @@ partial struct module___x86_64 : global::KvmTyped.Types.IKernelView<module___x86
 
     /// <summary>True when this kernel's struct module___x86_64 has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct module___x86_64 has <c>arch</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_arch => _reloc.Has(0);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, module___x86_64> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

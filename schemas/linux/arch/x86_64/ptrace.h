@@ -74,5 +74,5 @@ struct mod_arch_specific {
 
 /* struct module's member of the architecture's own type (a flavor of module.h's struct module). */
 struct module___x86_64 {
-    struct mod_arch_specific arch;
+    struct mod_arch_specific arch __kvmt_optional;
 } __attribute__((preserve_access_index));
