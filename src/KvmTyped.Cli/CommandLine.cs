@@ -78,7 +78,7 @@ internal sealed class CommonOptions
     public Option<bool> Write { get; } = new("--write") { Description = "open the corefile read-write (O_RDWR)", Recursive = true };
     public Option<string[]> Parts { get; } = new("--part") { Description = "another file of a split kdump set (makedumpfile --split), opened with the core; repeat for each", Recursive = true, Arity = ArgumentArity.ZeroOrMore };
     public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
-    public Option<string?> Btf { get; } = new("--btf") { Description = "BTF file for the kernel's types (raw or ELF .BTF), when neither the namelist nor the image has BTF", Recursive = true };
+    public Option<string?> Btf { get; } = new("--types", "--btf") { Description = "file with the kernel's types, when neither the namelist nor the image has them: raw BTF, an ELF file with .BTF, or a DWARF vmlinux (converted once, then cached)", Recursive = true };
 
     public void AddTo(Command root)
     {
@@ -99,7 +99,7 @@ internal sealed class CommonOptions
         using var busy = TerminalBusy.Start(stderr, "opening " + (r.GetValue(Core) ?? "the live kernel"));
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = TerminalBusy.Guard(busy, stderr), BtfPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = TerminalBusy.Guard(busy, stderr), TypesPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
         }
         catch (KvmException)
         {

@@ -34,11 +34,14 @@ internal static class InfoCommand
         o.WriteLine($"format:       {kvm.FormatName}");
         o.WriteLine($"page size:    {kvm.PageSize.ToString(inv)}");
         o.WriteLine($"release:      {kvm.Release ?? "(unknown)"}");
-        o.WriteLine($"namelist:     {kvm.NamelistPath} ({kvm.NamelistKind})");
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"namelist:     {kvm.NamelistPath} ({kvm.NamelistKind}, {kvm.SymbolCount:N0} symbols)"));
         o.WriteLine($"core:         {kvm.CorePath}{(kvm.IsLive ? " (live kernel)" : "")}{(kvm.IsWritable ? " (read-write)" : "")}");
         if (kvm.CpuCount > 0)
             o.WriteLine($"cpus:         {kvm.CpuCount.ToString(inv)}");
-        o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}{(kvm.KaslrSource is { } source ? $" ({source})" : "")}");
+        if (kvm.KaslrOffsetKnown)
+            o.WriteLine($"kaslr offset: {Output.Hex(kvm.KaslrOffset)}{(kvm.KaslrSource is { } source ? $" ({source})" : "")}");
+        else
+            o.WriteLine("kaslr offset: unknown (symbols from the dump are at running addresses and VMCOREINFO has no KERNELOFFSET; -n System.map tells it)");
         if (kvm.DataModel == DataModel.LP64)
             o.WriteLine($"phys_base:    {SignedHex(kvm.PhysBase)}");
         if (kvm.PagingLevels is { } levels && kvm.RootTable is { } root)
@@ -112,15 +115,16 @@ internal static class InfoCommand
             w.WriteNull("release");
         w.WriteString("namelist", kvm.NamelistPath);
         w.WriteString("namelistKind", kvm.NamelistKind);
+        w.WriteNumber("symbolCount", kvm.SymbolCount);
         w.WriteString("core", kvm.CorePath);
         w.WriteBoolean("live", kvm.IsLive);
         w.WriteBoolean("writable", kvm.IsWritable);
         w.WriteNumber("cpus", kvm.CpuCount);
-        w.WriteString("kaslrOffset", Output.Hex(kvm.KaslrOffset));
+        w.WriteString("kaslrOffset", kvm.KaslrOffsetKnown ? Output.Hex(kvm.KaslrOffset) : null);
         w.WriteString("physBase", SignedHex(kvm.PhysBase));
         if (kvm.PagingLevels is { } levels && kvm.RootTable is { } root)
         {
-            w.WriteString("kaslrSource", kvm.KaslrSource);
+            w.WriteString("kaslrSource", kvm.KaslrOffsetKnown ? kvm.KaslrSource : null);
             w.WriteNumber("pagingLevels", levels);
             w.WriteBoolean("pae", kvm.IsPae);
             w.WriteString("pageOffset", kvm.PageOffset is { } pageOffset ? Output.Hex(pageOffset) : null);

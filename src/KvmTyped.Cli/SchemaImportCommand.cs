@@ -26,7 +26,7 @@ internal static class SchemaImportCommand
                     {
                         if (r.GetValue(common.Btf) is not { } file)
                         {
-                            stderr.WriteLine("kvmtyped: schema import needs --btf FILE, or -n NAMELIST -c CORE for the image's BTF");
+                            stderr.WriteLine("kvmtyped: schema import needs --types FILE (BTF or DWARF), or -c CORE for the image's types");
                             return CommandLine.Usage;
                         }
                         btf = KernelBtf.Load(file);

@@ -75,7 +75,7 @@ public sealed class KernelTasks
     public static KernelTasks For(Kvm kvm) => new(kvm);
 
     /// <summary>The address of init_task (the boot CPU's idle task, pid 0).</summary>
-    public ulong InitTask => _symbol("init_task") ?? throw new KvmException("the namelist has no symbol \"init_task\"");
+    public ulong InitTask => _symbol("init_task") ?? throw new KvmException(_kvm?.MissingSymbol("init_task") ?? "the namelist has no symbol \"init_task\"");
 
     /// <summary>Every task: init_task, each process on init_task.tasks followed by its other threads, then the other
     /// CPUs' idle tasks when the kernel's run queues can be read.</summary>

@@ -17,7 +17,7 @@ internal sealed record OpenedImage(
     KernelSymbols Symbols, IPhysicalMemory Physical, IKernelImageLayout Layout, SwapFile? Swap,
     DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, int PageSize,
     KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
-    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? BtfPath);
+    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? TypesPath);
 
 /// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
 internal static class ImageOpener
@@ -33,13 +33,16 @@ internal static class ImageOpener
         var corePath = corefile ?? options.LiveCorePath;
         var namelistPath = namelist ?? options.LiveSymbolsPath;
 
-        if (options.BtfPath is { } btf && !File.Exists(btf))
-            throw new KvmOpenException($"{btf}: No such file or directory (the BTF file given for the kernel's types)");
+        if (options.TypesPath is { } types && !File.Exists(types))
+            throw new KvmOpenException($"{types}: No such file or directory (the file given for the kernel's types)");
         var owned = new List<IDisposable>();
         try
         {
-            var symbols = OpenNamelist(namelist, options);
-            owned.Add(symbols);
+            // A dump opened without a namelist reads the kernel's own symbol table from its memory, once the core is open.
+            var fromDump = namelist is null && !live;
+            ISymbolTable? named = fromDump ? null : OpenNamelist(namelist, options);
+            if (named is not null)
+                owned.Add(named);
 
             if (live && !File.Exists(corePath))
                 throw new KvmOpenException($"{corePath}: No such file or directory - the live kernel cannot be examined without it (needs CONFIG_PROC_KCORE and a mounted /proc)");
@@ -78,7 +81,8 @@ internal static class ImageOpener
                 }
                 physical = new SectionedPhysicalMemory(core.Memory, opened);
                 owned.Clear();
-                owned.Add(symbols);
+                if (named is not null)
+                    owned.Add(named);
                 owned.Add(physical);
             }
 
@@ -91,7 +95,7 @@ internal static class ImageOpener
 
             // Data-model rules (DESIGN.md): the kernel's model, from each file; they must agree.
             var coreModel = core.Model ?? ModelFromVmcoreInfo(core.VmcoreInfo);
-            var nlModel = symbols.DataModel;
+            var nlModel = named?.DataModel;
             var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
             if (coreModel is { } cm && nlModel is { } nm && cm != nm)
                 throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
@@ -104,10 +108,16 @@ internal static class ImageOpener
                 throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
             }
             var machine = core.Machine != KernelMachine.Unknown ? core.Machine
-                : symbols.Machine != KernelMachine.Unknown ? symbols.Machine
+                : named is not null && named.Machine != KernelMachine.Unknown ? named.Machine
                 : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
 
             var vmi = core.VmcoreInfo;
+            var symbols = named ?? OpenDumpSymbols(core, physical, model, corePath);
+            if (named is null)
+            {
+                owned.Add(symbols);
+                namelistPath = corePath;
+            }
             var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
             IKernelImageLayout layout;
             if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
@@ -123,7 +133,7 @@ internal static class ImageOpener
             }
 
             return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
-                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings, options.BtfPath);
+                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings, options.TypesPath);
         }
         catch
         {
@@ -131,6 +141,26 @@ internal static class ImageOpener
                 owned[i].Dispose();
             throw;
         }
+    }
+
+    /// <summary>The kernel's symbols from the dump itself: kallsyms located by VMCOREINFO (Linux 6.0 on), read through
+    /// the kernel text mapping, with VMCOREINFO's own SYMBOL(…) entries for what kallsyms lacks.</summary>
+    /// <exception cref="KvmOpenException">The dump does not locate kallsyms, or its kernel is not x86.</exception>
+    private static DumpSymbolTable OpenDumpSymbols(CoreParts core, IPhysicalMemory physical, DataModel model, string corePath)
+    {
+        var vmi = core.VmcoreInfo;
+        if (!KallsymsTables.TryFromVmcoreInfo(vmi, out var tables, out var missing))
+        {
+            var why = vmi is null ? "it carries no VMCOREINFO" : $"its VMCOREINFO lacks {string.Join(", ", missing)} (Linux writes them since 6.0)";
+            throw new KvmOpenException($"{corePath}: no namelist was given, and the dump does not locate the kernel's own symbol table: {why}; give the kernel's System.map or vmlinux (-n)");
+        }
+        // Only a core that says it holds an x86 kernel: the text mapping read below is x86's.
+        if (core.Machine is not (KernelMachine.X86_64 or KernelMachine.X86))
+            throw new KvmOpenException($"{corePath}: the kernel's symbols are read from the dump for x86 kernels only, and this core {(core.Machine == KernelMachine.Unknown ? "does not say it holds one" : $"holds a {core.Machine} kernel")}; give the kernel's System.map or vmlinux (-n)");
+        var text = X86TextLayout.Create(model, vmi, null, core.VirtualMaps);
+        var kallsyms = KallsymsImage.Decode((ulong address, Span<byte> into, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure) => text.AddressSpace.TryReadVirtual(physical, address, into, out failure),
+            tables, model, corePath, core.Machine);
+        return new DumpSymbolTable(kallsyms, vmi!, text.SymbolRelocation);
     }
 
     private static ISymbolTable OpenNamelist(string? namelist, KvmOpenOptions options)

@@ -74,6 +74,11 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// when the kernel's page tables are not used (the namelist names none).</summary>
     public string? KaslrSource => _image.Layout.KaslrSource;
 
+    /// <summary>False when the KASLR slide cannot be known: a dump opened without a namelist, whose symbols are already
+    /// at their running addresses, and whose VMCOREINFO states no KERNELOFFSET (i386 kernels write none). Reading is
+    /// not affected; <see cref="KaslrOffset"/> is then 0.</summary>
+    public bool KaslrOffsetKnown => !(_image.Symbols.Table is DumpSymbolTable && _image.VmcoreInfo?.KernelOffset is null);
+
     /// <summary>x86-64 phys_base: where the kernel text was loaded physically, relative to its link address.</summary>
     public long PhysBase => _image.Layout.PhysBase;
 
@@ -104,6 +109,9 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The kind of namelist: "ELF", "System.map" or "kallsyms".</summary>
     public string NamelistKind => _image.Symbols.Table.Kind;
 
+    /// <summary>How many symbols the namelist holds (for a dump opened without one: kallsyms' and VMCOREINFO's).</summary>
+    public int SymbolCount => Live()._image.Symbols.Table.Count;
+
     /// <summary>The corefile's path.</summary>
     public string CorePath => _image.CorePath;
 
@@ -116,9 +124,12 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>Number of CPUs the core describes (NT_PRSTATUS notes), or 0 when unknown.</summary>
     public int CpuCount => _image.CpuCount;
 
-    /// <summary>The BTF file given at open (<see cref="KvmOpenOptions.BtfPath"/>), or null: then the kernel's types
-    /// come from the namelist's .BTF section or the image's own memory.</summary>
-    public string? BtfPath => _image.BtfPath;
+    /// <summary>The type file given at open (<see cref="KvmOpenOptions.TypesPath"/>: BTF, or an ELF file with .BTF or
+    /// DWARF), or null: then the kernel's types come from the namelist (.BTF, else DWARF) or the image's own memory.</summary>
+    public string? TypesPath => _image.TypesPath;
+
+    /// <summary>The name <see cref="TypesPath"/> had when it took BTF only.</summary>
+    public string? BtfPath => _image.TypesPath;
 
     /// <summary>Non-fatal findings of the open (e.g. a truncated segment).</summary>
     public IReadOnlyList<string> Warnings => _image.Warnings;
@@ -163,7 +174,13 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The running (relocated) address of a symbol.</summary>
     /// <exception cref="KvmException">The namelist has no such symbol.</exception>
     public ulong SymbolAddress(string name) =>
-        TryGetSymbol(name, out var a) ? a : throw new KvmException($"{NamelistPath}: no symbol \"{name}\"");
+        TryGetSymbol(name, out var a) ? a : throw new KvmException(MissingSymbol(name));
+
+    /// <summary>Why a symbol the library needs is not there, naming what would supply it.</summary>
+    internal string MissingSymbol(string name) =>
+        _image.Symbols.Table is DumpSymbolTable
+            ? $"{NamelistPath}: the kernel's own symbol table (kallsyms in the dump) has no symbol \"{name}\": kernels built without CONFIG_KALLSYMS_ALL keep text symbols only; give the kernel's System.map or vmlinux (-n)"
+            : $"{NamelistPath}: no symbol \"{name}\"";
 
     /// <summary>Looks up a symbol's running (relocated) address.</summary>
     public bool TryGetSymbol(string name, out ulong address)

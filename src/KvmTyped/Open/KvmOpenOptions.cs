@@ -27,9 +27,18 @@ public sealed record KvmOpenOptions
     /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
     public bool ZeroFillExcludedPages { get; init; }
 
-    /// <summary>A BTF file describing the kernel's types (raw BTF such as <c>pahole --btf_encode_detached</c> output,
-    /// or an ELF file with a .BTF section), for kernels whose namelist and memory carry none.</summary>
-    public string? BtfPath { get; init; }
+    /// <summary>A file describing the kernel's types, for kernels whose namelist and memory carry none: raw BTF (such as
+    /// <c>pahole --btf_encode_detached</c> output or /sys/kernel/btf/vmlinux), an ELF file with a .BTF section, or an
+    /// ELF file with DWARF (a <c>-dbg</c> package's vmlinux; DWARF 2 to 5, compressed sections too), converted on first
+    /// use and cached per build ID (docs/cache.md).</summary>
+    public string? TypesPath { get; init; }
+
+    /// <summary>The name <see cref="TypesPath"/> had when it took BTF only; the same option.</summary>
+    public string? BtfPath
+    {
+        get => TypesPath;
+        init => TypesPath = value;
+    }
 }
 
 /// <summary>Declares, on an application's assembly, the kernel data models it was written for.</summary>

@@ -21,9 +21,10 @@ internal sealed class X86TextLayout : IKernelImageLayout
         AddressSpace = space;
     }
 
-    /// <summary>The layout VMCOREINFO and the core's own virtual addresses give.</summary>
+    /// <summary>The layout VMCOREINFO and the core's own virtual addresses give; without <paramref name="symbols"/> an i386
+    /// kernel's slide is taken as 0 (symbols read from the dump itself are already where the kernel runs).</summary>
     /// <exception cref="KvmOpenException">VMCOREINFO's phys_base is not page-aligned.</exception>
-    public static X86TextLayout Create(DataModel model, VmcoreInfo? vmi, ISymbolTable symbols, IReadOnlyList<(ulong Virt, ulong Phys, ulong Size)> coreMaps)
+    public static X86TextLayout Create(DataModel model, VmcoreInfo? vmi, ISymbolTable? symbols, IReadOnlyList<(ulong Virt, ulong Phys, ulong Size)> coreMaps)
     {
         ulong slide = 0;
         long physBase = 0;
@@ -41,7 +42,7 @@ internal sealed class X86TextLayout : IKernelImageLayout
         else
         {
             // i386 VMCOREINFO has no KERNELOFFSET: the slide is SYMBOL(_stext) there minus _stext in the namelist.
-            if (vmi?.Symbol("_stext") is { } runStext && symbols.TryLookup("_stext", out var st))
+            if (vmi?.Symbol("_stext") is { } runStext && symbols is not null && symbols.TryLookup("_stext", out var st))
                 slide = unchecked((uint)(runStext - st.Address));
             imageBase = KernelLayout.DefaultPageOffsetI386;
             window = new LinearAddressSpace(imageBase, I386LowmemSize, 0, new NoPageTables("lowmem direct map"));
