@@ -73,6 +73,9 @@ internal sealed class DumpSymbolTable : ISymbolTable
     /// <inheritdoc/>
     public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.TryFindNearest(address, out symbol);
 
+    /// <inheritdoc/>
+    public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.TryFindNext(address, out symbol);
+
     /// <summary>Nothing to release: the symbols were copied out of the dump.</summary>
     public void Dispose()
     {

@@ -34,10 +34,6 @@ internal interface ISymbolTable : IDisposable
     bool TryFindNearest(ulong address, out KernelSymbol symbol);
 
     /// <summary>The first symbol whose address is above <paramref name="address"/>, absolute symbols (type A) left out:
-    /// where the symbol at or below an address ends. False when there is none, or the table cannot tell.</summary>
-    bool TryFindNext(ulong address, out KernelSymbol symbol)
-    {
-        symbol = default;
-        return false;
-    }
+    /// where the symbol at or below an address ends. False when there is none.</summary>
+    bool TryFindNext(ulong address, out KernelSymbol symbol);
 }

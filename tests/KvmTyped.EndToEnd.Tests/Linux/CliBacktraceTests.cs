@@ -164,4 +164,21 @@ public class CliBacktraceTests
         Assert.Equal(1, ncode);
         Assert.Contains("no symbol \"no_such_symbol_xyz\" or any module", ne, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(BacktraceTruthTests.PanicDump)]
+    [InlineData(Dumps.Amd64Kdump)]
+    public void Without_a_namelist_bt_and_mod_print_what_they_print_with_the_system_map(string dump)
+    {
+        // The dump's own kallsyms (CONFIG_KALLSYMS_ALL) names every frame as the System.map does, lengths included.
+        foreach (var command in new[] { new[] { "bt", "--all" }, ["mod", "-S"] })
+        {
+            var (code, alone, e) = Run([.. command, "-c", Fixtures.Get(dump)]);
+            Assert.True(code == 0, e);
+            var (mcode, withMap, _) = Run([.. command, "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(dump)]);
+            Assert.Equal(0, mcode);
+            Assert.Contains(command[0] == "bt" ? "] panic+0x" : "  Live  ", alone, StringComparison.Ordinal);
+            Assert.Equal(withMap, alone);
+        }
+    }
 }

@@ -27,6 +27,13 @@ internal sealed class TestSymbols(DataModel model, params (string Name, ulong Ad
         return best.Count > 0;
     }
 
+    public bool TryFindNext(ulong address, out KernelSymbol symbol)
+    {
+        var next = _byName.Values.Where(s => s.Address > address).OrderBy(s => s.Address).ToList();
+        symbol = next.Count > 0 ? next[0] : default;
+        return next.Count > 0;
+    }
+
     public void Dispose()
     {
     }

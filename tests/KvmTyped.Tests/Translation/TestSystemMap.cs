@@ -56,6 +56,13 @@ internal sealed class TestSystemMap : ISymbolTable
         return i >= 0;
     }
 
+    public bool TryFindNext(ulong address, out KernelSymbol symbol)
+    {
+        var i = Array.FindIndex(_byAddress, s => s.Address > address && s.Type is not ('A' or 'a'));
+        symbol = i >= 0 ? _byAddress[i] : default;
+        return i >= 0;
+    }
+
     public void Dispose()
     {
     }
