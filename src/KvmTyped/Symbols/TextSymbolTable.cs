@@ -52,16 +52,22 @@ internal sealed class TextSymbolTable : ISymbolTable
         return new TextSymbolTable(file.Path, "System.map", file, null, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
     }
 
-    /// <summary>Reads a kallsyms file (procfs files have no length, so it is read as a stream once).</summary>
+    /// <summary>Largest kallsyms text read (a kernel with every module loaded shows a few tens of MiB).</summary>
+    internal const int MaxKallsymsBytes = 512 << 20;
+
+    /// <summary>Bytes asked for per read of a kallsyms file: procfs fills a read up to its size (seq_file), so a Debian
+    /// kernel's ~8 MiB of kallsyms take a handful of reads.</summary>
+    internal const int KallsymsReadSize = 1 << 20;
+
+    /// <summary>Reads a kallsyms file once, in large reads into a growing buffer: procfs files report no length (their
+    /// size is 0), so the text is read until end of file, never by length and never in small pieces.</summary>
     internal static TextSymbolTable OpenKallsyms(string path)
     {
         byte[] text;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-            using var ms = new MemoryStream();
-            stream.CopyTo(ms);
-            text = ms.ToArray();
+            using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite, BufferSize = 0 });
+            text = ReadToEnd(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -72,6 +78,27 @@ internal sealed class TextSymbolTable : ISymbolTable
         if (width <= 0)
             throw new KvmFormatException(path, 0, $"not a kallsyms file: {reason}");
         return new TextSymbolTable(path, "kallsyms", null, text, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
+    }
+
+    /// <summary>Reads a stream to its end in reads of <see cref="KallsymsReadSize"/> bytes.</summary>
+    internal static byte[] ReadToEnd(Stream stream, string path)
+    {
+        var buffer = new byte[KallsymsReadSize];
+        var length = 0;
+        while (true)
+        {
+            if (buffer.Length - length < KallsymsReadSize)
+            {
+                if (buffer.Length >= MaxKallsymsBytes)
+                    throw new KvmFormatException(path, length, $"more than {MaxKallsymsBytes >> 20} MiB: larger than any kallsyms");
+                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, MaxKallsymsBytes));
+            }
+            var n = stream.Read(buffer, length, Math.Min(KallsymsReadSize, buffer.Length - length));
+            if (n <= 0)
+                break;
+            length += n;
+        }
+        return buffer.AsSpan(0, length).ToArray();
     }
 
     private static int FirstLineWidth(ReadOnlySpan<byte> head, out string reason)
