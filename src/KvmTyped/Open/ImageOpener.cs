@@ -45,10 +45,14 @@ internal static class ImageOpener
             var coreFile = live ? LiveKernel.OpenCore(corePath, writable) : null;
             if (coreFile is not null)
                 owned.Add(coreFile);
-            var symbols = OpenNamelist(namelist, options);
-            owned.Add(symbols);
-            if (namelist is null)
-                LiveKernel.CheckAddressesShown(symbols);
+            // The running kernel's symbols are opened once its core is: the core says where its symbol table lies.
+            var symbols = live && namelist is null ? null : OpenNamelist(namelist, options);
+            if (symbols is not null)
+            {
+                owned.Add(symbols);
+                if (namelist is null)
+                    LiveKernel.CheckAddressesShown(symbols);
+            }
 
             if (coreFile is null)
             {
@@ -59,6 +63,11 @@ internal static class ImageOpener
             var core = OpenCore(coreFile, options);
             owned.Remove(coreFile);
             owned.Add(core.Memory);
+            if (symbols is null)
+            {
+                symbols = LiveKernel.OpenSymbols(options.LiveSymbolsPath, core.Memory, core.VmcoreInfo, core.Model, corePath, core.Warnings);
+                owned.Add(symbols);
+            }
 
             var sections = new List<SectionFileReference>();
             IPhysicalMemory physical = core.Memory;

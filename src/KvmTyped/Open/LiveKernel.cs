@@ -1,6 +1,10 @@
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using KvmTyped.Arch.X86;
 using KvmTyped.Formats;
 using KvmTyped.IO;
 using KvmTyped.Symbols;
+using KvmTyped.Translation;
 
 namespace KvmTyped.Open;
 
@@ -57,6 +61,58 @@ internal static class LiveKernel
         {
             return null;
         }
+    }
+
+    /// <summary>The running kernel's symbols. Where the live core's VMCOREINFO locates the kernel's own kallsyms tables
+    /// (Linux 6.0 on) and places the kernel image (KERNELOFFSET, phys_base), the image's symbols are read from memory
+    /// and /proc/kallsyms only for what may concern modules (<see cref="LiveKallsymsTable"/>); otherwise, or when the
+    /// tables do not read back whole, /proc/kallsyms is read (in large reads) and checked for hidden addresses.</summary>
+    /// <param name="path">/proc/kallsyms, or the file the options name instead.</param>
+    /// <param name="memory">The live core's physical memory.</param>
+    /// <param name="vmcoreInfo">The live core's VMCOREINFO.</param>
+    /// <param name="model">The kernel's data model as the core gives it.</param>
+    /// <param name="corePath">The live core, for messages.</param>
+    /// <param name="warnings">Where a fallback to the file is noted.</param>
+    public static ISymbolTable OpenSymbols(string path, IPhysicalMemory memory, VmcoreInfo? vmcoreInfo, DataModel? model, string corePath, List<string> warnings)
+    {
+        if (model == DataModel.LP64 && vmcoreInfo?.KernelOffset is not null && vmcoreInfo.Number("phys_base") is long physBase
+            && (physBase & 0xfff) == 0 && KallsymsTables.TryFromVmcoreInfo(vmcoreInfo, out var tables, out _))
+        {
+            // The tables are in the image's read-only data: reached through the kernel text mapping, which needs no
+            // page table.
+            var text = new LinearAddressSpace(KernelLayout.StartKernelMap, KernelLayout.KernelImageWindow, unchecked((ulong)physBase));
+            ReadVirtualMemory read = (ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure) => text.TryReadVirtual(memory, address, destination, out failure);
+            try
+            {
+                var kernel = KernelKallsyms.Load(read, tables, DataModel.LP64, corePath);
+                return new LiveKallsymsTable(path, kernel, DataModel.LP64, () => ModulesLoaded(kernel, read));
+            }
+            catch (KvmException e)
+            {
+                warnings.Add($"{corePath}: the kernel's symbol table does not read back ({e.Message}); {path} is read instead");
+            }
+        }
+        var table = TextSymbolTable.OpenKallsyms(path);
+        try
+        {
+            CheckAddressesShown(table);
+            return table;
+        }
+        catch
+        {
+            table.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Whether the kernel's module list (the list_head <c>modules</c>) is not empty; true when it cannot be
+    /// read, so a module's symbol is then looked for in /proc/kallsyms.</summary>
+    private static bool ModulesLoaded(KernelKallsyms kernel, ReadVirtualMemory read)
+    {
+        if (!kernel.TryLookup("modules", out var modules))
+            return true;
+        Span<byte> next = stackalloc byte[8];
+        return !read(modules.Address, next, out _) || BinaryPrimitives.ReadUInt64LittleEndian(next) != modules.Address;
     }
 
     /// <summary>Refuses a kallsyms whose addresses the kernel hides: with kptr_restrict, a process without
