@@ -55,8 +55,9 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>Largest kallsyms text read (a kernel with every module loaded shows a few tens of MiB).</summary>
     internal const int MaxKallsymsBytes = 512 << 20;
 
-    /// <summary>Bytes asked for per read of a kallsyms file: procfs fills a read up to its size (seq_file), so a Debian
-    /// kernel's ~8 MiB of kallsyms take a handful of reads.</summary>
+    /// <summary>Bytes asked for per read of a kallsyms file. /proc/kallsyms (a seq_file) gives at most a page per read
+    /// however much is asked, so it takes about one read per 4 KiB of text (the running kernel's open avoids reading it,
+    /// see <see cref="LiveKallsymsTable"/>); a saved copy on disk takes one read per MiB.</summary>
     internal const int KallsymsReadSize = 1 << 20;
 
     /// <summary>Reads a kallsyms file once, in large reads into a growing buffer: procfs files report no length (their
@@ -80,23 +81,22 @@ internal sealed class TextSymbolTable : ISymbolTable
         return new TextSymbolTable(path, "kallsyms", null, text, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
     }
 
-    /// <summary>Reads a stream to its end in reads of <see cref="KallsymsReadSize"/> bytes.</summary>
-    internal static byte[] ReadToEnd(Stream stream, string path)
+    /// <summary>Reads a stream to its end in reads of <see cref="KallsymsReadSize"/> bytes, refusing more than
+    /// <paramref name="max"/> bytes.</summary>
+    internal static byte[] ReadToEnd(Stream stream, string path, int max = MaxKallsymsBytes)
     {
         var buffer = new byte[KallsymsReadSize];
         var length = 0;
         while (true)
         {
             if (buffer.Length - length < KallsymsReadSize)
-            {
-                if (buffer.Length >= MaxKallsymsBytes)
-                    throw new KvmFormatException(path, length, $"more than {MaxKallsymsBytes >> 20} MiB: larger than any kallsyms");
-                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, MaxKallsymsBytes));
-            }
-            var n = stream.Read(buffer, length, Math.Min(KallsymsReadSize, buffer.Length - length));
+                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, (long)max + KallsymsReadSize));
+            var n = stream.Read(buffer, length, KallsymsReadSize);
             if (n <= 0)
                 break;
             length += n;
+            if (length > max)
+                throw new KvmFormatException(path, max, $"more than {max} bytes: larger than any kallsyms");
         }
         return buffer.AsSpan(0, length).ToArray();
     }
