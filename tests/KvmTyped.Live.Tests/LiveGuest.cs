@@ -161,13 +161,54 @@ public sealed class NativeBuilds : IDisposable
     /// <summary>One run of the repository's guest (tests/live): its host-side log and the blocks it wrote.</summary>
     public (string Log, Dictionary<string, (string Text, int Rc)> Blocks) Guest => _guest.Value;
 
+    /// <summary>The virtio disk the guest's LiME run writes to.</summary>
+    public string LimeDisk => Path.Combine(Folder, "lime.disk");
+
     private (string, Dictionary<string, (string, int)>) RunGuest()
     {
         var data = Path.Combine(Folder, "guest-data.log");
-        var (code, log) = LiveGuest.Run("bash", [LiveGuest.RunGuest, Cli, Facade, data], new Dictionary<string, string> { ["LIVE_KERNEL"] = LiveGuest.Kernel });
+        var (code, log) = LiveGuest.Run("bash", [LiveGuest.RunGuest, Cli, Facade, data, LimeDisk], new Dictionary<string, string> { ["LIVE_KERNEL"] = LiveGuest.Kernel });
         if (code != 0 || !File.Exists(data))
             throw new InvalidOperationException($"tests/live/run-guest.sh failed (exit {code}):\n{LiveGuest.Tail(log, 30)}");
         return (log, LiveGuest.Blocks(File.ReadAllText(data)));
+    }
+
+    /// <summary>The LiME file the guest wrote: the disk's leading ranges (header and bytes each), without the disk's
+    /// unused rest.</summary>
+    public string LimeFile()
+    {
+        _ = Guest;
+        var path = Path.Combine(Folder, "guest.lime");
+        if (File.Exists(path))
+            return path;
+        using (var disk = File.OpenRead(LimeDisk))
+        {
+            var header = new byte[32];
+            long end = 0;
+            while (end + 32 <= disk.Length)
+            {
+                disk.Position = end;
+                disk.ReadExactly(header);
+                if (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(header) != 0x4C69_4D45)
+                    break;
+                var first = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(8));
+                var last = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(16));
+                end += 32 + (long)(last - first + 1);
+            }
+            if (end == 0)
+                throw new InvalidOperationException($"{LimeDisk} holds no LiME range: LiME did not write to the guest's disk");
+            disk.Position = 0;
+            using var lime = File.Create(path);
+            var buffer = new byte[1 << 20];
+            for (var left = end; left > 0;)
+            {
+                var n = disk.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                lime.Write(buffer, 0, n);
+                left -= n;
+            }
+        }
+        File.Delete(LimeDisk);
+        return path;
     }
 
     /// <inheritdoc />

@@ -53,6 +53,45 @@ public partial class LiveKernelTests(NativeBuilds builds, ITestOutputHelper outp
         Assert.InRange(calls, 1, MaxInfoSyscalls);
     }
 
+    [LiveGuestFact]
+    public void A_lime_file_of_the_running_guest_opens_as_a_core_and_agrees_with_the_guest()
+    {
+        var (_, blocks) = builds.Guest;
+        Assert.True(blocks.TryGetValue("lime", out var lime), "the guest printed no lime block (LiME did not run)");
+        Assert.Equal(0, lime.Rc);
+        var file = builds.LimeFile();
+        var map = Path.Combine(KvmTyped.TestSupport.Fixtures.Root, "amd64", "System.map-6.1.0-56-amd64");
+        string Tool(params string[] args)
+        {
+            var (code, text) = LiveGuest.Run(builds.Cli, [.. args, "-n", map, "-c", file]);
+            Assert.True(code == 0, $"kvmtyped {string.Join(' ', args)} on the LiME file: exit {code}\n{text}");
+            return text;
+        }
+
+        var info = Tool("info");
+        output.WriteLine(info);
+        Assert.Contains("format:       LiME", info);
+        // KASLR: the slide the banner search finds is the guest's, as its /proc/kallsyms showed _stext.
+        var stext = blocks["lime-kallsyms"].Text.Split('\n').Select(l => l.Split(' ')).First(f => f.Length == 3 && f[2] == "_stext")[0];
+        var slide = ulong.Parse(stext, NumberStyles.HexNumber, CultureInfo.InvariantCulture) - 0xffffffff81000000UL;
+        Assert.Contains($"kaslr offset: 0x{slide:x} (linux_banner search)", info);
+
+        Assert.Equal(blocks["lime-version"].Text.TrimEnd('\n'), Tool("rd", "linux_banner", "-s").TrimEnd('\n'));
+        var uname = blocks["lime-uname"].Text.Split('\n');
+        Assert.Equal($"Linux {uname[0]} {uname[1]} {uname[2]} {uname[3]} GNU/Linux", Tool("uname").TrimEnd('\n'));
+
+        var ps = System.Text.Json.JsonDocument.Parse(Tool("ps", "--json")).RootElement.EnumerateArray()
+            .Select(t => (Pid: t.GetProperty("pid").GetInt32(), Comm: t.GetProperty("comm").GetString()!)).ToList();
+        var pids = blocks["lime-pids"].Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 2)).ToList();
+        Assert.NotEmpty(pids);
+        foreach (var p in pids.Where(p => !p[1].StartsWith("kworker/", StringComparison.Ordinal)))
+        {
+            var pid = int.Parse(p[0], CultureInfo.InvariantCulture);
+            Assert.Contains((pid, p[1].Length > 15 ? p[1][..15] : p[1]), ps);
+        }
+        output.WriteLine($"LiME file of the guest: {new FileInfo(file).Length} bytes, {pids.Count} processes as /proc listed them");
+    }
+
     /// <summary>strace -c's last line: "100.00 seconds usecs/call CALLS [ERRORS] total".</summary>
     [GeneratedRegex(@"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", RegexOptions.Multiline)]
     private static partial Regex Total();

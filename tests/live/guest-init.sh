@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the repository's live-kernel guest (busybox ash, PID 1), put in an initramfs by run-guest.sh with
-# /kvmlive/bin/kvmtyped, /kvmlive/bin/facade, strace and their shared libraries. Runs, against the running kernel:
-# the libkvm facade program, and `strace -c -f kvmtyped info`. Every result goes to the data channel (ttyS1) as
+# /kvmlive/bin/kvmtyped, /kvmlive/bin/facade, strace and their shared libraries, and /kvmlive/modules (virtio disk,
+# LiME). Runs, against the running kernel: the libkvm facade program, `strace -c -f kvmtyped info`, and LiME onto the
+# virtio disk (after printing what the test compares the LiME file with). Every result goes to the data channel (ttyS1) as
 #   @@KVMLIVE BEGIN name@@\n<content>\n@@KVMLIVE END name rc=N@@
 # then the guest powers off.
 export PATH=/bin:/usr/bin
@@ -38,6 +39,22 @@ run facade /kvmlive/bin/facade
 timeout -s KILL $T strace -c -f -o /tmp/strace.txt /kvmlive/bin/kvmtyped info > /tmp/info.out 2>&1 < /dev/null; rc=$?
 block info /tmp/info.out $rc
 block strace /tmp/strace.txt $rc
+# A real LiME file of this guest, on the virtio disk run-guest.sh attached (when it did): the guest's own view first.
+if [ -f /kvmlive/modules/lime.ko ]; then
+  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+    insmod /kvmlive/modules/$m.ko || echo "kvmlive: insmod $m failed"
+  done
+  n=0; while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
+  cat /proc/version > /tmp/t.out; block lime-version /tmp/t.out 0
+  uname -n > /tmp/t.out; uname -r >> /tmp/t.out; uname -v >> /tmp/t.out; uname -m >> /tmp/t.out; block lime-uname /tmp/t.out 0
+  grep -E ' (_stext|linux_banner|init_task)$' /proc/kallsyms > /tmp/t.out; block lime-kallsyms /tmp/t.out 0
+  for d in /proc/[0-9]*; do read -r comm < $d/comm 2>/dev/null && echo "${d#/proc/} $comm"; done > /tmp/t.out
+  block lime-pids /tmp/t.out 0
+  timeout -s KILL $T insmod /kvmlive/modules/lime.ko "path=/dev/vda format=lime" > /tmp/r.out 2>&1; rc=$?
+  sync
+  block lime /tmp/r.out $rc
+  echo "kvmlive: lime exit $rc"
+fi
 echo "@@KVMLIVE DONE@@" >> $OUT
 sync
 poweroff -f

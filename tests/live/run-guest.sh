@@ -1,15 +1,18 @@
 #!/bin/bash
-# run-guest.sh KVMTYPED FACADE DATA_LOG — boot the fixture kernel (../shared/fixtures/amd64/live) under QEMU with the
-# native kvmtyped tool, the native libkvm facade program (tests/KvmTyped.LiveFacade) and strace inside, run
-# guest-init.sh there, and leave the guest's data channel in DATA_LOG (blocks @@KVMLIVE BEGIN name@@ … END).
+# run-guest.sh KVMTYPED FACADE DATA_LOG [LIME_DISK] — boot the fixture kernel (../shared/fixtures/amd64/live) under
+# QEMU with the native kvmtyped tool, the native libkvm facade program (tests/KvmTyped.LiveFacade) and strace inside,
+# run guest-init.sh there, and leave the guest's data channel in DATA_LOG (blocks @@KVMLIVE BEGIN name@@ … END).
+# With LIME_DISK, the guest also gets that file as a virtio disk and LiME (modules/) writes its memory there: the
+# file then starts with a LiME image of the guest (followed by the disk's unused zeros).
 # The initramfs follows live-check.sh's: busybox (static), each binary with every library ldd names, at the same paths.
 # Env: LIVE_TIMEOUT (s, whole guest, default 600), LIVE_ACCEL (kvm|tcg), LIVE_KEEP=DIR (keep the work folder).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 KERNEL=${LIVE_KERNEL:-$REPO/../shared/fixtures/amd64/live/vmlinuz-6.1.0-56-amd64}
-if [ $# -ne 3 ]; then echo "usage: $0 KVMTYPED FACADE DATA_LOG" >&2; exit 2; fi
-TOOL=$(readlink -f "$1"); FACADE=$(readlink -f "$2"); DATA=$3
+if [ $# -ne 3 ] && [ $# -ne 4 ]; then echo "usage: $0 KVMTYPED FACADE DATA_LOG [LIME_DISK]" >&2; exit 2; fi
+TOOL=$(readlink -f "$1"); FACADE=$(readlink -f "$2"); DATA=$3; DISK=${4:-}
+MEM=256
 for f in "$TOOL" "$FACADE"; do [ -x "$f" ] || { echo "run-guest: $f: not an executable file" >&2; exit 2; }; done
 [ -f "$KERNEL" ] || { echo "run-guest: $KERNEL missing" >&2; exit 2; }
 missing=()
@@ -39,6 +42,14 @@ for bin in "$TOOL" "$FACADE" "$STRACE"; do
     cp -L "$lib" "$ROOT$lib"
   done
 done
+DRIVE=()
+if [ -n "$DISK" ]; then
+  # The guest's memory (MEM MiB) and LiME's headers fit with room to spare.
+  rm -f "$DISK"; truncate -s $((MEM + 64))M "$DISK"
+  mkdir -p "$ROOT/kvmlive/modules"
+  cp "$HERE"/modules/*.ko "$ROOT/kvmlive/modules/"
+  DRIVE=(-drive "file=$DISK,format=raw,if=virtio")
+fi
 install -m 755 "$HERE/guest-init.sh" "$ROOT/init"
 (cd "$ROOT" && find . -print0 | cpio --null -o -H newc --owner=0:0 2>/dev/null) | gzip -1 > "$WORK/initrd.gz"
 
@@ -47,8 +58,8 @@ if [ -z "$ACCEL" ]; then if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then ACCEL=kvm; 
 T=${LIVE_TIMEOUT:-600}
 : > "$WORK/console.log"; : > "$DATA"
 START=$(date +%s)
-timeout --foreground -k 5 "$T" qemu-system-x86_64 -accel "$ACCEL" -cpu max,la57=off -smp 2 -m 512 \
-  -kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
+timeout --foreground -k 5 "$T" qemu-system-x86_64 -accel "$ACCEL" -cpu max,la57=off -smp 2 -m $MEM \
+  -kernel "$KERNEL" -initrd "$WORK/initrd.gz" "${DRIVE[@]}" \
   -append "console=ttyS0 kaslr panic=-1 loglevel=4 kvmlive_timeout=120" \
   -nographic -no-reboot -monitor none \
   -serial "file:$WORK/console.log" -serial "file:$DATA" </dev/null >"$WORK/qemu.out" 2>&1 &

@@ -16,8 +16,8 @@ namespace KvmTyped.Formats;
 /// former; addresses in vmalloc, modules and vmemmap are reached through the kernel's page tables like any other
 /// virtual address, and end up in the direct-map segments too (every page of RAM is in the direct map).</para>
 /// <para>Where segments overlap physically (the text segment lies inside a RAM range) the one that starts lower wins, as
-/// in <see cref="ElfCoreMemory"/>. Reads of a hole between segments fail; inside a segment, /proc/kcore itself gives
-/// zeros where nothing is mapped (it never fails a read there).</para>
+/// in <see cref="ElfCoreMemory"/>, and bytes past p_filesz up to p_memsz read as zeros. Reads of a hole between segments
+/// fail; inside a segment, /proc/kcore itself gives zeros where nothing is mapped (it never fails a read there).</para>
 /// </remarks>
 internal sealed class KcoreMemory : IPhysicalMemory
 {
@@ -44,15 +44,16 @@ internal sealed class KcoreMemory : IPhysicalMemory
         for (var i = 0; i < image.Segments.Count; i++)
         {
             var s = image.Segments[i];
-            if (s.Type != PtLoad || s.FileSize == 0)
+            var size = Math.Max(s.MemorySize, (ulong)s.FileSize);
+            if (s.Type != PtLoad || size == 0)
                 continue;
-            if (s.VirtualAddress + (ulong)s.FileSize < s.VirtualAddress)
-                throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (vaddr 0x{s.VirtualAddress:x}, size 0x{s.FileSize:x}) wraps around the address space");
-            virtualSegments.Add(new KcoreSegment(s.VirtualAddress, (ulong)s.FileSize, s.PhysicalAddress == NoPhysical ? null : s.PhysicalAddress, s.Offset));
+            if (s.VirtualAddress + size < s.VirtualAddress)
+                throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (vaddr 0x{s.VirtualAddress:x}, size 0x{size:x}) wraps around the address space");
+            virtualSegments.Add(new KcoreSegment(s.VirtualAddress, size, s.PhysicalAddress == NoPhysical ? null : s.PhysicalAddress, s.Offset));
             if (s.PhysicalAddress == NoPhysical)
                 continue;
-            if (s.PhysicalAddress + (ulong)s.FileSize < s.PhysicalAddress || s.PhysicalAddress + (ulong)s.FileSize > MaxPhysical)
-                throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (paddr 0x{s.PhysicalAddress:x}, size 0x{s.FileSize:x}) reaches beyond 2^52, the largest physical address x86 has");
+            if (s.PhysicalAddress + size < s.PhysicalAddress || s.PhysicalAddress + size > MaxPhysical)
+                throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (paddr 0x{s.PhysicalAddress:x}, size 0x{size:x}) reaches beyond 2^52, the largest physical address x86 has");
             loads.Add((s, i));
         }
         loads.Sort((a, b) => a.Seg.PhysicalAddress != b.Seg.PhysicalAddress ? a.Seg.PhysicalAddress.CompareTo(b.Seg.PhysicalAddress) : a.Index.CompareTo(b.Index));
@@ -61,11 +62,12 @@ internal sealed class KcoreMemory : IPhysicalMemory
         foreach (var (s, i) in loads)
         {
             var start = s.PhysicalAddress;
-            var end = start + (ulong)s.FileSize;
+            var end = start + Math.Max(s.MemorySize, (ulong)s.FileSize);
             if (pieces.Count > 0 && end <= covered)
                 continue;
             var skip = pieces.Count > 0 && start < covered ? covered - start : 0;
-            pieces.Add(new Piece(start + skip, end, s.Offset + (long)skip, i));
+            var fileBytes = (ulong)s.FileSize > skip ? (ulong)s.FileSize - skip : 0;
+            pieces.Add(new Piece(start + skip, end, s.Offset + (long)skip, (long)fileBytes, i));
             covered = end;
         }
         _pieces = [.. pieces];
@@ -118,17 +120,21 @@ internal sealed class KcoreMemory : IPhysicalMemory
             }
             var p = _pieces[i];
             var n = (int)Math.Min((ulong)destination.Length, p.End - address);
-            var offset = p.FileOffset + (long)(address - p.Start);
-            if (!_file.Contains(offset, n))
+            var delta = (long)(address - p.Start);
+            // Bytes past p_filesz (up to p_memsz) are zeros, as in any ELF core.
+            var inFile = (int)Math.Clamp(p.FileBytes - delta, 0, n);
+            var offset = p.FileOffset + delta;
+            if (inFile > 0 && !_file.Contains(offset, inFile))
             {
                 failure = $"{_file.Path}: PT_LOAD {p.Segment} places physical address 0x{address:x} at offset 0x{offset:x}, past the file's size 0x{_file.Length:x}";
                 return false;
             }
-            if (!_cache.TryRead(offset, destination[..n]))
+            if (inFile > 0 && !_cache.TryRead(offset, destination[..inFile]))
             {
                 failure = $"{_file.Path}: cannot read physical address 0x{address:x} (file offset 0x{offset:x}): the read failed or the file is closed";
                 return false;
             }
+            destination[inFile..n].Clear();
             destination = destination[n..];
             address += (ulong)n;
         }
@@ -147,7 +153,7 @@ internal sealed class KcoreMemory : IPhysicalMemory
         _file.Dispose();
     }
 
-    private readonly record struct Piece(ulong Start, ulong End, long FileOffset, int Segment);
+    private readonly record struct Piece(ulong Start, ulong End, long FileOffset, long FileBytes, int Segment);
 }
 
 /// <summary>A PT_LOAD of a core read by position: its virtual range, physical address (null for /proc/kcore's vmalloc,
