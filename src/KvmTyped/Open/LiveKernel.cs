@@ -26,7 +26,7 @@ internal static class LiveKernel
     {
         if (writable)
             throw new KvmOpenException($"{path}: the live kernel is opened read-only; O_RDWR is refused (kvmtyped never writes to a running kernel)");
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path))
         {
             throw new KvmOpenException($"{path}: No such file or directory - the live kernel cannot be examined without it " +
                 "(kernel lockdown / CONFIG_PROC_KCORE: this kernel has no /proc/kcore, or /proc is not mounted)");
