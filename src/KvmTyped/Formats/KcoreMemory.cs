@@ -49,7 +49,7 @@ internal sealed class KcoreMemory : IPhysicalMemory
                 continue;
             if (s.VirtualAddress + size < s.VirtualAddress)
                 throw new KvmFormatException(_file.Path, null, $"PT_LOAD {i} (vaddr 0x{s.VirtualAddress:x}, size 0x{size:x}) wraps around the address space");
-            virtualSegments.Add(new KcoreSegment(s.VirtualAddress, size, s.PhysicalAddress == NoPhysical ? null : s.PhysicalAddress, s.Offset));
+            virtualSegments.Add(new KcoreSegment(s.VirtualAddress, size, s.PhysicalAddress == NoPhysical ? null : s.PhysicalAddress));
             if (s.PhysicalAddress == NoPhysical)
                 continue;
             if (s.PhysicalAddress + size < s.PhysicalAddress || s.PhysicalAddress + size > MaxPhysical)
@@ -156,6 +156,6 @@ internal sealed class KcoreMemory : IPhysicalMemory
     private readonly record struct Piece(ulong Start, ulong End, long FileOffset, long FileBytes, int Segment);
 }
 
-/// <summary>A PT_LOAD of a core read by position: its virtual range, physical address (null for /proc/kcore's vmalloc,
-/// module and vmemmap segments) and file offset.</summary>
-internal readonly record struct KcoreSegment(ulong VirtualAddress, ulong Size, ulong? PhysicalAddress, long FileOffset);
+/// <summary>A PT_LOAD of a core read by position: its virtual range and physical address (null for /proc/kcore's
+/// vmalloc, module and vmemmap segments).</summary>
+internal readonly record struct KcoreSegment(ulong VirtualAddress, ulong Size, ulong? PhysicalAddress);

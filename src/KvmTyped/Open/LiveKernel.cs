@@ -35,8 +35,9 @@ internal static class LiveKernel
         {
             return RandomAccessFile.Open(path, writable: false);
         }
-        catch (KvmOpenException e) when (e.InnerException is UnauthorizedAccessException)
+        catch (KvmOpenException e) when (e.InnerException is UnauthorizedAccessException && !Directory.Exists(path))
         {
+            // .NET reports a folder as access denied too; the file layer's message ("Is a directory") says it right.
             throw new KvmOpenException(RefusedMessage(path, isPrivileged ?? Environment.IsPrivilegedProcess, ReadLockdown()), e);
         }
     }

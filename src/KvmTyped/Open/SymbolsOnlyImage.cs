@@ -82,8 +82,6 @@ internal static class SymbolsOnlyImage
 
         public string? KaslrSource => null;
 
-        public ulong KernelImageBase => 0;
-
         public long PhysBase => 0;
 
         public ulong? PageOffset => null;

@@ -21,9 +21,6 @@ internal sealed class RunningAddressSymbolTable : ISymbolTable
         _relocation = relocation;
     }
 
-    /// <summary>The namelist at running addresses.</summary>
-    public ISymbolTable Inner => _inner;
-
     /// <inheritdoc />
     public string Source => _inner.Source;
 
