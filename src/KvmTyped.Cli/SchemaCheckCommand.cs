@@ -110,8 +110,7 @@ internal static class SchemaCheckCommand
 
     private static void WriteJson(List<KernelDigest> kernels, List<(KernelDigest Kernel, SchemaDiagnostic Finding)> findings, TextWriter stdout)
     {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        stdout.WriteLine(Output.Json(w =>
         {
             w.WriteStartObject();
             w.WriteStartArray("kernels");
@@ -139,7 +138,6 @@ internal static class SchemaCheckCommand
             }
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+        }));
     }
 }

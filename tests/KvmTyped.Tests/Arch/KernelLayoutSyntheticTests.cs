@@ -4,7 +4,7 @@ using KvmTyped.Tests.Translation;
 using KvmTyped.Translation;
 using KvmTyped.Arch.X86;
 using KvmTyped.Formats;
-using static KvmTyped.Tests.Translation.PageTableBuilder;
+using static KvmTyped.Tests.TestSupport.PageTableBuilder;
 
 namespace KvmTyped.Tests.Arch;
 

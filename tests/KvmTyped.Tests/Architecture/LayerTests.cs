@@ -120,12 +120,12 @@ public class LayerTests
     }
 
     /// <summary>The layer a symbol from the library's own sources belongs to; null for symbols of other assemblies.</summary>
-    private static string? LayerOf(ISymbol symbol, string root)
+    private static string? LayerOf(ISymbol symbol, string root, Compilation? compilation = null)
     {
         var type = symbol as INamedTypeSymbol ?? symbol.ContainingType;
         while (type?.ContainingType is { } outer)
             type = outer;
-        if (type is null || !SymbolEqualityComparer.Default.Equals(type.ContainingAssembly, Source.Value.Compilation.Assembly))
+        if (type is null || !SymbolEqualityComparer.Default.Equals(type.ContainingAssembly, (compilation ?? Source.Value.Compilation).Assembly))
             return null;
         var location = type.Locations.FirstOrDefault(l => l.IsInSource && File.Exists(l.SourceTree!.FilePath));
         if (location is not null)
@@ -238,5 +238,89 @@ public class LayerTests
         Assert.Equal("Open", LayerOfFile(lib.Root, Path.Combine(lib.Root, "Open", "Kvm.cs")));
         Assert.Equal("Base", LayerOfFile(lib.Root, Path.Combine(lib.Root, "DataModel.cs")));
         Assert.True(Array.IndexOf(Order, "Open") > Array.IndexOf(Order, "Formats"));
+    }
+    /// <summary>Layers whose types describe a kernel's structs by hand (member lookups in a type graph): the Linux
+    /// helpers read kernel structs only through generated views, so they bind to none of these.</summary>
+    private static readonly string[] TypeGraphLayers = ["Btf", "Dwarf"];
+
+    /// <summary>Members that give a struct's offsets or sizes by name from VMCOREINFO, for hand arithmetic.</summary>
+    private static readonly string[] VmcoreInfoLayoutMembers = ["Offset", "Size", "Length"];
+
+    /// <summary>Where files of the Linux layer read a kernel struct by hand: a BTF or DWARF type lookup, an OFFSET/SIZE
+    /// of VMCOREINFO, or a field that keeps an offset. Also how many generated views they use (the check is not
+    /// vacuous when that is large).</summary>
+    internal static (List<string> HandReads, int ViewUses) LinuxHandReads(CSharpCompilation compilation, string root)
+    {
+        var found = new List<string>();
+        var views = 0;
+        foreach (var tree in compilation.SyntaxTrees.Where(t => t.FilePath.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                                                             && LayerOfFile(root, t.FilePath) == "Linux"))
+        {
+            var model = compilation.GetSemanticModel(tree);
+            string Where(SyntaxNode n) => $"{Path.GetRelativePath(Fixtures.RepoRoot, tree.FilePath)}:{n.GetLocation().GetLineSpan().StartLinePosition.Line + 1}";
+            foreach (var node in tree.GetRoot().DescendantNodes())
+            {
+                if (node is VariableDeclaratorSyntax { Parent.Parent: FieldDeclarationSyntax field } declarator
+                    && !field.Modifiers.Any(SyntaxKind.ConstKeyword)
+                    && model.GetDeclaredSymbol(declarator) is IFieldSymbol { Type.SpecialType: >= SpecialType.System_SByte and <= SpecialType.System_UInt64 } f
+                    && (f.Name.Contains("off", StringComparison.OrdinalIgnoreCase) || f.Name.EndsWith("Size", StringComparison.Ordinal)))
+                {
+                    found.Add($"{Where(node)}: field {f.Name} keeps a struct offset or size by hand");
+                    continue;
+                }
+                if (node is not SimpleNameSyntax)
+                    continue;
+                var symbol = model.GetSymbolInfo(node).Symbol;
+                if (symbol is null or INamespaceSymbol)
+                    continue;
+                var type = symbol as INamedTypeSymbol ?? symbol.ContainingType;
+                if (type?.ContainingNamespace.ToDisplayString() == "KvmTyped.Linux.Kernel" || type?.ContainingNamespace.ContainingNamespace?.ToDisplayString() == "KvmTyped.Linux.Kernel")
+                {
+                    views++;
+                    continue;
+                }
+                var layer = LayerOf(symbol, root, compilation);
+                if (layer is not null && TypeGraphLayers.Contains(layer))
+                    found.Add($"{Where(node)}: uses {symbol.ToDisplayString()} ({layer})");
+                else if (type?.Name == "VmcoreInfo" && VmcoreInfoLayoutMembers.Contains(symbol.Name))
+                    found.Add($"{Where(node)}: takes a layout from VMCOREINFO ({symbol.ToDisplayString()})");
+            }
+        }
+        return (found, views);
+    }
+
+    /// <summary>The Linux helpers are written on the project's own typed views (issue: "a reader can learn the product
+    /// from its own code"): no hand-kept offsets, no BTF member lookups, no VMCOREINFO OFFSET arithmetic.</summary>
+    [Fact]
+    public void Linux_reads_kernel_structs_only_through_views()
+    {
+        var lib = Source.Value;
+        var (hand, views) = LinuxHandReads(lib.Compilation, lib.Root);
+        Assert.True(views > 100, $"the Linux layer uses generated views only {views} times: the check would see nothing");
+        Assert.True(hand.Count == 0, string.Join('\n', hand));
+    }
+
+    [Fact]
+    public void The_hand_read_check_sees_each_kind()
+    {
+        var lib = Source.Value;
+        var fake = Path.Combine(lib.Root, "Linux", "Probe.cs");
+        var tree = CSharpSyntaxTree.ParseText("""
+            namespace KvmTyped.Linux;
+            internal sealed class Probe
+            {
+                private int _offPid;
+                private readonly ulong _taskSize;
+                public ulong? Comm(KvmTyped.Formats.VmcoreInfo info) => info.Offset("task_struct.comm") + info.Size("task_struct") + (ulong)(_offPid + (int)_taskSize);
+                public object Lookup(KvmTyped.Btf.BtfTypes types) => types;
+            }
+            """, new CSharpParseOptions(LanguageVersion.Preview), fake);
+        var (hand, _) = LinuxHandReads(lib.Compilation.AddSyntaxTrees(tree), lib.Root);
+        var probe = hand.Where(h => h.Contains("Probe.cs", StringComparison.Ordinal)).ToList();
+        Assert.Contains(probe, h => h.Contains("field _offPid", StringComparison.Ordinal));
+        Assert.Contains(probe, h => h.Contains("field _taskSize", StringComparison.Ordinal));
+        Assert.Contains(probe, h => h.Contains("VmcoreInfo.Offset", StringComparison.Ordinal));
+        Assert.Contains(probe, h => h.Contains("VmcoreInfo.Size", StringComparison.Ordinal));
+        Assert.Contains(probe, h => h.Contains("BtfTypes", StringComparison.Ordinal) && h.Contains("(Btf)", StringComparison.Ordinal));
     }
 }

@@ -1,5 +1,4 @@
 using KvmTyped.Compat;
-using KvmTyped.Tests.TestSupport;
 using static KvmTyped.Compat.Libkvm;
 
 namespace KvmTyped.Tests.Compat;

@@ -7,7 +7,6 @@ using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
 using KvmTyped.TestSupport;
 using KvmTyped.Tools;
-using KvmTyped.Tests.TestSupport;
 using Xunit.Abstractions;
 
 namespace KvmTyped.Tests.Dwarf;

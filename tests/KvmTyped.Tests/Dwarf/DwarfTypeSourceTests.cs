@@ -2,7 +2,6 @@ using KvmTyped.Btf;
 using KvmTyped.Dwarf;
 using KvmTyped.Formats.Elf;
 using KvmTyped.IO;
-using KvmTyped.Tests.TestSupport;
 
 namespace KvmTyped.Tests.Dwarf;
 

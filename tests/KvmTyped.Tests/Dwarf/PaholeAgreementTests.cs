@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using KvmTyped.Btf;
 using KvmTyped.TestSupport;
-using KvmTyped.Tests.TestSupport;
 
 namespace KvmTyped.Tests.Dwarf;
 

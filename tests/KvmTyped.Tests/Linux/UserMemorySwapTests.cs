@@ -4,7 +4,7 @@ using KvmTyped.Linux;
 using KvmTyped.Formats;
 using KvmTyped.Tests.Translation;
 using KvmTyped.Translation;
-using static KvmTyped.Tests.Translation.PageTableBuilder;
+using static KvmTyped.Tests.TestSupport.PageTableBuilder;
 
 namespace KvmTyped.Tests.Linux;
 

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using KvmTyped.Tests.TestSupport;
 
 namespace KvmTyped.Tests.Open;
 

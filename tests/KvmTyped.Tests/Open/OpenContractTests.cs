@@ -1,4 +1,3 @@
-using KvmTyped.Tests.TestSupport;
 using KvmTyped.TestSupport;
 
 namespace KvmTyped.Tests.Open;

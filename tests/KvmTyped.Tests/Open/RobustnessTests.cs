@@ -2,7 +2,6 @@ using KvmTyped.Btf;
 using KvmTyped.Open;
 using KvmTyped.Formats;
 using KvmTyped.Tests.Btf;
-using KvmTyped.Tests.TestSupport;
 using KvmTyped.Tools;
 using KvmTyped.Translation;
 using static KvmTyped.Compat.Libkvm;

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using KvmTyped.Compat;
 using KvmTyped.Formats;
-using KvmTyped.Tests.TestSupport;
 using static KvmTyped.Compat.Libkvm;
 
 namespace KvmTyped.Tests.Open;

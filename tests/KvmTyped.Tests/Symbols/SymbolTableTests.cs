@@ -1,6 +1,5 @@
 using KvmTyped.IO;
 using KvmTyped.Symbols;
-using KvmTyped.Tests.TestSupport;
 
 namespace KvmTyped.Tests.Symbols;
 

@@ -1,5 +1,5 @@
 using KvmTyped.Translation;
-using static KvmTyped.Tests.Translation.Arm64TableBuilder;
+using static KvmTyped.Tests.TestSupport.Arm64TableBuilder;
 
 namespace KvmTyped.Tests.Translation;
 

@@ -1,5 +1,5 @@
 using KvmTyped.Translation;
-using static KvmTyped.Tests.Translation.PageTableBuilder;
+using static KvmTyped.Tests.TestSupport.PageTableBuilder;
 
 namespace KvmTyped.Tests.Translation;
 

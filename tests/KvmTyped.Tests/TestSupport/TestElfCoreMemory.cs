@@ -4,7 +4,7 @@ using KvmTyped.IO;
 using KvmTyped.Linux;
 using KvmTyped.Formats;
 
-namespace KvmTyped.Tests.Translation;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>An ELF core's physical memory and VMCOREINFO, through the library's own ELF reader, for tests that
 /// exercise the translation layer without the rest of the open.</summary>

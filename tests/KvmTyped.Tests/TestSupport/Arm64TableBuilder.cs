@@ -1,6 +1,6 @@
 using KvmTyped.Translation;
 
-namespace KvmTyped.Tests.Translation;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>TEST HELPER ONLY: one aarch64 configuration of the test matrix — granule, VA size, output address
 /// format — with what the architecture says about it, written out by hand rather than computed.</summary>

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using KvmTyped.Formats;
 
-namespace KvmTyped.Tests.Translation;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>TEST HELPER ONLY: physical memory as a sparse set of 4 KiB pages, for page tables built in code.</summary>
 internal sealed class SparsePhysicalMemory : IPhysicalMemory

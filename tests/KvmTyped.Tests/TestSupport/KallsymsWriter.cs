@@ -2,7 +2,7 @@ using System.Text;
 using KvmTyped.Symbols;
 using KvmTyped.Tests.Linux;
 
-namespace KvmTyped.Tests.Symbols;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>Builds kallsyms tables in memory the way scripts/kallsyms.c lays them out (Linux 6.1): addresses
 /// (<c>kallsyms_offsets</c> + <c>kallsyms_relative_base</c>, or <c>kallsyms_addresses</c>), <c>kallsyms_num_syms</c>,

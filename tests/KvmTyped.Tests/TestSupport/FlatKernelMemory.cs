@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using KvmTyped.Types;
 
-namespace KvmTyped.Tests.Linux;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>Kernel memory for tests: one zeroed block at <see cref="Base"/>; anything outside it is unreadable.</summary>
 internal sealed class FlatKernelMemory(DataModel model, ulong @base, int length) : IKernelMemory

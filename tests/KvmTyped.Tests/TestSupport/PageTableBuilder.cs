@@ -1,4 +1,4 @@
-namespace KvmTyped.Tests.Translation;
+namespace KvmTyped.Tests.TestSupport;
 
 /// <summary>TEST HELPER ONLY: writes x86 page tables into a <see cref="SparsePhysicalMemory"/>, allocating table
 /// pages from a bump pointer.</summary>
