@@ -93,13 +93,18 @@ internal sealed class CommonOptions
     }
 
     /// <summary>Opens the image with the errstr contract: errors go to stderr as "kvmtyped: message".</summary>
-    public Kvm? Open(ParseResult r, TextWriter stderr)
+    /// <param name="r">The parsed command line.</param>
+    /// <param name="stderr">Where errors go.</param>
+    /// <param name="symbolsOnly">The command reads no memory: open the namelist alone where that gives running addresses
+    /// (the running kernel's kallsyms, no core named), so it works where /proc/kcore cannot be read.</param>
+    public Kvm? Open(ParseResult r, TextWriter stderr, bool symbolsOnly = false)
     {
+        symbolsOnly &= r.GetValue(Namelist) is null && r.GetValue(Core) is null && !r.GetValue(Write);
         var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
-        using var busy = TerminalBusy.Start(stderr, "opening " + (r.GetValue(Core) ?? "the live kernel"));
+        using var busy = TerminalBusy.Start(stderr, "opening " + (r.GetValue(Core) ?? (symbolsOnly ? "the live kernel's symbols" : "the live kernel")));
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { ErrorWriter = TerminalBusy.Guard(busy, stderr), TypesPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { SymbolsOnly = symbolsOnly, ErrorWriter = TerminalBusy.Guard(busy, stderr), TypesPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
         }
         catch (KvmException)
         {

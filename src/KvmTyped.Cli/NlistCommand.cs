@@ -11,7 +11,7 @@ internal static class NlistCommand
         var cmd = new Command("nlist", "print the running (KASLR-relocated) address of each symbol") { names };
         cmd.SetAction(r =>
         {
-            using var kvm = common.Open(r, stderr);
+            using var kvm = common.Open(r, stderr, symbolsOnly: true);
             if (kvm is null)
                 return CommandLine.Failure;
             var found = new List<(string Name, ulong Address, string? Module)>();

@@ -3,7 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using KvmTyped.Formats;
+using KvmTyped.Formats.Elf;
 using KvmTyped.Formats.Kdump;
+using KvmTyped.Formats.Lime;
+using KvmTyped.IO;
 using KvmTyped.TestSupport;
 
 // Stopwatch benchmarks of the kdump reader on the real fixtures.
@@ -11,6 +14,7 @@ using KvmTyped.TestSupport;
 // 1. open time and managed memory of each kdump fixture;
 // 2. sequential physical read throughput of the zlib kdump against plain zlib inflate of the same pages;
 // 3. random 8-byte physical reads on cached pages.
+// 4. a core read by position through the block cache (the /proc/kcore path) against the mapped one, and LiME files.
 // Last: DWARF to BTF conversion of the Debian -dbg vmlinux, when tests/Shared/fetch-dbg.sh has cached it.
 // `-- bt [rounds] [DUMP NAMELIST]` instead: kvmtyped bt --all beside ps on the sample (BacktraceBench.cs).
 if (args is ["bt", ..])
@@ -354,6 +358,111 @@ foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d
     }
     times.Sort();
     Console.WriteLine($"{coreName}: {count} symbols in {reads} reads; first decode {first:F1} ms (JIT included), warm median {times[times.Count / 2]:F1} ms, fastest {times[0]:F1} ms; {allocated / 1048576.0:F1} MiB allocated per decode");
+}
+
+Console.WriteLine("== a core read by position (the /proc/kcore path: no map, a block cache) and the same memory as a LiME file ==");
+{
+    // The nokaslr ELF dump's memory three ways: mapped (ElfCoreMemory), read by position through the block cache
+    // (KcoreMemory, as /proc/kcore is read), and rewritten as a LiME file (LimeMemory, also mapped).
+    var path = Fixtures.Get("amd64/nokaslr/dump.elf.gz");
+    using var mapped = new ElfCoreMemory(ElfImage.Parse(RandomAccessFile.Open(path, writable: false)));
+    using var byPosition = new KcoreMemory(ElfImage.Parse(RandomAccessFile.Open(path, writable: false, map: false)));
+    var lime = Path.Combine(Path.GetTempPath(), $"kvmtyped-bench-{Environment.ProcessId}.lime");
+    try
+    {
+        using (var o = File.Create(lime))
+        {
+            var header = new byte[LimeMemory.HeaderSize];
+            var chunk = new byte[1 << 20];
+            foreach (var r in mapped.Ranges)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(header, LimeMemory.LimeMagic);
+                BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), 1);
+                BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), r.Start);
+                BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(16), r.End - 1);
+                o.Write(header);
+                for (var a = r.Start; a < r.End; a += (ulong)chunk.Length)
+                {
+                    var n = (int)Math.Min((ulong)chunk.Length, r.End - a);
+                    mapped.Read(a, chunk.AsSpan(0, n));
+                    o.Write(chunk, 0, n);
+                }
+            }
+        }
+        File.ReadAllBytes(lime);
+        var opens = new List<double>();
+        for (var i = 0; i < 11; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            using var m = LimeMemory.Open(RandomAccessFile.Open(lime, writable: false));
+            opens.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        opens.Sort();
+        using var limeMemory = LimeMemory.Open(RandomAccessFile.Open(lime, writable: false));
+        Console.WriteLine($"LiME file of {mapped.Ranges.Count} ranges ({new FileInfo(lime).Length / 1048576.0:F0} MiB): open median {opens[5]:F2} ms");
+
+        var buf = new byte[1 << 20];
+        double Sequential(IPhysicalMemory memory, int size)
+        {
+            var sw = Stopwatch.StartNew();
+            long bytes = 0;
+            foreach (var r in memory.Ranges)
+            {
+                for (var a = r.Start; a < r.End; a += (ulong)size)
+                {
+                    var n = (int)Math.Min((ulong)size, r.End - a);
+                    memory.Read(a, buf.AsSpan(0, n));
+                    bytes += n;
+                }
+            }
+            return bytes / sw.Elapsed.TotalSeconds / 1048576.0;
+        }
+        foreach (var (name, memory) in new (string, IPhysicalMemory)[] { ("mapped ELF", mapped), ("ELF by position", byPosition), ("LiME", limeMemory) })
+        {
+            foreach (var size in new[] { 1 << 20, 4096 })
+            {
+                Sequential(memory, size);
+                var rates = new List<double>();
+                for (var round = 0; round < 3; round++)
+                    rates.Add(Sequential(memory, size));
+                rates.Sort();
+                Console.WriteLine($"{name}: sequential reads of {size / 1024} KiB over every range: {rates[1]:F0} MiB/s");
+            }
+        }
+
+        // Random 8-byte reads over 64 pages (256 KiB: the block cache holds them all) and over 4096 pages (16 MiB: it
+        // does not), as a walk of task structs and page tables would read.
+        foreach (var pages in new[] { 64, 4096 })
+        {
+            var rnd = new Random(3);
+            var ram = mapped.Ranges.OrderByDescending(r => r.Length).First();
+            var addresses = new ulong[1 << 16];
+            var bases = Enumerable.Range(0, pages).Select(_ => ram.Start + (ulong)rnd.NextInt64((long)(ram.Length / 4096)) * 4096).ToArray();
+            for (var i = 0; i < addresses.Length; i++)
+                addresses[i] = bases[rnd.Next(pages)] + (ulong)rnd.Next(0, 4096 - 8);
+            var eight = new byte[8];
+            foreach (var (name, memory) in new (string, IPhysicalMemory)[] { ("mapped ELF", mapped), ("ELF by position", byPosition) })
+            {
+                foreach (var a in addresses)
+                    memory.TryRead(a, eight, out _);
+                var preads = byPosition.Cache.FileReads;
+                long reads = 0;
+                var sw = Stopwatch.StartNew();
+                while (sw.Elapsed.TotalSeconds < seconds / 3)
+                {
+                    foreach (var a in addresses)
+                        memory.TryRead(a, eight, out _);
+                    reads += addresses.Length;
+                }
+                var perThousand = memory == byPosition ? $", {1000.0 * (byPosition.Cache.FileReads - preads) / reads:F1} preads per 1000 reads" : "";
+                Console.WriteLine($"{name}: random 8-byte reads over {pages} pages: {reads / sw.Elapsed.TotalSeconds / 1e6:F2} M reads/s{perThousand}");
+            }
+        }
+    }
+    finally
+    {
+        File.Delete(lime);
+    }
 }
 
 Console.WriteLine();

@@ -26,13 +26,13 @@ public sealed class KernelStacks
     private readonly Func<string, ulong?> _symbol;
     private readonly KernelMachine _machine;
     private readonly CpuNotes _notes;
-    private readonly int _pageSize;
+    private readonly int _pageBytes;
     private readonly int _cpuCount;
     private readonly Lazy<IReadOnlyList<CpuRegisters>> _cpus;
     private readonly Lazy<IReadOnlyDictionary<int, ulong>> _active;
     private readonly Lazy<(int? Cpu, string? Source)> _crashedCpu;
     private readonly Lazy<object> _unwinder;
-    private readonly ulong _threadSize;
+    private readonly ulong _stackBytes;
 
     /// <summary>Stacks of an opened image.</summary>
     /// <exception cref="KvmException">The kernel's types lack task_struct (see <see cref="KernelTasks"/>).</exception>
@@ -58,9 +58,9 @@ public sealed class KernelStacks
         Modules = modules;
         Symbolizer = symbolizer;
         _notes = notes;
-        _pageSize = pageSize;
+        _pageBytes = pageSize;
         _cpuCount = cpuCount;
-        _threadSize = symbol("__end_init_task") is { } end && (symbol("__start_init_task") ?? symbol("init_stack")) is { } start && end > start && end - start <= MaxThreadSize
+        _stackBytes = symbol("__end_init_task") is { } end && (symbol("__start_init_task") ?? symbol("init_stack")) is { } start && end > start && end - start <= MaxThreadSize
             ? end - start
             : machine == KernelMachine.X86 ? 8192UL : 16384UL;
         _cpus = new(ReadCpus, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -85,7 +85,7 @@ public sealed class KernelStacks
     public KernelSymbolizer Symbolizer { get; }
 
     /// <summary>THREAD_SIZE: the size of a task's kernel stack (from init_stack's extent in the namelist).</summary>
-    public ulong ThreadSize => _threadSize;
+    public ulong ThreadSize => _stackBytes;
 
     /// <summary>"ORC" (x86-64 kernels with ORC tables) or "frame pointers".</summary>
     public string Unwinder => _machine == KernelMachine.X86_64 && OrcTables.Present(_symbol) ? "ORC" : "frame pointers";
@@ -171,7 +171,7 @@ public sealed class KernelStacks
         {
             return Failed(task, task.Cpu, false, start, "thread.sp cannot be read: " + e.Message);
         }
-        var stacks = new StackSet([new StackRange(StackKind.Task, "task", stack, stack + _threadSize)]);
+        var stacks = new StackSet([new StackRange(StackKind.Task, "task", stack, stack + _stackBytes)]);
         UnwindResult result;
         try
         {
@@ -194,20 +194,20 @@ public sealed class KernelStacks
         var start = $"CPU {cpu.ToString(CultureInfo.InvariantCulture)}'s registers (NT_PRSTATUS)";
         var ranges = new List<StackRange>();
         if (stack != 0)
-            ranges.Add(new StackRange(StackKind.Task, "task", stack, stack + _threadSize));
+            ranges.Add(new StackRange(StackKind.Task, "task", stack, stack + _stackBytes));
         ulong exceptionArea = 0;
         if (PerCpu.HardIrqStack(_memory, _symbol, _machine, cpu) is { } irq)
         {
             // x86-64 points at the stack's top word, i386 at its bottom.
             ranges.Add(_machine == KernelMachine.X86_64
-                ? new StackRange(StackKind.HardIrq, "IRQ", irq + 8 - _threadSize, irq + 8)
-                : new StackRange(StackKind.HardIrq, "IRQ", irq, irq + _threadSize));
+                ? new StackRange(StackKind.HardIrq, "IRQ", irq + 8 - _stackBytes, irq + 8)
+                : new StackRange(StackKind.HardIrq, "IRQ", irq, irq + _stackBytes));
         }
         if (_machine == KernelMachine.X86 && PerCpu.TryReadPointer(_memory, _symbol, "softirq_stack_ptr", cpu, out var soft) && soft != 0)
-            ranges.Add(new StackRange(StackKind.SoftIrq, "softirq", soft, soft + _threadSize));
+            ranges.Add(new StackRange(StackKind.SoftIrq, "softirq", soft, soft + _stackBytes));
         if (_machine == KernelMachine.X86_64 && PerCpu.TryReadPointer(_memory, _symbol, "cea_exception_stacks", cpu, out var estacks))
             exceptionArea = estacks;
-        var stacks = new StackSet(ranges, _memory, exceptionArea, _pageSize);
+        var stacks = new StackSet(ranges, _memory, exceptionArea, _pageBytes);
         var registers = new Registers(regs.Registers, full: true) { Vm86 = _machine == KernelMachine.X86 };
         ulong? sp0 = null;
         if (task is not null && _machine == KernelMachine.X86)
@@ -243,7 +243,7 @@ public sealed class KernelStacks
     private ulong? PtRegsTop(ulong stack, ulong? sp0)
     {
         var size = _machine == KernelMachine.X86_64 ? Kernel.X86_64.pt_regs.SizeOf(_memory) : Kernel.I386.pt_regs.SizeOf(_memory);
-        var top = sp0 is { } s && s > stack && s <= stack + _threadSize ? s : stack + _threadSize;
+        var top = sp0 is { } s && s > stack && s <= stack + _stackBytes ? s : stack + _stackBytes;
         return top - size;
     }
 

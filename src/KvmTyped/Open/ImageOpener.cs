@@ -4,6 +4,7 @@ using KvmTyped.IO;
 using KvmTyped.Linux;
 using KvmTyped.Formats;
 using KvmTyped.Formats.Kdump;
+using KvmTyped.Formats.Lime;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
 using KvmTyped.Arch;
@@ -28,6 +29,8 @@ internal static class ImageOpener
     {
         if ((flags & ~Legal) != 0)
             throw new KvmOpenException($"illegal flag 0x{(int)flags:x} to kvm_open()");
+        if (options.SymbolsOnly)
+            return SymbolsOnlyImage.Open(namelist, corefile, flags, options);
         var writable = (flags & KvmOpenFlags.ReadWrite) != 0;
         var live = corefile is null;
         var corePath = corefile ?? options.LiveCorePath;
@@ -38,22 +41,30 @@ internal static class ImageOpener
         var owned = new List<IDisposable>();
         try
         {
-            // A dump opened without a namelist reads the kernel's own symbol table from its memory, once the core is open.
-            var fromDump = namelist is null && !live;
-            ISymbolTable? named = fromDump ? null : OpenNamelist(namelist, options);
-            if (named is not null)
-                owned.Add(named);
+            // The live core first: its refusal (not root, lockdown, no CONFIG_PROC_KCORE) is the error to report.
+            var coreFile = live ? LiveKernel.OpenCore(corePath, writable) : null;
+            if (coreFile is not null)
+                owned.Add(coreFile);
+            // Without a namelist the kernel's own symbol table is read once the core is open: the core says where it
+            // lies (the running kernel's through /proc/kcore, a dump's through its VMCOREINFO).
+            ISymbolTable? symbols = namelist is null ? null : OpenNamelist(namelist, options);
+            if (symbols is not null)
+                owned.Add(symbols);
 
-            if (live && !File.Exists(corePath))
-                throw new KvmOpenException($"{corePath}: No such file or directory - the live kernel cannot be examined without it (needs CONFIG_PROC_KCORE and a mounted /proc)");
-            if (live && writable)
-                throw new KvmOpenException($"{corePath}: the live kernel is opened read-only here; O_RDWR is refused");
-            var coreFile = RandomAccessFile.Open(corePath, writable);
-            owned.Add(coreFile);
+            if (coreFile is null)
+            {
+                coreFile = RandomAccessFile.Open(corePath, writable);
+                owned.Add(coreFile);
+            }
 
             var core = OpenCore(coreFile, options);
             owned.Remove(coreFile);
             owned.Add(core.Memory);
+            if (symbols is null && live)
+            {
+                symbols = LiveKernel.OpenSymbols(options.LiveSymbolsPath, core.Memory, core.VmcoreInfo, core.Model, corePath, core.Warnings);
+                owned.Add(symbols);
+            }
 
             var sections = new List<SectionFileReference>();
             IPhysicalMemory physical = core.Memory;
@@ -81,8 +92,8 @@ internal static class ImageOpener
                 }
                 physical = new SectionedPhysicalMemory(core.Memory, opened);
                 owned.Clear();
-                if (named is not null)
-                    owned.Add(named);
+                if (symbols is not null)
+                    owned.Add(symbols);
                 owned.Add(physical);
             }
 
@@ -95,7 +106,7 @@ internal static class ImageOpener
 
             // Data-model rules (DESIGN.md): the kernel's model, from each file; they must agree.
             var coreModel = core.Model ?? ModelFromVmcoreInfo(core.VmcoreInfo);
-            var nlModel = named?.DataModel;
+            var nlModel = symbols?.DataModel;
             var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
             if (coreModel is { } cm && nlModel is { } nm && cm != nm)
                 throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
@@ -108,17 +119,24 @@ internal static class ImageOpener
                 throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
             }
             var machine = core.Machine != KernelMachine.Unknown ? core.Machine
-                : named is not null && named.Machine != KernelMachine.Unknown ? named.Machine
+                : symbols is not null && symbols.Machine != KernelMachine.Unknown ? symbols.Machine
                 : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
 
             var vmi = core.VmcoreInfo;
-            var symbols = named ?? OpenDumpSymbols(core, physical, model, corePath);
-            if (named is null)
+            if (symbols is null)
             {
+                symbols = OpenDumpSymbols(core, physical, model, corePath);
                 owned.Add(symbols);
                 namelistPath = corePath;
             }
             var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
+            if (symbols.Kind == "kallsyms" && model == DataModel.LP64)
+            {
+                // kallsyms shows running addresses: the layout takes link addresses and applies the slide itself.
+                var linked = LiveKernel.AtLinkAddresses(symbols, vmi, model, KernelLayout.StartKernelMap);
+                owned[owned.IndexOf(symbols)] = linked;
+                symbols = linked;
+            }
             IKernelImageLayout layout;
             if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
             {
@@ -133,7 +151,7 @@ internal static class ImageOpener
             }
 
             return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
-                flags, live, namelistPath, corePath, swapfile, sections, core.CpuCount, core.Warnings, options.TypesPath);
+                flags, live, namelistPath, corePath, swapfile, sections, live ? 0 : core.CpuCount, core.Warnings, options.TypesPath);
         }
         catch
         {
@@ -163,7 +181,8 @@ internal static class ImageOpener
         return new DumpSymbolTable(kallsyms, vmi!, text.SymbolRelocation);
     }
 
-    private static ISymbolTable OpenNamelist(string? namelist, KvmOpenOptions options)
+    /// <summary>Opens the namelist: null is the running kernel's kallsyms; else an ELF vmlinux or a System.map.</summary>
+    internal static ISymbolTable OpenNamelist(string? namelist, KvmOpenOptions options)
     {
         if (namelist is null)
             return TextSymbolTable.OpenKallsyms(options.LiveSymbolsPath);
@@ -218,8 +237,10 @@ internal static class ImageOpener
                 PageSize = kdump.PageSize,
             };
         }
+        if (LimeMemory.IsLime(head))
+            return new CoreParts(LimeMemory.Open(file), null, KernelMachine.Unknown, null, [], [], 0, []);
         if (file.Length < 4096)
-            throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for an ELF core, a kdump or a raw memory image");
+            throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for an ELF core, a kdump, a LiME file or a raw memory image");
         return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
     }
 
@@ -256,7 +277,8 @@ internal static class ImageOpener
                 refs.Add(SectionFileReference.Decode(file.Unchecked(note.DescOffset, note.DescSize), image.BigEndian, file.Path, note.DescOffset));
             }
         }
-        var memory = new ElfCoreMemory(image);
+        // A file that refused a map (/proc/kcore: its size is not its content) is read by position through a block cache.
+        IPhysicalMemory memory = file.IsMapped || file.IsWritable ? new ElfCoreMemory(image) : new KcoreMemory(image);
         var warnings = new List<string>();
         var maps = new List<(ulong, ulong, ulong)>();
         for (var i = 0; i < image.Segments.Count; i++)

@@ -27,6 +27,12 @@ public sealed record KvmOpenOptions
     /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
     public bool ZeroFillExcludedPages { get; init; }
 
+    /// <summary>Open the namelist alone, for what reads no memory (symbol lookups, nlist): the corefile and swapfile are
+    /// not opened, so this works where /proc/kcore is locked down or unreadable. Every memory read then fails saying so.
+    /// Addresses are the namelist's own: running addresses from kallsyms, link addresses from a System.map or vmlinux
+    /// (nothing gives the KASLR slide without a core).</summary>
+    public bool SymbolsOnly { get; init; }
+
     /// <summary>A file describing the kernel's types, for kernels whose namelist and memory carry none: raw BTF (such as
     /// <c>pahole --btf_encode_detached</c> output or /sys/kernel/btf/vmlinux), an ELF file with a .BTF section, or an
     /// ELF file with DWARF (a <c>-dbg</c> package's vmlinux; DWARF 2 to 5, compressed sections too), converted on first

@@ -43,7 +43,7 @@ internal sealed class DumpSymbolTable : ISymbolTable
             _symbols.Add(new KernelSymbol(name, relocation.ToLink(running), 'D'));
             FromVmcoreInfo++;
         }
-        _index = new SymbolIndex(_symbols, i => char.IsAsciiLetterUpper(_symbols[i].Type));
+        _index = new SymbolIndex(_symbols, i => char.IsAsciiLetterUpper(_symbols[i].Type), kallsymsOrder: true);
     }
 
     /// <summary>The dump the symbols were read from.</summary>

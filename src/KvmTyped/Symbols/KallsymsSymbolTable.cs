@@ -24,7 +24,7 @@ internal sealed class KallsymsSymbolTable : ISymbolTable
         Machine = machine;
         Mode = mode;
         _symbols = symbols;
-        _index = new SymbolIndex(symbols, i => char.IsAsciiLetterUpper(_symbols[i].Type));
+        _index = new SymbolIndex(symbols, i => char.IsAsciiLetterUpper(_symbols[i].Type), kallsymsOrder: true);
     }
 
     /// <summary>The value of <see cref="Kind"/>.</summary>

@@ -10,7 +10,11 @@ internal sealed class SymbolIndex
 
     /// <param name="symbols">Symbols in namelist order.</param>
     /// <param name="isGlobal">Optional: whether a symbol is global; a global name wins over a local one of the same name.</param>
-    public SymbolIndex(List<KernelSymbol> symbols, Func<int, bool>? isGlobal = null)
+    /// <param name="kallsymsOrder">The namelist is the kernel's own kallsyms table (decoded from memory, or
+    /// /proc/kallsyms), already in the order the kernel picks aliases from: of several symbols at one address the first
+    /// in that order is the answer, as the kernel's lookup takes it. Otherwise (System.map, an ELF symtab) the order
+    /// scripts/kallsyms.c gives them is applied.</param>
+    public SymbolIndex(List<KernelSymbol> symbols, Func<int, bool>? isGlobal = null, bool kallsymsOrder = false)
     {
         _symbols = [.. symbols];
         _byName = new Dictionary<string, int>(_symbols.Length, StringComparer.Ordinal);
@@ -39,7 +43,7 @@ internal sealed class SymbolIndex
             while (j < _sortedAddresses.Length && _sortedAddresses[j] == _sortedAddresses[i0])
                 j++;
             if (j - i0 > 1)
-                Array.Sort(_sortedIndex, i0, j - i0, Comparer<int>.Create(CompareAliases));
+                Array.Sort(_sortedIndex, i0, j - i0, kallsymsOrder ? Comparer<int>.Default : Comparer<int>.Create(CompareAliases));
             i0 = j;
         }
     }

@@ -49,16 +49,23 @@ internal sealed class TextSymbolTable : ISymbolTable
         return new TextSymbolTable(file.Path, "System.map", file, null, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
     }
 
-    /// <summary>Reads a kallsyms file (procfs files have no length, so it is read as a stream once).</summary>
+    /// <summary>Largest kallsyms text read (a kernel with every module loaded shows a few tens of MiB).</summary>
+    internal const int MaxKallsymsBytes = 512 << 20;
+
+    /// <summary>Bytes asked for per read of a kallsyms file. /proc/kallsyms (a seq_file) gives at most a page per read
+    /// however much is asked, so it takes about one read per 4 KiB of text (the running kernel's open avoids reading it,
+    /// see <see cref="LiveKallsymsTable"/>); a saved copy on disk takes one read per MiB.</summary>
+    internal const int KallsymsReadSize = 1 << 20;
+
+    /// <summary>Reads a kallsyms file once, in large reads into a growing buffer: procfs files report no length (their
+    /// size is 0), so the text is read until end of file, never by length and never in small pieces.</summary>
     internal static TextSymbolTable OpenKallsyms(string path)
     {
         byte[] text;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-            using var ms = new MemoryStream();
-            stream.CopyTo(ms);
-            text = ms.ToArray();
+            using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite, BufferSize = 0 });
+            text = ReadToEnd(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -69,6 +76,26 @@ internal sealed class TextSymbolTable : ISymbolTable
         if (width <= 0)
             throw new KvmFormatException(path, 0, $"not a kallsyms file: {reason}");
         return new TextSymbolTable(path, "kallsyms", null, text, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
+    }
+
+    /// <summary>Reads a stream to its end in reads of <see cref="KallsymsReadSize"/> bytes, refusing more than
+    /// <paramref name="max"/> bytes.</summary>
+    internal static byte[] ReadToEnd(Stream stream, string path, int max = MaxKallsymsBytes)
+    {
+        var buffer = new byte[KallsymsReadSize];
+        var length = 0;
+        while (true)
+        {
+            if (buffer.Length - length < KallsymsReadSize)
+                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, (long)max + KallsymsReadSize));
+            var n = stream.Read(buffer, length, KallsymsReadSize);
+            if (n <= 0)
+                break;
+            length += n;
+            if (length > max)
+                throw new KvmFormatException(path, max, $"more than {max} bytes: larger than any kallsyms");
+        }
+        return buffer.AsSpan(0, length).ToArray();
     }
 
     private static int FirstLineWidth(ReadOnlySpan<byte> head, out string reason)
@@ -125,7 +152,7 @@ internal sealed class TextSymbolTable : ISymbolTable
                 throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
-        return new SymbolIndex(list, i => char.IsAsciiLetterUpper(list[i].Type));
+        return new SymbolIndex(list, i => char.IsAsciiLetterUpper(list[i].Type), kallsymsOrder: Kind == "kallsyms");
     }
 
     /// <inheritdoc />

@@ -239,7 +239,7 @@ public class SchemaImportTests
         Assert.Equal((1, $"kvmtyped: {vmlinux}: struct task_struct has no member 'nothing'\n"), (code, err));
         (code, _, err) = Run("schema", "import", "task_struct");
         Assert.Equal(2, code);
-        Assert.Contains("--btf FILE", err, StringComparison.Ordinal);
+        Assert.Contains("--types FILE", err, StringComparison.Ordinal);
     }
 
     /// <summary>The schema compiles as C (the built-in type names from a prelude: the C library's sys/types.h,

@@ -75,7 +75,7 @@ public class TypeCheckTests
     {
         var (code, o, e) = Run("info", "-n", Fixtures.Get(Dumps.I386Map), "-c", Fixtures.Get(Dumps.I386Kdump));
         Assert.True(code == 0, e);
-        Assert.DoesNotContain("types:", o, StringComparison.Ordinal);
+        Assert.DoesNotContain("\ntypes:", "\n" + o, StringComparison.Ordinal);
         Assert.Contains("btf:          none", o, StringComparison.Ordinal);
     }
 }

@@ -135,9 +135,10 @@ public class OpenContractTests
         Assert.Equal(Host.KallsymsPath, new KvmOpenOptions().LiveSymbolsPath);
         var first = File.ReadLines("/proc/kallsyms").First().Split(' ');
         using var d = new TempDir();
-        // A core of the running kernel's model (LP64 on these machines), standing in for /proc/kcore.
+        // A core of the running kernel's model (LP64 on these machines), standing in for /proc/kcore: no corefile is
+        // named, so this is the live-kernel open (a named core without a namelist reads the dump's own kallsyms).
         var core = d.File("core", Images.Lp64Core().Build());
-        using var kvm = Kvm.Open(null, core);
+        using var kvm = Kvm.Open(null, null, options: new KvmOpenOptions { LiveCorePath = core });
         Assert.Equal("kallsyms", kvm.Symbols.Kind);
         Assert.Equal("/proc/kallsyms", kvm.NamelistPath);
         Assert.True(kvm.Symbols.Count > 10_000, $"only {kvm.Symbols.Count} symbols");

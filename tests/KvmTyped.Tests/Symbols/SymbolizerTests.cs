@@ -73,6 +73,21 @@ public sealed class SymbolizerTests : IDisposable
     }
 
     [Fact]
+    public void The_kernel_s_own_kallsyms_keeps_its_order_of_aliases()
+    {
+        // /proc/kallsyms (or kallsyms decoded from memory) is already in the order the kernel picks aliases from, which
+        // older kernels' scripts/kallsyms did not sort: its first name at an address is the answer. A System.map is in
+        // nm's order, so there the kernel's sort is applied.
+        const string lines = "ffffffff81000200 T __gamma\nffffffff81000200 T gamma\nffffffff81000300 T _etext\n";
+        using var kallsyms = TextSymbolTable.OpenKallsyms(_dir.Text("kallsyms", lines));
+        Assert.True(kallsyms.TryFindNearest(0xffffffff81000200, out var first));
+        Assert.Equal("__gamma", first.Name);
+        using var map = TextSymbolTable.OpenMap(RandomAccessFile.Open(_dir.Text("System.map.2", lines), writable: false));
+        Assert.True(map.TryFindNearest(0xffffffff81000200, out var chosen));
+        Assert.Equal("gamma", chosen.Name);
+    }
+
+    [Fact]
     public void A_return_address_is_looked_up_one_byte_before()
     {
         var s = new Symbolizer(Kernel(), []);

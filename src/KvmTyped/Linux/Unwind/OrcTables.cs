@@ -28,7 +28,7 @@ internal sealed class OrcTables : IOrcLookup
 
     private readonly IKernelMemory _memory;
     private readonly ulong _ipTable, _entries, _text, _etext, _initText, _einitText, _lookup;
-    private readonly uint _count, _lookupBlocks, _entrySize;
+    private readonly uint _count, _lookupBlocks;
     private readonly OrcVersion _version;
     private readonly Func<IReadOnlyList<ModuleOrcTables>> _modules;
 
@@ -46,17 +46,17 @@ internal sealed class OrcTables : IOrcLookup
             (false, true) => OrcVersion.Linux6_4,
             _ => throw new KvmException("struct orc_entry has neither end nor signal: an ORC layout not known here"),
         };
-        _entrySize = checked((uint)orc_entry.SizeOf(memory));
-        if (_entrySize is 0 or > 64)
-            throw new KvmException($"struct orc_entry is {_entrySize} bytes: not an ORC entry");
+        var entrySize = checked((uint)orc_entry.SizeOf(memory));
+        if (entrySize is 0 or > 64)
+            throw new KvmException($"struct orc_entry is {entrySize} bytes: not an ORC entry");
         ulong Need(string name) => symbol(name) ?? throw new KvmException($"the namelist has no symbol \"{name}\": the ORC tables cannot be found");
         _ipTable = Need("__start_orc_unwind_ip");
         var ipEnd = Need("__stop_orc_unwind_ip");
         _entries = Need("__start_orc_unwind");
         var entriesEnd = Need("__stop_orc_unwind");
-        if (ipEnd < _ipTable || (ipEnd - _ipTable) % 4 != 0 || entriesEnd < _entries || (entriesEnd - _entries) % _entrySize != 0
-            || (ipEnd - _ipTable) / 4 != (entriesEnd - _entries) / _entrySize || (ipEnd - _ipTable) / 4 > MaxEntries)
-            throw new KvmException($"the ORC tables do not fit: {(ipEnd - _ipTable) / 4} addresses, {(entriesEnd - _entries) / _entrySize} entries (at most {MaxEntries})");
+        if (ipEnd < _ipTable || (ipEnd - _ipTable) % 4 != 0 || entriesEnd < _entries || (entriesEnd - _entries) % entrySize != 0
+            || (ipEnd - _ipTable) / 4 != (entriesEnd - _entries) / entrySize || (ipEnd - _ipTable) / 4 > MaxEntries)
+            throw new KvmException($"the ORC tables do not fit: {(ipEnd - _ipTable) / 4} addresses, {(entriesEnd - _entries) / entrySize} entries (at most {MaxEntries})");
         _count = (uint)((ipEnd - _ipTable) / 4);
         _text = symbol("_stext") ?? symbol("_text") ?? 0;
         _etext = symbol("_etext") ?? 0;
@@ -119,7 +119,7 @@ internal sealed class OrcTables : IOrcLookup
                     why = $"ORC lookup block {idx} holds entries {start}..{stop} of {_count}";
                     return null;
                 }
-                return Search(_ipTable + start * 4, _entries + start * _entrySize, (uint)(stop - start), ip, out why);
+                return Search(_ipTable + start * 4, new KPtr<orc_entry>(_memory, _entries)[(long)start].Address, (uint)(stop - start), ip, out why);
             }
             if (ip >= _initText && ip < _einitText)
                 return Search(_ipTable, _entries, _count, ip, out why);
@@ -180,7 +180,7 @@ internal sealed class OrcTables : IOrcLookup
                 last = mid - 1;
             }
         }
-        var e = orc_entry.At(_memory, entries + (ulong)found * _entrySize);
+        var e = new KPtr<orc_entry>(_memory, entries)[found];
         var hasEnd = _version != OrcVersion.Linux6_4;
         var hasSignal = _version != OrcVersion.Linux4_14;
         return OrcEntry.Decode(e.sp_offset, e.bp_offset, e.sp_reg, e.bp_reg, e.type, hasEnd && e.end != 0, hasSignal && e.signal != 0, _version);

@@ -45,7 +45,7 @@ internal sealed class StackSet
     private readonly List<StackRange> _ranges;
     private readonly IKernelMemory? _memory;
     private readonly ulong _exceptionArea;
-    private readonly int _pageSize;
+    private readonly int _pageBytes;
     private readonly HashSet<(StackKind, ulong)> _visited = [];
 
     /// <summary>A set of stacks.</summary>
@@ -58,7 +58,7 @@ internal sealed class StackSet
         _ranges = [.. ranges];
         _memory = memory;
         _exceptionArea = exceptionArea;
-        _pageSize = pageSize;
+        _pageBytes = pageSize;
     }
 
     /// <summary>The stacks given (the exception stacks are found when an address falls on one).</summary>
@@ -124,7 +124,7 @@ internal sealed class StackSet
     {
         if (_exceptionArea == 0 || _memory is null || address < _exceptionArea)
             return null;
-        var page = (ulong)_pageSize;
+        var page = (ulong)_pageBytes;
         var index = (address - _exceptionArea) / page;
         if (index >= MaxExceptionAreaPages)
             return null;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using KvmTyped.Linux.Unwind;
+using KvmTyped.Tools;
 using KvmTyped.Tests.Formats;
 
 namespace KvmTyped.Tests.Linux.Unwind;

@@ -3,16 +3,19 @@ using System.Diagnostics.CodeAnalysis;
 using KvmTyped.Arch.X86;
 using KvmTyped.Btf;
 using KvmTyped.Formats;
+using KvmTyped.Linux;
+using KvmTyped.Linux.Unwind;
 using KvmTyped.Types;
 
-namespace KvmTyped.Linux.Unwind;
+namespace KvmTyped.Tools;
 
 /// <summary>Entry points for coverage-guided fuzzing of the unwinders, the ORC table reader, the module walk and the
 /// register notes: each takes arbitrary bytes (and, where structs are read, a kernel's BTF loaded once by the harness),
 /// builds a small kernel image from them and runs the library's own code over it. The library's exceptions
 /// (<see cref="KvmException"/> and its kinds) are expected outcomes and are caught here; anything else escaping, a hang,
 /// or unbounded memory is a bug. Each returns what it found (frames, entries, modules, notes), or -1 when one of the
-/// library's exceptions ended it, so a seed can be checked to reach the code it is meant for.</summary>
+/// library's exceptions ended it, so a seed can be checked to reach the code it is meant for. They live above the
+/// Linux layer because they place the kernel's structs from a BTF given in code, which the Linux helpers never do.</summary>
 /// <remarks>Byte layouts (little-endian; short inputs read as zeros past their end):
 /// <list type="bullet">
 /// <item><see cref="UnwindOrc"/>: [0] start (even: registers, odd: a switched-out task), [1] ORC entry count (at most
