@@ -22,6 +22,9 @@ public static class CommandLine
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
+        // Whatever a command prints may hold bytes from a hostile file: no control character reaches the terminal.
+        stdout = Output.Escaping(stdout);
+        stderr = Output.Escaping(stderr);
         return Guard(() => Parse(args, stdout, stderr), stderr, debug: args.Contains("--debug"));
     }
 
