@@ -331,14 +331,16 @@ public static class FuzzTargets
         """,
     ];
 
-    private static readonly VmcoreInfo[] PrintkVmcoreInfos = [.. PrintkInfos.Select(t => VmcoreInfo.Parse(Encoding.ASCII.GetBytes(t)))];
+    // Lazy, as everything that runs library code: under afl-fuzz the instrumented library may run only once the fork
+    // server is up.
+    private static readonly Lazy<VmcoreInfo[]> PrintkVmcoreInfos = new(() => [.. PrintkInfos.Select(t => VmcoreInfo.Parse(Encoding.ASCII.GetBytes(t)))]);
 
     private static void PrintkTarget(byte[] input)
     {
         if (input.Length == 0)
             return;
         var memory = new FuzzKernelMemory(DataModel.LP64, input.AsMemory(1), 0x10000);
-        KernelLog.Read(memory, PrintkVmcoreInfos[input[0] % PrintkVmcoreInfos.Length]);
+        KernelLog.Read(memory, PrintkVmcoreInfos.Value[input[0] % PrintkVmcoreInfos.Value.Length]);
     }
 
     /// <summary>Where init_task is in the tasks target's memory.</summary>
@@ -346,7 +348,9 @@ public static class FuzzTargets
 
     /// <summary>A small 64-bit kernel's types for the tasks target: list_head, task_struct (threads on
     /// signal->thread_head), mm_struct and signal_struct, at fixed offsets.</summary>
-    internal static BtfTypes TaskTypes { get; } = BuildTaskTypes();
+    internal static BtfTypes TaskTypes => TaskTypesLazy.Value;
+
+    private static readonly Lazy<BtfTypes> TaskTypesLazy = new(BuildTaskTypes);
 
     private static BtfTypes BuildTaskTypes()
     {

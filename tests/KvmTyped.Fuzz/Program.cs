@@ -3,7 +3,7 @@ using SharpFuzz;
 
 namespace KvmTyped.Fuzz;
 
-/// <summary><c>KvmTyped.Fuzz run TARGET [WARMUP_DIR]</c> (under afl-fuzz, through run.sh), <c>replay TARGET PATH...</c>,
+/// <summary><c>KvmTyped.Fuzz run TARGET</c> (under afl-fuzz, through run.sh), <c>replay TARGET PATH...</c>,
 /// <c>seeds OUTDIR NAMELISTDIR</c>, <c>list</c>.</summary>
 internal static class Program
 {
@@ -15,29 +15,23 @@ internal static class Program
                 foreach (var t in FuzzTargets.All)
                     Console.WriteLine($"{t.Name,-18} {t.What}");
                 return 0;
-            case ["run", var name, .. var rest]:
-                return Run(FuzzTargets.Get(name), rest.FirstOrDefault());
+            case ["run", var name]:
+                return Run(FuzzTargets.Get(name));
             case ["replay", var name, .. var paths] when paths.Length > 0:
                 return Replay(FuzzTargets.Get(name), paths);
             case ["seeds", var outDir, var namelistDir]:
                 Seeds.Build(outDir, namelistDir);
                 return 0;
             default:
-                Console.Error.WriteLine("usage: KvmTyped.Fuzz list | run TARGET [WARMUP_DIR] | replay TARGET PATH... | seeds OUTDIR NAMELISTDIR");
+                Console.Error.WriteLine("usage: KvmTyped.Fuzz list | run TARGET | replay TARGET PATH... | seeds OUTDIR NAMELISTDIR");
                 return 2;
         }
     }
 
     /// <summary>The fork-server loop: every input through the target; an exception that is not the library's own
     /// escapes and afl-fuzz records a crash.</summary>
-    private static int Run(FuzzTarget target, string? warmup)
+    private static int Run(FuzzTarget target)
     {
-        // JIT the paths the seeds take before the first timed execution, so the 1 s hang limit measures work.
-        if (warmup is not null && Directory.Exists(warmup))
-        {
-            foreach (var file in Directory.EnumerateFiles(warmup).Take(64))
-                FuzzTargets.Execute(target, File.ReadAllBytes(file));
-        }
         Fuzzer.Run(stream =>
         {
             using var ms = new MemoryStream();

@@ -15,16 +15,18 @@ export PATH="$PATH:$HOME/.dotnet/tools"
 if [ ! -f "$bin/.instrumented" ]; then
     dotnet publish "$here/KvmTyped.Fuzz.csproj" -c Release -o "$bin" -p:UseAppHost=false >/dev/null
     sharpfuzz "$bin/KvmTyped.dll"
-    sharpfuzz "$bin/KvmTyped.Fuzz.dll"
+    sharpfuzz "$bin/KvmTyped.Fuzz.dll" KvmTyped.Generators.Schema   # only the schema parser compiled into the harness
     touch "$bin/.instrumented"
 fi
-dotnet "$bin/KvmTyped.Fuzz.dll" list | grep -q "^$target " || { echo "run.sh: no target $target" >&2; exit 2; }
+# (The instrumented program runs only under afl-fuzz: its probes need afl's shared memory.)
+grep -q "new(\"$target\"" "$here/FuzzTargets.cs" || { echo "run.sh: no target $target" >&2; exit 2; }
 
 # Seeds: cut from the fixtures by the harness itself (make-seeds.sh does the same for every target).
 [ -d "$out/seeds/$target" ] || "$here/make-seeds.sh" "$out/seeds"
 
 findings=$out/findings/$target
 rm -rf "$findings"
+mkdir -p "$out/findings"
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
 # The managed heap may not pass 512 MiB: a parser that tries is an OutOfMemoryException, i.e. a crash.
 export DOTNET_GCHeapHardLimit=0x20000000 DOTNET_TieredPGO=0 DOTNET_gcServer=0
@@ -46,7 +48,7 @@ sampler=$!
 trap 'kill $sampler 2>/dev/null || true; rm -f "$peak_file"' EXIT
 
 afl-fuzz -i "$out/seeds/$target" -o "$findings" -t 1000 -m none -V "$seconds" -E 1000000 "${dict[@]}" \
-    -- dotnet "$bin/KvmTyped.Fuzz.dll" run "$target" "$out/seeds/$target" >"$out/afl-$target.log" 2>&1 || true
+    -- dotnet "$bin/KvmTyped.Fuzz.dll" run "$target" >"$out/afl-$target.log" 2>&1 || true
 
 stats=$findings/default/fuzzer_stats
 [ -f "$stats" ] || { echo "run.sh: afl-fuzz did not start; see $out/afl-$target.log" >&2; tail -20 "$out/afl-$target.log" >&2; exit 1; }
