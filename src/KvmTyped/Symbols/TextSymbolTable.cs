@@ -8,6 +8,13 @@ namespace KvmTyped.Symbols;
 /// Lines are "ADDRESS TYPE NAME"; the address width (8 or 16 hex digits) gives the data model.</summary>
 internal sealed class TextSymbolTable : ISymbolTable
 {
+    /// <summary>The largest symbol text read: a System.map or a kallsyms with every module (a Debian amd64 kernel's
+    /// System.map is 4 MiB; /proc/kallsyms with modules loaded, about 10 MiB).</summary>
+    public const long MaxTextBytes = 256L << 20;
+
+    /// <summary>The longest symbol name accepted (KSYM_NAME_LEN is 512 since Linux 6.1).</summary>
+    public const int MaxNameLength = 4096;
+
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
@@ -43,8 +50,8 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(RandomAccessFile file)
     {
-        if (file.Length > int.MaxValue)
-            throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist (2 GiB)");
+        if (file.Length > MaxTextBytes)
+            throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist ({MaxTextBytes >> 20} MiB)");
         var head = file.Unchecked(0, (int)Math.Min(file.Length, 4096));
         var width = FirstLineWidth(head, out var reason);
         if (width <= 0)
@@ -60,7 +67,14 @@ internal sealed class TextSymbolTable : ISymbolTable
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
             using var ms = new MemoryStream();
-            stream.CopyTo(ms);
+            var buffer = new byte[1 << 16];
+            int n;
+            while ((n = stream.Read(buffer)) > 0)
+            {
+                if (ms.Length + n > MaxTextBytes)
+                    throw new KvmFormatException(path, ms.Length, $"more than {MaxTextBytes >> 20} MiB: larger than any kallsyms");
+                ms.Write(buffer, 0, n);
+            }
             text = ms.ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -126,6 +140,8 @@ internal sealed class TextSymbolTable : ISymbolTable
                 name = name[..^1];
             if (name.IsEmpty)
                 throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
+            if (name.Length > MaxNameLength)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
         return new SymbolIndex(list, i => char.IsAsciiLetterUpper(list[i].Type));

@@ -92,6 +92,16 @@ public class CampaignFindingsTests
         Assert.Empty(got);
     }
 
+    [Fact]
+    public void Symbol_texts_are_capped_in_name_length()
+    {
+        using var dir = new TempDir();
+        var path = dir.Text("kallsyms", "ffffffff81000000 T _text\nffffffff81000010 T " + new string('a', 5000) + "\n");
+        using var table = KvmTyped.Symbols.TextSymbolTable.OpenKallsyms(path);
+        var e = Assert.Throws<KvmFormatException>(() => table.TryLookup("_text", out _));
+        Assert.Contains("line 2: a symbol name of 5000 bytes, longer than 4096", e.Message, StringComparison.Ordinal);
+    }
+
     private const ulong Base = 0x10000, Prb = 0x10100;
 
     private const string RingInfo = """
