@@ -38,7 +38,7 @@ peak_file=$(mktemp)
 echo 0 >"$peak_file"
 (
     while sleep 2; do
-        for pid in $(pgrep -f "KvmTyped.Fuzz.dll run $target " || true); do
+        for pid in $(pgrep -f "KvmTyped.Fuzz.dll run $target\$" || true); do
             hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
             [ "${hwm:-0}" -gt "$(cat "$peak_file")" ] && echo "$hwm" >"$peak_file"
         done
