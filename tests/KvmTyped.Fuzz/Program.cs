@@ -29,10 +29,11 @@ internal static class Program
     }
 
     /// <summary>The fork-server loop: every input through the target; an exception that is not the library's own
-    /// escapes and afl-fuzz records a crash.</summary>
+    /// escapes and afl-fuzz records a crash. The target runs in a child process, so that what ends a process (a stack
+    /// overflow, a fatal out-of-memory) is recorded as a crash with its input too, instead of taking down the server.</summary>
     private static int Run(FuzzTarget target)
     {
-        Fuzzer.Run(stream =>
+        Fuzzer.OutOfProcess.Run(stream =>
         {
             using var ms = new MemoryStream();
             stream.CopyTo(ms);
