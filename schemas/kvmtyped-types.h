@@ -29,3 +29,8 @@ typedef uint32_t __le32;
 typedef uint32_t __be32;
 typedef uint64_t __le64;
 typedef uint64_t __be64;
+
+/* Marks a member of a preserve_access_index struct that only some kernels have (after the member's name), or such a
+ * struct itself (after its closing brace): KvmTyped's build-time kernel check does not report its absence, and the view
+ * gets a Has_<member> property. To gcc it is nothing. */
+#define __kvmt_optional

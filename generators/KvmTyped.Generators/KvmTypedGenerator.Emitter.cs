@@ -73,7 +73,15 @@ public sealed partial class KvmTypedGenerator
             w.Line("    new " + Types + "KernelFieldType[]");
             w.Line("    {");
             foreach (var m in v.Members) w.Line("        " + m.RelocType + ",");
-            w.Line("    });");
+            if (System.Linq.Enumerable.Any(v.Members, m => m.Optional))
+            {
+                w.Line("    },");
+                w.Line("    new bool[] { " + string.Join(", ", System.Linq.Enumerable.Select(v.Members, m => m.Optional ? "true" : "false")) + " });");
+            }
+            else
+            {
+                w.Line("    });");
+            }
         }
         else
         {
@@ -96,6 +104,13 @@ public sealed partial class KvmTypedGenerator
             w.Line();
             w.Line("/// <summary>True when this kernel's " + Escape(v.CSpelling) + " has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>");
             w.Line("public bool HasMember(string name) => _reloc.Has(name);");
+            foreach (var m in v.Members)
+            {
+                if (!m.Optional) continue;
+                w.Line();
+                w.Line("/// <summary>True when this kernel's " + Escape(v.CSpelling) + " has <c>" + Escape(m.Name) + "</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>");
+                w.Line("public bool " + HasPropertyName(m) + " => _reloc.Has(" + N(m.RelocIndex) + ");");
+            }
         }
         w.Line();
         w.Line("/// <summary>container_of: the <typeparamref name=\"T\"/> that embeds this object as the member <paramref name=\"member\"/> selects.</summary>");
@@ -182,6 +197,9 @@ public sealed partial class KvmTypedGenerator
         }
         w.Line("});");
     }
+
+    /// <summary>The property that tells whether the kernel has an optional member: <c>Has_</c> and the member's name.</summary>
+    internal static string HasPropertyName(ViewMember m) => "Has_" + m.Name;
 
     private static string Choose(long v32, long v64, string suffix) => v32 == v64 ? N(v32) + suffix : "(_lp64 ? " + N(v64) + suffix + " : " + N(v32) + suffix + ")";
 

@@ -14,6 +14,9 @@ public sealed partial class KvmTypedGenerator
 {
     private const string TypesNamespace = "KvmTyped.Types";
 
+    /// <summary>The attribute that marks a member (or struct) only some kernels have.</summary>
+    private const string KernelOptionalAttribute = "KvmTyped.Types.KernelOptionalAttribute";
+
     internal static SchemaUnit ParseCSharp(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
         var node = (StructDeclarationSyntax)context.TargetNode;
@@ -48,8 +51,9 @@ public sealed partial class KvmTypedGenerator
             var field = MapProperty(prop, pos, diagnostics, enums);
             if (field is not null) fields.Add(field);
         }
+        var optionalStruct = symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == KernelOptionalAttribute);
         var def = new StructDef(symbol.Name, Flag("Union"), (Flag("Union") ? "union " : "struct ") + symbol.Name, Flag("Packed"), aligned,
-            Flag("PreserveAccessIndex"), false, fields.ToEquatableArray(), structPos, symbol.ContainingNamespace.ToDisplayString());
+            Flag("PreserveAccessIndex"), false, fields.ToEquatableArray(), structPos, symbol.ContainingNamespace.ToDisplayString(), Optional: optionalStruct);
         if (aligned < 0 || (aligned & (aligned - 1)) != 0)
         {
             diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.SyntaxError, "requested alignment " + aligned.ToString(System.Globalization.CultureInfo.InvariantCulture) + " is not a power of 2", structPos));
@@ -68,6 +72,7 @@ public sealed partial class KvmTypedGenerator
         int[]? lengths = null;
         var width = -1;
         string? cType = null;
+        var optional = false;
         foreach (var a in prop.GetAttributes())
         {
             var cls = a.AttributeClass;
@@ -84,6 +89,9 @@ public sealed partial class KvmTypedGenerator
                     break;
                 case "KernelTypeAttribute":
                     cType = a.ConstructorArguments.Length == 1 ? a.ConstructorArguments[0].Value as string : null;
+                    break;
+                case "KernelOptionalAttribute":
+                    optional = true;
                     break;
             }
         }
@@ -130,7 +138,7 @@ public sealed partial class KvmTypedGenerator
                 type = new CType(CTypeKind.Array, Target: type, Length: lengths[i]);
             }
         }
-        return new FieldDef(prop.Name, type, width, 0, false, pos);
+        return new FieldDef(prop.Name, type, width, 0, false, pos, optional);
     }
 
     private static CType ArrayElement(CType t)

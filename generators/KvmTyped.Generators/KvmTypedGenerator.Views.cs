@@ -22,20 +22,22 @@ public sealed partial class KvmTypedGenerator
         var views = new List<ViewModel>();
         var enums = new List<EnumModel>();
         var diagnostics = new List<SchemaDiagnostic>();
-        BuildGroup(common, null, options, views, enums, diagnostics);
+        var checks = new List<KernelCheckStruct>();
+        BuildGroup(common, null, options, views, enums, diagnostics, checks);
         foreach (var group in all.Where(u => u.Arch is not null).GroupBy(u => u.Arch!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
-            BuildGroup(common.Concat(group).ToList(), group.Key, options, views, enums, diagnostics);
+            BuildGroup(common.Concat(group).ToList(), group.Key, options, views, enums, diagnostics, checks);
         }
-        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), diagnostics.ToEquatableArray());
+        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), diagnostics.ToEquatableArray(), new KernelCheckModel(checks.ToEquatableArray()));
     }
 
     /// <summary>Resolves <paramref name="units"/> and adds the views, enums and diagnostics of the definitions that
     /// belong to <paramref name="arch"/> (null: the common ones).</summary>
     private static void BuildGroup(List<SchemaUnit> units, string? arch, GeneratorOptions options, List<ViewModel> views, List<EnumModel> enums,
-        List<SchemaDiagnostic> diagnostics)
+        List<SchemaDiagnostic> diagnostics, List<KernelCheckStruct> checks)
     {
         var schema = SchemaResolver.Resolve(units);
+        checks.AddRange(KernelChecker.Describe(schema, arch));
         var ilp32 = new SchemaLayout(schema, lp64: false);
         var lp64 = new SchemaLayout(schema, lp64: true);
         foreach (var s in schema.Structs)
@@ -103,7 +105,7 @@ public sealed partial class KvmTypedGenerator
             var property = f.Name == s.Name || ReservedMembers.Contains(f.Name!) ? f.Name + "_" : f.Name!;
             var m = new ViewMember(f.Name!, property, f.Type.Declare(f.Name!), MemberKind.Integer, "int", string.Empty, 0, 0, false,
                 f32?.Offset ?? 0, f64?.Offset ?? 0, f32?.BitOffset ?? 0, f64?.BitOffset ?? 0, f.IsBitfield ? f.BitWidth : 0, 0, i);
-            if (relocated) m = m with { RelocType = FieldTypeExpression(f.Type, f.IsBitfield ? f.BitWidth : 0, schema, 0) };
+            if (relocated) m = m with { RelocType = FieldTypeExpression(f.Type, f.IsBitfield ? f.BitWidth : 0, schema, 0), Optional = f.Optional };
             members.Add(Classify(m, f, schema, ns, options));
         }
         string Rows(StructLayout? l, List<LayoutRow> rows)

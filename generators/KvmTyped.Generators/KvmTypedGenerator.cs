@@ -53,6 +53,37 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
         {
             foreach (var d in list) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d));
         });
+
+        // The target kernels: each digest the build task wrote (KvmTypedKernel items) is read on its own, and every
+        // declaration is checked against each kernel on its own, so replacing one kernel re-checks only that one.
+        var kernelOptions = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => KernelCheckSeverity(o.GlobalOptions))
+            .WithTrackingName(TrackingNames.KernelCheckOptions);
+        var digests = context.AdditionalTextsProvider
+            .Combine(context.AnalyzerConfigOptionsProvider)
+            .Where(static p => IsKernelDigest(p.Left, p.Right.GetOptions(p.Left)))
+            .Select(static (p, ct) => LoadDigest(p.Left, ct))
+            .WithTrackingName(TrackingNames.KernelDigests);
+        var checkModel = build.Select(static (r, _) => r.Checks).WithTrackingName(TrackingNames.KernelCheckModel);
+        var findings = digests
+            .Combine(checkModel)
+            .Combine(kernelOptions)
+            .Select(static (x, ct) => CheckKernel(x.Left.Left, x.Left.Right, x.Right, ct))
+            .WithTrackingName(TrackingNames.KernelChecks);
+        context.RegisterSourceOutput(findings.Collect().Combine(kernelOptions), static (spc, x) =>
+        {
+            foreach (var (_, d) in KernelChecker.Report(x.Left)) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d, x.Right.Severity));
+        });
+        var targets = digests
+            .Select(static (d, _) => d.Digest is { } k ? new TargetKernel(k.Release, k.Machine) : null)
+            .Collect()
+            .Combine(options)
+            .Select(static (x, _) => new TargetKernelList(x.Right.Namespace, x.Left.Where(t => t is not null).Select(t => t!).ToEquatableArray()))
+            .WithTrackingName(TrackingNames.TargetKernels);
+        context.RegisterSourceOutput(targets, static (spc, list) =>
+        {
+            if (list.Kernels.Count > 0) spc.AddSource(list.Namespace + ".KvmTypedTargetKernels.g.cs", EmitTargetKernels(list));
+        });
     }
 
     /// <summary>A schema is an AdditionalFiles item whose KvmTypedSchema metadata is true (build/KvmTyped.targets sets

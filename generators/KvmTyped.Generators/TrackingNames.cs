@@ -23,4 +23,19 @@ public static class TrackingNames
 
     /// <summary>The schema diagnostics.</summary>
     public const string Diagnostics = nameof(Diagnostics);
+
+    /// <summary>The kernel check's settings (KvmTypedKernelCheckSeverity).</summary>
+    public const string KernelCheckOptions = nameof(KernelCheckOptions);
+
+    /// <summary>One target kernel's digest read (one step per digest file the build task wrote).</summary>
+    public const string KernelDigests = nameof(KernelDigests);
+
+    /// <summary>What the declarations give the kernel check (from <see cref="Resolve"/>).</summary>
+    public const string KernelCheckModel = nameof(KernelCheckModel);
+
+    /// <summary>The declarations checked against one kernel (one step per kernel).</summary>
+    public const string KernelChecks = nameof(KernelChecks);
+
+    /// <summary>The list of target kernels, emitted as KvmTypedTargetKernels.</summary>
+    public const string TargetKernels = nameof(TargetKernels);
 }

@@ -102,7 +102,7 @@ public static class CommandLine
         var model = new Option<string?>("--model") { Description = "ilp32 or lp64 (default lp64)" };
         var layout = new Command("layout", "print the ILP32 or LP64 layout of every struct and union in a schema file, computed as the generator does") { file, model };
         layout.SetAction(r => SchemaLayoutCommand.Run(r.GetValue(file)!, r.GetValue(model), r.GetValue(common.Json), stdout, stderr));
-        return new Command("schema", "struct schemas") { layout, SchemaImportCommand.Build(common, stdout, stderr) };
+        return new Command("schema", "struct schemas") { layout, SchemaImportCommand.Build(common, stdout, stderr), SchemaCheckCommand.Build(common, stdout, stderr) };
     }
 
     private static Command BuildBtf(CommonOptions common, TextWriter stdout, TextWriter stderr)

@@ -17,11 +17,16 @@ internal sealed class InMemoryAdditionalText(string path, string text) : Additio
     public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
 }
 
-/// <summary>What build/KvmTyped.targets makes visible to the compiler: the namespace property, and the
-/// KvmTypedSchema metadata on every .h AdditionalFile whose name does not start with "not-a-schema".</summary>
-internal sealed class TestOptionsProvider(string ns) : AnalyzerConfigOptionsProvider
+/// <summary>What build/KvmTyped.targets makes visible to the compiler: the namespace property (and any other
+/// properties given), the KvmTypedSchema metadata on every .h AdditionalFile whose name does not start with
+/// "not-a-schema", and the KvmTypedKernelDigest metadata on every .kvmtk file (a kernel digest).</summary>
+internal sealed class TestOptionsProvider(string ns, IReadOnlyDictionary<string, string>? properties = null) : AnalyzerConfigOptionsProvider
 {
-    private readonly Options _global = new(new Dictionary<string, string> { ["build_property.KvmTypedNamespace"] = ns });
+    private readonly Options _global = new(new Dictionary<string, string>(properties?.Select(p => KeyValuePair.Create("build_property." + p.Key, p.Value)) ?? [])
+    {
+        ["build_property.KvmTypedNamespace"] = ns,
+    });
+    private readonly Options _digest = new(new Dictionary<string, string> { ["build_metadata.AdditionalFiles.KvmTypedKernelDigest"] = "true" });
     private readonly Options _schema = new(new Dictionary<string, string> { ["build_metadata.AdditionalFiles.KvmTypedSchema"] = "true" });
     private readonly Options _none = new(new Dictionary<string, string>());
 
@@ -30,7 +35,8 @@ internal sealed class TestOptionsProvider(string ns) : AnalyzerConfigOptionsProv
     public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => _none;
 
     public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) =>
-        Path.GetFileName(textFile.Path).StartsWith("not-a-schema", StringComparison.Ordinal) ? _none
+        textFile.Path.EndsWith(".kvmtk", StringComparison.Ordinal) ? _digest
+        : Path.GetFileName(textFile.Path).StartsWith("not-a-schema", StringComparison.Ordinal) ? _none
         : Repo.ArchOf(textFile.Path) is { } arch ? new Options(new Dictionary<string, string>
         {
             ["build_metadata.AdditionalFiles.KvmTypedSchema"] = "true",
@@ -64,12 +70,12 @@ internal static class GeneratorHarness
             References.Value,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, warningLevel: 9999));
 
-    public static GeneratorDriver Driver(IEnumerable<AdditionalText> schemas, string ns = "Test.Kernel") =>
+    public static GeneratorDriver Driver(IEnumerable<AdditionalText> schemas, string ns = "Test.Kernel", IReadOnlyDictionary<string, string>? properties = null) =>
         CSharpGeneratorDriver.Create(
             new[] { new KvmTypedGenerator().AsSourceGenerator() },
             schemas,
             ParseOptions,
-            new TestOptionsProvider(ns),
+            new TestOptionsProvider(ns, properties),
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     public static IEnumerable<AdditionalText> Schemas(params (string Path, string Text)[] files) =>
@@ -80,9 +86,10 @@ internal static class GeneratorHarness
 
     /// <summary>Runs the generator and compiles; returns the generator result and the compiled assembly
     /// (null when it did not compile). Generator diagnostics come back in the result.</summary>
-    public static (GeneratorDriverRunResult Result, Compilation Output) Run(IEnumerable<AdditionalText> schemas, string csharp = "", string ns = "Test.Kernel")
+    public static (GeneratorDriverRunResult Result, Compilation Output) Run(IEnumerable<AdditionalText> schemas, string csharp = "", string ns = "Test.Kernel",
+        IReadOnlyDictionary<string, string>? properties = null)
     {
-        var driver = Driver(schemas, ns).RunGeneratorsAndUpdateCompilation(Compilation(csharp), out var output, out _);
+        var driver = Driver(schemas, ns, properties).RunGeneratorsAndUpdateCompilation(Compilation(csharp), out var output, out _);
         return (driver.GetRunResult(), output);
     }
 

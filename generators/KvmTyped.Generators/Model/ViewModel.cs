@@ -21,7 +21,7 @@ internal enum MemberKind
 
 /// <summary>One property of a generated view. Offsets are unused for relocated views (RelocIndex is used instead).
 /// Size32/Size64 are the scalar's (or an array element's) size under each model. RelocType is, for relocated views,
-/// the C# expression of the member's declared KernelFieldType.</summary>
+/// the C# expression of the member's declared KernelFieldType. Optional members of relocated views get a Has_ property.</summary>
 internal sealed record ViewMember(
     string Name,
     string PropertyName,
@@ -39,7 +39,8 @@ internal sealed record ViewMember(
     int BitSize,
     long Count,
     int RelocIndex,
-    string RelocType = "");
+    string RelocType = "",
+    bool Optional = false);
 
 /// <summary>One row of a static layout table.</summary>
 internal sealed record LayoutRow(string Name, long Offset, long Size, long BitOffset, int BitSize);
@@ -77,5 +78,7 @@ internal sealed record GeneratorOptions(string Namespace, bool Internal)
         clrNamespace ?? (arch is null ? Namespace : Namespace + "." + arch);
 }
 
-/// <summary>The output of resolving every schema unit together.</summary>
-internal sealed record SchemaBuildResult(EquatableArray<ViewModel> Views, EquatableArray<EnumModel> Enums, EquatableArray<SchemaDiagnostic> Diagnostics);
+/// <summary>The output of resolving every schema unit together: views, enums, schema diagnostics, and what the
+/// kernel check compares with each target kernel.</summary>
+internal sealed record SchemaBuildResult(EquatableArray<ViewModel> Views, EquatableArray<EnumModel> Enums, EquatableArray<SchemaDiagnostic> Diagnostics,
+    KernelCheckModel Checks);

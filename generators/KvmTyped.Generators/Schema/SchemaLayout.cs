@@ -21,7 +21,6 @@ internal sealed class SchemaLayout
     private readonly ResolvedSchema _schema;
     private readonly bool _lp64;
     private readonly Dictionary<string, StructLayout?> _done = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<FieldLayout>> _allMembers = new(StringComparer.Ordinal);
 
     public SchemaLayout(ResolvedSchema schema, bool lp64)
     {

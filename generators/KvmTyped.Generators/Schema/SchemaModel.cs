@@ -86,19 +86,23 @@ internal sealed record SourcePos(string File, int Line, int Column, int Length =
 }
 
 /// <summary>A member of a struct or union. Name is null for an anonymous struct/union member or an unnamed bitfield.
-/// BitWidth is -1 for a member that is not a bitfield.</summary>
-internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int AlignAttr, bool Packed, SourcePos Pos)
+/// BitWidth is -1 for a member that is not a bitfield. Optional marks a member of a relocated struct that only some
+/// kernels have (<c>__kvmt_optional</c> in C, <c>[KernelOptional]</c> in C#): the view gets a <c>Has_name</c> property and
+/// the kernel check does not report its absence.</summary>
+internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int AlignAttr, bool Packed, SourcePos Pos, bool Optional = false)
 {
     public bool IsBitfield => BitWidth >= 0;
 
     /// <summary>Equal ignoring where it was declared.</summary>
-    public bool SameShape(FieldDef other) => Name == other.Name && Type == other.Type && BitWidth == other.BitWidth && AlignAttr == other.AlignAttr && Packed == other.Packed;
+    public bool SameShape(FieldDef other) => Name == other.Name && Type == other.Type && BitWidth == other.BitWidth && AlignAttr == other.AlignAttr && Packed == other.Packed
+        && Optional == other.Optional;
 }
 
 /// <summary>A struct or union definition. Anonymous ones get a synthesized Name and an empty Spelling.
 /// ClrNamespace is where its view lives (the C# namespace of a C# declaration, or null for the configured schema namespace).
 /// Arch names the per-architecture group of the schema file that defines it (null for the common schemas): its view lives
-/// in the configured namespace + "." + Arch.</summary>
+/// in the configured namespace + "." + Arch. Optional marks a relocated struct that only some kernels have: the kernel
+/// check does not report its absence.</summary>
 internal sealed record StructDef(
     string Name,
     bool IsUnion,
@@ -110,13 +114,14 @@ internal sealed record StructDef(
     EquatableArray<FieldDef> Fields,
     SourcePos Pos,
     string? ClrNamespace = null,
-    string? Arch = null)
+    string? Arch = null,
+    bool Optional = false)
 {
     /// <summary>Equal ignoring positions and origin: the test for a harmless repeated definition.</summary>
     public bool SameShape(StructDef other)
     {
         if (Name != other.Name || IsUnion != other.IsUnion || Packed != other.Packed || AlignAttr != other.AlignAttr
-            || PreserveAccessIndex != other.PreserveAccessIndex || Fields.Count != other.Fields.Count)
+            || PreserveAccessIndex != other.PreserveAccessIndex || Optional != other.Optional || Fields.Count != other.Fields.Count)
         {
             return false;
         }

@@ -22,6 +22,10 @@ internal sealed class SchemaParser
     /// broken schema cannot overflow the compiler's stack.</summary>
     private const int MaxDepth = 200;
 
+    /// <summary>The marker of a member (after its declarator, or before its type) or, after the closing brace at file
+    /// scope, of a whole struct that only some kernels have. schemas/kvmtyped-types.h defines it empty for gcc.</summary>
+    public const string OptionalMarker = "__kvmt_optional";
+
     private SchemaParser(string path, string text)
     {
         _path = path;
@@ -111,6 +115,7 @@ internal sealed class SchemaParser
         public bool Packed;
         public int DefinedStruct = -1;
         public int DefinedEnum = -1;
+        public bool Optional;
         public Token Start;
     }
 
@@ -122,6 +127,14 @@ internal sealed class SchemaParser
             return;
         }
         var spec = ParseSpecifiers(null);
+        if (spec.Optional)
+        {
+            if (spec.IsTypedef || spec.DefinedStruct < 0)
+            {
+                throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: '" + OptionalMarker + "' marks a struct member, or a struct after its closing brace", spec.Start);
+            }
+            _structs[spec.DefinedStruct] = _structs[spec.DefinedStruct] with { Optional = true };
+        }
         if (spec.Packed || spec.AlignAttr > 0)
         {
             throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: an attribute before the type of a file-scope declaration (put it after the struct's closing brace)", spec.Start);
@@ -189,6 +202,7 @@ internal sealed class SchemaParser
             {
                 case "typedef": spec.IsTypedef = true; Next(); continue;
                 case "const": case "volatile": case "__const": case "__volatile__": Next(); continue;
+                case OptionalMarker: spec.Optional = true; Next(); continue;
                 case "signed": case "__signed__": signedCount++; Next(); continue;
                 case "unsigned": unsignedCount++; Next(); continue;
                 case "char": charCount++; Next(); continue;
@@ -276,8 +290,20 @@ internal sealed class SchemaParser
         var name = tag ?? (owner is null ? "__anon" : owner + "__anon") + (++_anonymous).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var fields = ParseMembers(name, isUnion);
         ParseAttributes(out var packed2, out var align2, out var pai2, allowRecordOnly: true);
+        // At file scope, the marker after the closing brace makes the struct itself optional; inside a struct it
+        // belongs to the member being declared.
+        var optional = false;
+        while (owner is null && Cur.Kind == TokenKind.Identifier && Cur.Text == OptionalMarker)
+        {
+            optional = true;
+            Next();
+            ParseAttributes(out var packed3, out var align3, out var pai3, allowRecordOnly: true);
+            packed2 |= packed3;
+            align2 = Math.Max(align2, align3);
+            pai2 |= pai3;
+        }
         var def = new StructDef(name, isUnion, tag is null ? string.Empty : keyword.Text + " " + tag, packed || packed2,
-            Math.Max(align, align2), pai || pai2, tag is null, fields.ToEquatableArray(), PosOf(at));
+            Math.Max(align, align2), pai || pai2, tag is null, fields.ToEquatableArray(), PosOf(at), Optional: optional);
         _structs.Add(def);
         spec.DefinedStruct = _structs.Count - 1;
         return new CType(kind, name);
@@ -347,8 +373,17 @@ internal sealed class SchemaParser
                     if (name is null) at = colon;
                 }
                 ParseAttributes(out var packed, out var align, out _, allowRecordOnly: false);
+                var optional = spec.Optional;
+                while (Cur.Kind == TokenKind.Identifier && Cur.Text == OptionalMarker)
+                {
+                    optional = true;
+                    Next();
+                    ParseAttributes(out var packedAfter, out var alignAfter, out _, allowRecordOnly: false);
+                    packed |= packedAfter;
+                    align = Math.Max(align, alignAfter);
+                }
                 if (type.Kind == CTypeKind.Function) throw Error(SchemaDiagnosticIds.Unsupported, "unsupported construct: a function as a struct member (use a function pointer)", at);
-                fields.Add(new FieldDef(name, type, width, Math.Max(spec.AlignAttr, align), spec.Packed || packed, PosOf(at)));
+                fields.Add(new FieldDef(name, type, width, Math.Max(spec.AlignAttr, align), spec.Packed || packed, PosOf(at), optional));
                 if (Cur.Is(","))
                 {
                     Next();

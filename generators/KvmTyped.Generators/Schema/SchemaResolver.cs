@@ -30,7 +30,7 @@ internal static class SchemaResolver
     private static Dictionary<string, CType> CreateBuiltins()
     {
         var d = new Dictionary<string, CType>(StringComparer.Ordinal);
-        foreach (var (name, ctype) in KvmTyped.Tools.BuiltinTypeNames.All)
+        foreach (var (name, ctype) in BuiltinTypeNames.All)
         {
             d[name] = new CType(ctype switch
             {
@@ -193,6 +193,16 @@ internal static class SchemaResolver
 
     private static void CheckMembers(StructDef s, ResolvedSchema result)
     {
+        if (!s.PreserveAccessIndex && !s.IsAnonymous)
+        {
+            // A complete struct has one layout for every kernel; only relocated structs may lack members.
+            const string Why = " marks what only some kernels have, which applies to preserve_access_index structs only (a complete struct's layout is the same in every kernel)";
+            if (s.Optional) result.Diagnostics.Add(new SchemaDiagnostic(KernelDiagnosticIds.OptionalOnComplete, "optional " + Describe(s) + ": the marker" + Why, s.Pos));
+            foreach (var f in s.Fields)
+            {
+                if (f.Optional) result.Diagnostics.Add(new SchemaDiagnostic(KernelDiagnosticIds.OptionalOnComplete, "optional member '" + (f.Name ?? "(anonymous)") + "' of " + Describe(s) + ": the marker" + Why, f.Pos));
+            }
+        }
         foreach (var f in s.Fields)
         {
             var element = Element(f.Type);

@@ -15,9 +15,6 @@ internal interface IKernelImageLayout
     /// looked for (no namelist symbol names the page tables).</summary>
     string? KaslrSource { get; }
 
-    /// <summary>Where the kernel image's addresses begin; symbols below it do not move with the slide.</summary>
-    ulong KernelImageBase { get; }
-
     /// <summary>x86-64 phys_base (0 elsewhere).</summary>
     long PhysBase { get; }
 

@@ -13,9 +13,6 @@ internal static class BtfReader
     /// <summary>The largest BTF blob accepted (vmlinux BTF is a few MiB).</summary>
     public const long MaxBlobLength = 512L << 20;
 
-    private const long MaxSectionHeaderBytes = 64L << 20;
-    private const long MaxSectionNamesLength = 16L << 20;
-
     /// <summary>Reads and parses the BTF in <paramref name="path"/>.</summary>
     /// <param name="path">A raw BTF file or an ELF file with a .BTF section.</param>
     /// <param name="baseTypes">For split (module) BTF: the vmlinux types it continues.</param>

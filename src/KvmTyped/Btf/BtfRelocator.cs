@@ -9,7 +9,9 @@ namespace KvmTyped.Btf;
 /// (the declared signedness decides how the value is read); pointers match pointers; arrays need the same length
 /// (a declared flexible array matches any) and compatible elements; structs and unions match their own kind with
 /// the same name; a declared bitfield matches any integer or enum member and takes the kernel's width. A member the
-/// kernel lacks is recorded as missing: <see cref="KernelRelocation.Has(int)"/> reports it, reading it throws.
+/// kernel lacks is recorded as missing: <see cref="KernelRelocation.Has(int)"/> reports it, reading it throws. So is an
+/// optional member (<see cref="KernelRelocationRequest.Optional"/>) whose type does not match: libbpf, too, passes over a
+/// candidate whose field is incompatible.
 /// Answers are cached per request. Thread-safe.</remarks>
 internal sealed class BtfRelocator : IKernelTypeOffsets
 {
@@ -88,7 +90,15 @@ internal sealed class BtfRelocator : IKernelTypeOffsets
             }
             var declared = request.FieldTypes?[i];
             if (declared is not null && !Compatible(declared, field.TypeId, field.IsBitfield, 0, out string why))
+            {
+                // An optional member is another kernel's variant: this kernel has something else of that name.
+                if (request.IsOptional(i))
+                {
+                    bitOffsets[i] = -1;
+                    continue;
+                }
                 throw Mismatch(request, kindWord, member, declared, field, why);
+            }
             int bitSize = field.BitSize;
             if (declared is { BitWidth: > 0 } && !field.IsBitfield)
             {

@@ -198,9 +198,6 @@ internal ref struct DieReader
         set => _pos = value;
     }
 
-    /// <summary>Whether the reader is at the end of the unit.</summary>
-    public readonly bool AtEnd => _pos >= _s.Length;
-
     private readonly KvmFormatException Error(int at, string what) => _section.Error(at, what);
 
     private readonly KvmFormatException Truncated(int at) =>

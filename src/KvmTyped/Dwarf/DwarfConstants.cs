@@ -25,7 +25,6 @@ internal static class DwTag
     public const int RestrictType = 0x37;
     public const int PartialUnit = 0x3c;
     public const int UnspecifiedType = 0x3b;
-    public const int TypeUnit = 0x41;
     public const int RvalueReferenceType = 0x42;
     public const int AtomicType = 0x47;
     public const int ImmutableType = 0x4b;
@@ -114,10 +113,8 @@ internal static class DwAte
     public const int Signed = 0x05;
     public const int SignedChar = 0x06;
     public const int Unsigned = 0x07;
-    public const int UnsignedChar = 0x08;
     public const int SignedFixed = 0x0d;
     public const int DecimalFloat = 0x0f;
-    public const int Utf = 0x10;
 }
 
 /// <summary>Unit types of DWARF 5 unit headers (table 7.2).</summary>

@@ -20,8 +20,9 @@ public sealed record KernelTask(ulong Address, int Pid, int Tgid, int Ppid, char
 
 /// <summary>Reads the kernel's tasks: the process list from init_task.tasks, each process's threads, and the other
 /// CPUs' idle tasks — through the views of schemas/linux/sched.h, relocated against the kernel's types.</summary>
-/// <remarks>Kernel variants are told apart as BPF CO-RE programs do: by whether this kernel's struct has a member
-/// (the <c>signal-&gt;thread_head</c> list of 6.6+ or the older <c>thread_group</c> ring; <c>thread_info.cpu</c>), and
+/// <remarks>Kernel variants are told apart as BPF CO-RE programs do: by whether this kernel's struct has a member the
+/// schema declares optional (the <c>signal-&gt;thread_head</c> list of 6.6+ or the older <c>thread_group</c> ring;
+/// <c>thread_info.cpu</c>; each view's <c>Has_</c> property), and
 /// by flavors (libbpf's <c>___</c> suffix) for members that moved or changed type: <c>task_struct___pre_5_14.state</c>
 /// before <c>__state</c>, <c>task_struct___pre_5_16.cpu</c> before <c>thread_info.cpu</c>.</remarks>
 public sealed class KernelTasks
@@ -58,14 +59,16 @@ public sealed class KernelTasks
         _typeSource = typeSource;
         // A view at 0 reads nothing: it only places the struct's members in this kernel.
         var task = task_struct.At(memory, 0);
-        _stateIsNew = task.HasMember("__state");
-        if (!_stateIsNew && !task_struct___pre_5_14.At(memory, 0).HasMember("state"))
+        _stateIsNew = task.Has___state;
+        if (!_stateIsNew && !task_struct___pre_5_14.At(memory, 0).Has_state)
             throw new KvmException($"{typeSource()}: struct task_struct has neither __state nor state");
-        _cpuInTask = task_struct___pre_5_16.At(memory, 0).HasMember("cpu");
-        var threadInfoCpu = !_cpuInTask && thread_info.At(memory, 0).HasMember("cpu");
-        _cpuInThreadInfo = threadInfoCpu && task.HasMember("thread_info");
+        _cpuInTask = task_struct___pre_5_16.At(memory, 0).Has_cpu;
+        var threadInfoCpu = !_cpuInTask && thread_info.At(memory, 0).Has_cpu;
+        _cpuInThreadInfo = threadInfoCpu && task.Has_thread_info;
         _cpuViaStack = threadInfoCpu && !_cpuInThreadInfo && task.HasMember("stack");
-        _threadHead = task.HasMember("thread_node") && signal_struct.At(memory, 0).HasMember("thread_head");
+        _threadHead = task.Has_thread_node && signal_struct.At(memory, 0).Has_thread_head;
+        if (!_threadHead && !task.Has_thread_group)
+            throw new KvmException($"{typeSource()}: struct task_struct has neither thread_node (with signal_struct.thread_head) nor thread_group");
     }
 
     /// <summary>Task access for <paramref name="kvm"/>.</summary>

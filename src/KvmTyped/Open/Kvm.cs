@@ -104,9 +104,6 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The kind of namelist: "ELF", "System.map" or "kallsyms".</summary>
     public string NamelistKind => _image.Symbols.Table.Kind;
 
-    /// <summary>How many symbols the namelist has.</summary>
-    public int SymbolCount => Live()._image.Symbols.Table.Count;
-
     /// <summary>The corefile's path.</summary>
     public string CorePath => _image.CorePath;
 
@@ -148,9 +145,6 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
 
     /// <summary>Physical memory.</summary>
     internal IPhysicalMemory Physical => Live()._image.Physical;
-
-    /// <summary>The kernel's virtual address space.</summary>
-    internal IAddressSpace KernelSpace => Live()._image.Layout.AddressSpace;
 
     /// <summary>What the architecture found out about the kernel's place (KASLR, paging, root table).</summary>
     internal IKernelImageLayout Layout => _image.Layout;

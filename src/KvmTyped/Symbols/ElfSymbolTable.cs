@@ -71,9 +71,6 @@ internal sealed class ElfSymbolTable : ISymbolTable
     /// <inheritdoc />
     public KernelMachine Machine { get; }
 
-    /// <summary>The ELF class of the file (32 or 64), which for a kernel matches its data model.</summary>
-    public int ElfClass => _image.Is64 ? 64 : 32;
-
     /// <inheritdoc />
     public int Count => _index.Value.Count;
 

@@ -44,9 +44,6 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <inheritdoc />
     public int Count => _index.Value.Count;
 
-    /// <summary>Whether text looks like an nm-style symbol list (the first line is "HEX LETTER NAME").</summary>
-    public static bool Looks(ReadOnlySpan<byte> head) => FirstLineWidth(head, out _) > 0;
-
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(RandomAccessFile file)
     {

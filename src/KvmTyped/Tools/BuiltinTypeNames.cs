@@ -1,4 +1,8 @@
+#if KVMTYPED_SCHEMA_COPY
+namespace KvmTyped.Generators.Schema;
+#else
 namespace KvmTyped.Tools;
+#endif
 
 /// <summary>The type names every schema may use without declaring them, with the C type each one stands for: the one
 /// list the source generator (which compiles this file too), schema import and schemas/kvmtyped-types.h (a test keeps

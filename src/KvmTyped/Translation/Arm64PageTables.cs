@@ -41,8 +41,6 @@ namespace KvmTyped.Translation;
 /// </remarks>
 internal sealed class Arm64PageTables : IAddressSpace
 {
-    /// <summary>The contiguous hint (bit 52) of block and page descriptors.</summary>
-    public const ulong ContiguousHint = 1UL << 52;
 
     private const ulong Valid = 1UL << 0;
     private const ulong TableBit = 1UL << 1;

@@ -39,9 +39,6 @@ internal sealed class TranslationCache : IAddressSpace
         _shift = BitOperations.Log2((uint)slots);
     }
 
-    /// <summary>The address space whose answers are cached.</summary>
-    public IAddressSpace Inner => _inner;
-
     /// <summary>Number of slots.</summary>
     public int Capacity => _slots.Length;
 

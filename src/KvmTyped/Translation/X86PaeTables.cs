@@ -31,8 +31,6 @@ internal sealed class X86PaeTables : IAddressSpace
     /// <summary>Physical address of the page-directory-pointer table.</summary>
     public ulong RootTable { get; }
 
-    private static string LevelName(int level) => level switch { 3 => "PGD", 2 => "PMD", _ => "PTE" };
-
     /// <inheritdoc />
     public bool TryTranslate(ulong virtualAddress, out ulong physicalAddress, out ulong contiguous,
         [NotNullWhen(false)] out string? failure) =>

@@ -34,18 +34,6 @@ public static class KernelReader
         return (long)(value << shift) >> shift;
     }
 
-    /// <summary>Reads a byte.</summary>
-    public static byte ReadUInt8(IKernelMemory memory, ulong address) => (byte)ReadUnsigned(memory, address, 1);
-
-    /// <summary>Reads a signed byte.</summary>
-    public static sbyte ReadInt8(IKernelMemory memory, ulong address) => (sbyte)ReadUnsigned(memory, address, 1);
-
-    /// <summary>Reads a little-endian 16-bit integer.</summary>
-    public static short ReadInt16(IKernelMemory memory, ulong address) => (short)ReadUnsigned(memory, address, 2);
-
-    /// <summary>Reads a little-endian 16-bit unsigned integer.</summary>
-    public static ushort ReadUInt16(IKernelMemory memory, ulong address) => (ushort)ReadUnsigned(memory, address, 2);
-
     /// <summary>Reads a little-endian 32-bit integer.</summary>
     public static int ReadInt32(IKernelMemory memory, ulong address) => (int)ReadUnsigned(memory, address, 4);
 
@@ -54,9 +42,6 @@ public static class KernelReader
 
     /// <summary>Reads a little-endian 64-bit integer.</summary>
     public static long ReadInt64(IKernelMemory memory, ulong address) => (long)ReadUnsigned(memory, address, 8);
-
-    /// <summary>Reads a little-endian 64-bit unsigned integer.</summary>
-    public static ulong ReadUInt64(IKernelMemory memory, ulong address) => ReadUnsigned(memory, address, 8);
 
     /// <summary>Reads an IEEE single.</summary>
     public static float ReadSingle(IKernelMemory memory, ulong address) => BitConverter.Int32BitsToSingle(ReadInt32(memory, address));

@@ -23,6 +23,19 @@ public sealed class KernelRelocationRequest
     /// <param name="fieldNames">Member names in schema order.</param>
     /// <param name="fieldTypes">The declared type of each member, in the same order; null when unknown.</param>
     public KernelRelocationRequest(string structName, bool isUnion, string[] fieldNames, KernelFieldType[]? fieldTypes)
+        : this(structName, isUnion, fieldNames, fieldTypes, null)
+    {
+    }
+
+    /// <summary>Creates a request that also says which members are optional (declared <c>__kvmt_optional</c> or
+    /// <c>[KernelOptional]</c>): a kernel whose member of that name has an incompatible type is taken not to have it,
+    /// as libbpf passes over a candidate struct whose field does not match, instead of failing the whole struct.</summary>
+    /// <param name="structName">The C tag.</param>
+    /// <param name="isUnion">True for a union.</param>
+    /// <param name="fieldNames">Member names in schema order.</param>
+    /// <param name="fieldTypes">The declared type of each member, in the same order; null when unknown.</param>
+    /// <param name="optional">Per member, whether only some kernels have it (as declared); null when none is.</param>
+    public KernelRelocationRequest(string structName, bool isUnion, string[] fieldNames, KernelFieldType[]? fieldTypes, bool[]? optional)
     {
         ArgumentNullException.ThrowIfNull(structName);
         ArgumentNullException.ThrowIfNull(fieldNames);
@@ -30,11 +43,22 @@ public sealed class KernelRelocationRequest
         {
             throw new ArgumentException($"a request for {structName} needs one type per member ({fieldNames.Length}), not {fieldTypes.Length}", nameof(fieldTypes));
         }
+        if (optional is not null && optional.Length != fieldNames.Length)
+        {
+            throw new ArgumentException($"a request for {structName} needs one optional flag per member ({fieldNames.Length}), not {optional.Length}", nameof(optional));
+        }
         StructName = structName;
         IsUnion = isUnion;
         FieldNames = fieldNames;
         FieldTypes = fieldTypes;
+        Optional = optional;
     }
+
+    /// <summary>Per member (same order as <see cref="FieldNames"/>), whether it is optional; null when none is.</summary>
+    public IReadOnlyList<bool>? Optional { get; }
+
+    /// <summary>Whether member <paramref name="index"/> is optional.</summary>
+    public bool IsOptional(int index) => Optional is { } o && o[index];
 
     /// <summary>The last answer given for this request, and for which memory: views of one image are made in loops,
     /// so this spares the per-image table lookup. Weak, so it keeps no closed image alive.</summary>
@@ -158,9 +182,6 @@ public sealed class KernelRelocation
 
     /// <summary>The image this answer is for, as messages name it (e.g. "kernel 6.1.0-13-amd64"), or null.</summary>
     public string? Image { get; }
-
-    /// <summary>The request this answers.</summary>
-    public KernelRelocationRequest Request => _request;
 
     /// <summary>sizeof the struct in this image.</summary>
     public ulong Size { get; }

@@ -69,6 +69,8 @@ public class KernelTasksTests
         Assert.Equal('Z', z.State);
         Assert.Equal(parent, z.Ppid);
         Assert.Equal(0x20UL, z.ExitState); // EXIT_ZOMBIE
+        Assert.Equal(0x80UL, z.RawState); // TASK_DEAD: the state the letter comes from with exit_state
+        Assert.Equal('Z', KernelTasks.StateLetter(z.RawState, z.ExitState));
         Assert.Equal(0UL, z.Mm);
         var threads = tasks.Where(t => t.Comm.StartsWith("labthr-", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, threads.Count);

@@ -53,6 +53,7 @@ public class TypeCheckTests
             "list_head.extra: the kernel's has no such member (kernel 6.1.0-56-amd64)",
         ], result.Disagreements.Select(d => d.Message));
         Assert.Equal([null, "prev", "extra"], result.Disagreements.Select(d => d.Member));
+        Assert.All(result.Disagreements, d => Assert.Equal("list_head", d.StructName));
     }
 
     [Theory]

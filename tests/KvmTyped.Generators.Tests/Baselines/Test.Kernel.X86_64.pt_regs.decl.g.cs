@@ -58,15 +58,9 @@ public readonly partial struct pt_regs
     /// <summary><c>unsigned long ip</c></summary>
     public partial ulong ip { get; }
 
-    /// <summary><c>unsigned long cs</c></summary>
-    public partial ulong cs { get; }
-
     /// <summary><c>unsigned long flags</c></summary>
     public partial ulong flags { get; }
 
     /// <summary><c>unsigned long sp</c></summary>
     public partial ulong sp { get; }
-
-    /// <summary><c>unsigned long ss</c></summary>
-    public partial ulong ss { get; }
 }

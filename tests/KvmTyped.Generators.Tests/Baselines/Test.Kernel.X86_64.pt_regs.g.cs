@@ -38,11 +38,9 @@ partial struct pt_regs : global::KvmTyped.Types.IKernelView<pt_regs>
     /// <summary>The computed layout under a data model (none: relocated).</summary>
     public static global::KvmTyped.Types.KernelStructLayout? StaticLayout(global::KvmTyped.DataModel model) => null;
 
-    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("pt_regs", false, new string[] { "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss" },
+    private static readonly global::KvmTyped.Types.KernelRelocationRequest s_request = new("pt_regs", false, new string[] { "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "flags", "sp" },
         new global::KvmTyped.Types.KernelFieldType[]
         {
-            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
-            new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 8, false, 0, null, null, 0),
@@ -104,13 +102,9 @@ partial struct pt_regs : global::KvmTyped.Types.IKernelView<pt_regs>
 
     public partial ulong ip => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(16), (_lp64 ? 8 : 4));
 
-    public partial ulong cs => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(17), (_lp64 ? 8 : 4));
+    public partial ulong flags => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(17), (_lp64 ? 8 : 4));
 
-    public partial ulong flags => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(18), (_lp64 ? 8 : 4));
-
-    public partial ulong sp => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(19), (_lp64 ? 8 : 4));
-
-    public partial ulong ss => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(20), (_lp64 ? 8 : 4));
+    public partial ulong sp => (ulong)global::KvmTyped.Types.KernelReader.ReadUnsigned(_memory, _address + _reloc.ByteOffset(18), (_lp64 ? 8 : 4));
 
     /// <summary>True when this kernel's struct pt_regs has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);

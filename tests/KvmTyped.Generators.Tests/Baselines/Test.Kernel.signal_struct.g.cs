@@ -43,7 +43,8 @@ partial struct signal_struct : global::KvmTyped.Types.IKernelView<signal_struct>
         {
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, true, 0, null, null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Struct, 0, 0, false, 0, "list_head", null, 0),
-        });
+        },
+        new bool[] { false, true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -57,6 +58,9 @@ partial struct signal_struct : global::KvmTyped.Types.IKernelView<signal_struct>
 
     /// <summary>True when this kernel's struct signal_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct signal_struct has <c>thread_head</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_thread_head => _reloc.Has(1);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, signal_struct> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

@@ -64,7 +64,8 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Pointer, 4, 8, false, 0, "cred", null, 0),
             new(global::KvmTyped.Types.KernelFieldKind.Array, 0, 0, false, 16, null, new(global::KvmTyped.Types.KernelFieldKind.Int, 1, 1, true, 0, null, null, 0), 0),
-        });
+        },
+        new bool[] { true, true, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, true, true, false, false, false, false });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -120,6 +121,18 @@ partial struct task_struct : global::KvmTyped.Types.IKernelView<task_struct>
 
     /// <summary>True when this kernel's struct task_struct has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct task_struct has <c>thread_info</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_thread_info => _reloc.Has(0);
+
+    /// <summary>True when this kernel's struct task_struct has <c>__state</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has___state => _reloc.Has(1);
+
+    /// <summary>True when this kernel's struct task_struct has <c>thread_group</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_thread_group => _reloc.Has(17);
+
+    /// <summary>True when this kernel's struct task_struct has <c>thread_node</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_thread_node => _reloc.Has(18);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, task_struct> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

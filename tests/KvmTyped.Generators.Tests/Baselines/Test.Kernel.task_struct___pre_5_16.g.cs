@@ -42,7 +42,8 @@ partial struct task_struct___pre_5_16 : global::KvmTyped.Types.IKernelView<task_
         new global::KvmTyped.Types.KernelFieldType[]
         {
             new(global::KvmTyped.Types.KernelFieldKind.Int, 4, 4, false, 0, null, null, 0),
-        });
+        },
+        new bool[] { true });
 
     /// <summary>The address this view starts at.</summary>
     public ulong Address => _address;
@@ -54,6 +55,9 @@ partial struct task_struct___pre_5_16 : global::KvmTyped.Types.IKernelView<task_
 
     /// <summary>True when this kernel's struct task_struct___pre_5_16 has the member (as BPF CO-RE's field-exists check); reading a missing member throws.</summary>
     public bool HasMember(string name) => _reloc.Has(name);
+
+    /// <summary>True when this kernel's struct task_struct___pre_5_16 has <c>cpu</c>, declared optional (only some kernels have it); reading it where it is missing throws.</summary>
+    public bool Has_cpu => _reloc.Has(0);
 
     /// <summary>container_of: the <typeparamref name="T"/> that embeds this object as the member <paramref name="member"/> selects.</summary>
     public T ContainerOf<T>(global::System.Func<T, task_struct___pre_5_16> member) where T : struct, global::KvmTyped.Types.IKernelView<T>

@@ -28,6 +28,9 @@ public class LayerTests
 
     private static readonly Lazy<Library> Source = new(Library.Compile);
 
+    /// <summary>The library compiled from its sources (with its generated views), once per test run.</summary>
+    internal static Library Compiled => Source.Value;
+
     /// <summary>The library compiled from source, as the build compiles it.</summary>
     internal sealed class Library
     {

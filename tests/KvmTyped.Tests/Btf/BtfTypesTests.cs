@@ -64,6 +64,7 @@ public class BtfTypesTests
         Assert.Equal(BtfKind.Fwd, t.KindOf(ids["fwd"]));
         Assert.Equal(ids["fwd"], t.Get(ids["ptr"]).TargetId);
         Assert.Equal(new BtfArray(ids["char"], ids["int"], 16), t.GetArray(ids["arr"]));
+        Assert.Equal(ids["int"], t.GetArray(ids["arr"]).IndexType);
         Assert.Equal(BtfKind.Const, t.KindOf(ids["const"]));
         Assert.Equal(BtfKind.Restrict, t.KindOf(ids["restrict"]));
         Assert.Equal("u32_t", t.NameOf(ids["typedef"]));

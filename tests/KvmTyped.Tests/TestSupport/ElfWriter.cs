@@ -52,7 +52,6 @@ internal sealed class ElfWriter
     private void U16(Span<byte> s, ushort v) { if (BigEndian) BinaryPrimitives.WriteUInt16BigEndian(s, v); else BinaryPrimitives.WriteUInt16LittleEndian(s, v); }
     private void U32(Span<byte> s, uint v) { if (BigEndian) BinaryPrimitives.WriteUInt32BigEndian(s, v); else BinaryPrimitives.WriteUInt32LittleEndian(s, v); }
     private void U64(Span<byte> s, ulong v) { if (BigEndian) BinaryPrimitives.WriteUInt64BigEndian(s, v); else BinaryPrimitives.WriteUInt64LittleEndian(s, v); }
-    private void Addr(Span<byte> s, ulong v) { if (Is64) U64(s, v); else U32(s, (uint)v); }
 
     public byte[] Build()
     {

@@ -3,7 +3,8 @@
  * the image's machine (KernelMachine.X86_64). */
 #pragma once
 
-/* The registers saved on kernel entry (interrupts, exceptions, system calls). */
+/* The registers saved on kernel entry (interrupts, exceptions, system calls). cs and ss changed type in 6.9 (FRED),
+ * so they are read through the flavors below, one per layout. */
 struct pt_regs {
     unsigned long r15;
     unsigned long r14;
@@ -22,10 +23,21 @@ struct pt_regs {
     unsigned long di;
     unsigned long orig_ax;
     unsigned long ip;
-    unsigned long cs;
     unsigned long flags;
     unsigned long sp;
-    unsigned long ss;
+} __attribute__((preserve_access_index));
+
+/* cs and ss before 6.9: whole unsigned longs. On a newer kernel the names are 16-bit, so these read as absent
+ * (Has_cs is false). */
+struct pt_regs___pre_6_9 {
+    unsigned long cs __kvmt_optional;
+    unsigned long ss __kvmt_optional;
+} __attribute__((preserve_access_index));
+
+/* cs and ss since 6.9 (FRED): the low 16 bits of a union with csx/ssx and FRED's frame fields. */
+struct pt_regs___fred {
+    u16 cs __kvmt_optional;
+    u16 ss __kvmt_optional;
 } __attribute__((preserve_access_index));
 
 /* What __switch_to_asm pushes on a task's kernel stack when it is switched out; thread.sp points at it. */

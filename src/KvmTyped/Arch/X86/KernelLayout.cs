@@ -133,7 +133,7 @@ internal sealed class KernelLayout : IKernelImageLayout
     public string Banner { get; private set; } = "";
 
     /// <summary>Where the kernel image's addresses begin: __START_KERNEL_map on x86-64, PAGE_OFFSET on i386.</summary>
-    public ulong KernelImageBase => DataModel == DataModel.LP64 ? StartKernelMap : PageOffset;
+    private ulong KernelImageBase => DataModel == DataModel.LP64 ? StartKernelMap : PageOffset;
 
     /// <summary>How namelist addresses become running ones under this layout's slide.</summary>
     internal SymbolRelocation SymbolRelocation => new(KaslrOffset, KernelImageBase, DataModel);

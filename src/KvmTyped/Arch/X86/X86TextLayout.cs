@@ -17,7 +17,6 @@ internal sealed class X86TextLayout : IKernelImageLayout
     {
         KaslrOffset = slide;
         PhysBase = physBase;
-        KernelImageBase = imageBase;
         SymbolRelocation = new SymbolRelocation(slide, imageBase, model);
         AddressSpace = space;
     }
@@ -54,8 +53,6 @@ internal sealed class X86TextLayout : IKernelImageLayout
     public ulong KaslrOffset { get; }
 
     public string? KaslrSource => null;
-
-    public ulong KernelImageBase { get; }
 
     public long PhysBase { get; }
 

@@ -7,8 +7,6 @@ internal static class ElfConstants
     public const byte ElfClass64 = 2;
     public const byte ElfData2Lsb = 1;
     public const byte ElfData2Msb = 2;
-    public const ushort EtExec = 2;
-    public const ushort EtDyn = 3;
     public const ushort EtCore = 4;
     public const ushort Em386 = 3;
     public const ushort EmX86_64 = 62;
@@ -21,7 +19,6 @@ internal static class ElfConstants
     public const ulong ShfAlloc = 0x2;
     public const ulong ShfExecinstr = 0x4;
     public const ushort ShnUndef = 0;
-    public const ushort ShnLoreserve = 0xff00;
     public const ushort ShnAbs = 0xfff1;
     public const ushort ShnCommon = 0xfff2;
     public const ushort ShnXindex = 0xffff;

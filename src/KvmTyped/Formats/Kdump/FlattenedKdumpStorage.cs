@@ -48,9 +48,6 @@ internal sealed class FlattenedKdumpStorage : KdumpStorage
     /// <summary>Most records indexed; a real dump writes far fewer, each carrying many pages.</summary>
     public const int MaxRecords = 1 << 26;
 
-    /// <summary>Number of indexed segments (for tests and `info`).</summary>
-    public int SegmentCount => _plainStart.Length;
-
     /// <summary>Whether <paramref name="first"/> begins with the flattened signature.</summary>
     public static bool HasSignature(ReadOnlySpan<byte> first)
     {

@@ -104,9 +104,6 @@ internal sealed class KdumpFile : IPhysicalMemory
     /// <summary>The options the file was opened with.</summary>
     public KdumpOptions Options => _options;
 
-    /// <summary>utsname.machine of the header ("x86_64", "i686"; empty in QEMU's dumps).</summary>
-    public string UtsMachine => Header.Machine;
-
     /// <summary>The machine the dump describes, from utsname.machine; <see cref="KernelMachine.Unknown"/> when
     /// the header does not say (the header layout's word size is no evidence: QEMU writes the 64-bit layout for
     /// i386 guests).</summary>
@@ -322,7 +319,7 @@ internal sealed class KdumpFile : IPhysicalMemory
         }
     }
 
-    internal readonly record struct PageDescriptor(long Offset, uint Size, uint Flags, ulong PageFlags, long At);
+    internal readonly record struct PageDescriptor(long Offset, uint Size, uint Flags, long At);
 
     /// <summary>Finds the descriptor of <paramref name="pfn"/>; false with the reason when the page is not in the
     /// dump. A false result with <c>desc.Offset == -2</c> means "excluded, read as zeros".</summary>
@@ -351,7 +348,7 @@ internal sealed class KdumpFile : IPhysicalMemory
             }
             if (_options.ZeroFillExcluded)
             {
-                desc = new PageDescriptor(-2, 0, 0, 0, 0);
+                desc = new PageDescriptor(-2, 0, 0, 0);
                 failure = null;
                 return false;
             }
@@ -373,8 +370,7 @@ internal sealed class KdumpFile : IPhysicalMemory
             big ? BinaryPrimitives.ReadInt64BigEndian(d) : BinaryPrimitives.ReadInt64LittleEndian(d),
             big ? BinaryPrimitives.ReadUInt32BigEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[8..]),
             big ? BinaryPrimitives.ReadUInt32BigEndian(d[12..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[12..]),
-            big ? BinaryPrimitives.ReadUInt64BigEndian(d[16..]) : BinaryPrimitives.ReadUInt64LittleEndian(d[16..]),
-            at);
+            at); // bytes 16..23 hold page_flags, which a reader does not need
         if (desc.Offset == 0)
         {
             failure = $"physical address 0x{address:x} (pfn 0x{pfn:x}) was not written: the dump is incomplete ({part.Path}: page descriptor at 0x{at:x} has offset 0)";

@@ -52,9 +52,6 @@ internal sealed class KdumpHeader
     /// <summary>status bit: the dump is incomplete (writing stopped early, e.g. the disk filled).</summary>
     public const uint StatusIncomplete = 0x8;
 
-    /// <summary>status bit: unused vmemmap pages were excluded.</summary>
-    public const uint StatusExcludedVmemmap = 0x10;
-
     /// <summary>status bit: pages may be zstd-compressed.</summary>
     public const uint StatusZstd = 0x20;
 

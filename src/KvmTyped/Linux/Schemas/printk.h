@@ -53,9 +53,10 @@ struct printk_info {
     u32 caller_id;
 } __attribute__((preserve_access_index));
 
-/* A record of the 3.5-5.9 log buffer, followed by its text (and dictionary). */
+/* A record of the 3.5-5.9 log buffer, followed by its text (and dictionary). Newer kernels have no such struct: it is
+ * optional, so checking against them does not report it missing. */
 struct printk_log {
     u64 ts_nsec;
     u16 len;
     u16 text_len;
-} __attribute__((preserve_access_index));
+} __attribute__((preserve_access_index)) __kvmt_optional;
