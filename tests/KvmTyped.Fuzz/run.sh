@@ -33,22 +33,23 @@ export DOTNET_GCHeapHardLimit=0x20000000 DOTNET_TieredPGO=0 DOTNET_gcServer=0
 dict=()
 [ -f "$here/dictionaries/$target.dict" ] && dict=(-x "$here/dictionaries/$target.dict")
 
-# Peak resident memory of the target process, sampled every 2 s (the afl-fuzz child running this target).
-peak_file=$(mktemp)
-echo 0 >"$peak_file"
-(
-    while sleep 2; do
-        for pid in $(pgrep -f "KvmTyped.Fuzz.dll run $target\$" || true); do
-            hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-            [ "${hwm:-0}" -gt "$(cat "$peak_file")" ] && echo "$hwm" >"$peak_file"
-        done
-    done
-) &
-sampler=$!
-trap 'kill $sampler 2>/dev/null || true; rm -f "$peak_file"' EXIT
-
 afl-fuzz -i "$out/seeds/$target" -o "$findings" -t 1000 -m none -V "$seconds" -E 1000000 "${dict[@]}" \
-    -- dotnet "$bin/KvmTyped.Fuzz.dll" run "$target" >"$out/afl-$target.log" 2>&1 || true
+    -- dotnet "$bin/KvmTyped.Fuzz.dll" run "$target" >"$out/afl-$target.log" 2>&1 &
+afl=$!
+trap 'kill $afl 2>/dev/null || true' EXIT
+# Peak resident memory (VmHWM) of every process under afl-fuzz (the fork server and the child running the target),
+# sampled every 2 s while the campaign runs.
+descendants() { local c; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done; }
+peak=0
+while kill -0 "$afl" 2>/dev/null; do
+    for pid in $(descendants "$afl"); do
+        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+    done
+    sleep 2
+done
+wait "$afl" || true
+trap - EXIT
 
 stats=$findings/default/fuzzer_stats
 [ -f "$stats" ] || { echo "run.sh: afl-fuzz did not start; see $out/afl-$target.log" >&2; tail -20 "$out/afl-$target.log" >&2; exit 1; }
@@ -65,4 +66,4 @@ done
 
 printf '%s: %s execs in %s s (%s/s), %s edges (%s), %s crashes, %s hangs, peak RSS %s MiB\n' \
     "$target" "$(get execs_done)" "$(get run_time)" "$(get execs_per_sec)" "$(get edges_found)" "$(get bitmap_cvg)" \
-    "$(get saved_crashes)" "$(get saved_hangs)" "$(( $(cat "$peak_file") / 1024 ))"
+    "$(get saved_crashes)" "$(get saved_hangs)" "$(( peak / 1024 ))"
