@@ -60,7 +60,8 @@ public static class FuzzTargets
     public sealed record Outcome(KvmException? Error, long AllocatedBytes, long Reads);
 
     /// <summary>Runs <paramref name="target"/> on <paramref name="input"/> on this thread. The library's own exceptions
-    /// are returned; anything else propagates (a finding).</summary>
+    /// are returned; anything else propagates (a finding), and so does a file of the input left mapped once the
+    /// target returned or threw: a file that is not closed keeps its mapping for the life of the process.</summary>
     public static Outcome Execute(FuzzTarget target, byte[] input)
     {
         ArgumentNullException.ThrowIfNull(target);
@@ -75,7 +76,27 @@ public static class FuzzTargets
         {
             error = e;
         }
-        return new Outcome(error, GC.GetAllocatedBytesForCurrentThread() - before, FuzzWork.Reads);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        if (t_scratch is not null && StillMapped(t_scratch) is { } mapped)
+            throw new InvalidOperationException($"{mapped} is still mapped after the input ({error?.Message ?? "no error"}): a file was not closed");
+        return new Outcome(error, allocated, FuzzWork.Reads);
+    }
+
+    /// <summary>The first of this process's mappings that is the scratch file or one of its parts, if any
+    /// (Linux only: elsewhere nothing is reported).</summary>
+    private static string? StillMapped(string scratch)
+    {
+        const string Maps = "/proc/self/maps";
+        if (!File.Exists(Maps))
+            return null;
+        foreach (var line in File.ReadLines(Maps))
+        {
+            // The file itself ends the line; a part of a split set is the name and a suffix (".0").
+            var at = line.IndexOf(scratch, StringComparison.Ordinal);
+            if (at >= 0 && (line.EndsWith(scratch, StringComparison.Ordinal) || line.AsSpan(at + scratch.Length).StartsWith(".")))
+                return line[at..];
+        }
+        return null;
     }
 
     /// <summary>Runs each step, so that one failing (cleanly) does not hide the next.</summary>
@@ -247,7 +268,10 @@ public static class FuzzTargets
         Each(
             () =>
             {
-                using var map = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false));
+                // The table owns the file once open; when OpenMap refuses it, the file is the caller's to close (an
+                // unclosed file keeps its mapping for the life of the process). Disposing twice is harmless.
+                using var file = RandomAccessFile.Open(path, writable: false);
+                using var map = TextSymbolTable.OpenMap(file);
                 Lookups(map);
             },
             () =>
@@ -268,7 +292,9 @@ public static class FuzzTargets
 
     private static void ElfSymtabTarget(byte[] input)
     {
-        var image = ElfImage.Parse(RandomAccessFile.Open(Scratch(input), writable: false));
+        // Closed here whether or not the table took it (as ImageOpener does): the mapping must not outlive the input.
+        using var file = RandomAccessFile.Open(Scratch(input), writable: false);
+        var image = ElfImage.Parse(file);
         using var table = new ElfSymbolTable(image);
         Each(() => Lookups(table), () => table.ReadBanner());
     }
