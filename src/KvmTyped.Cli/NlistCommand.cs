@@ -40,7 +40,7 @@ internal static class NlistCommand
             {
                 var width = kvm.PointerSize * 2;
                 foreach (var (n, a) in found)
-                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {n}");
+                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {Output.Escape(n)}");
             }
             return rc;
         });

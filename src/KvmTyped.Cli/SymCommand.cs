@@ -53,7 +53,7 @@ internal static class SymCommand
             {
                 var width = kvm.PointerSize * 2;
                 foreach (var (a, n, o) in results)
-                    stdout.WriteLine($"{a.ToString("x" + width, CultureInfo.InvariantCulture)} {n}{(o == 0 ? "" : "+" + Output.Hex(o))}");
+                    stdout.WriteLine($"{a.ToString("x" + width, CultureInfo.InvariantCulture)} {Output.Escape(n)}{(o == 0 ? "" : "+" + Output.Hex(o))}");
             }
             return rc;
         });
