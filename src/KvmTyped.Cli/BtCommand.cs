@@ -128,7 +128,7 @@ internal static class BtCommand
             var pid = t.Task?.Pid.ToString(inv) ?? "-";
             var task = t.Task?.Address.ToString("x" + width, inv) ?? new string('-', width);
             var cpu = t.Cpu < 0 ? "-" : t.Cpu.ToString(inv);
-            o.WriteLine($"PID: {pid,-7}  TASK: {task}  CPU: {cpu,-3}  COMMAND: \"{t.Task?.Comm}\"{(crashed ? "  (panic)" : "")}");
+            o.WriteLine($"PID: {pid,-7}  TASK: {task}  CPU: {cpu,-3}  COMMAND: \"{Output.Escape(t.Task?.Comm ?? "")}\"{(crashed ? "  (panic)" : "")}");
             string? stack = null;
             foreach (var f in t.Frames)
             {
@@ -137,7 +137,7 @@ internal static class BtCommand
                     o.WriteLine($" --- <{stack} stack> ---");
                 stack = f.Stack ?? stack;
                 var mark = f.IsReliable ? "" : "? ";
-                o.WriteLine($"{("#" + f.Index.ToString(inv)),4} [{f.StackPointer.ToString("x" + width, inv)}] {mark}{f.Symbol} at {f.Address.ToString("x" + width, inv)}");
+                o.WriteLine($"{("#" + f.Index.ToString(inv)),4} [{f.StackPointer.ToString("x" + width, inv)}] {mark}{Output.Escape(f.Symbol.ToString())} at {f.Address.ToString("x" + width, inv)}");
                 if (f.Registers is { } regs && f.Index > 0 && f.IsExact)
                     Registers(regs, kvm.Machine, o);
             }
@@ -147,7 +147,7 @@ internal static class BtCommand
                     Registers(user, kvm.Machine, o);
                     break;
                 case StackTraceEnd.Error:
-                    o.WriteLine($"    (stopped: {t.Reason})");
+                    o.WriteLine($"    (stopped: {Output.Escape(t.Reason)})");
                     break;
             }
         }

@@ -12,10 +12,24 @@ public static class CommandLine
     /// <summary>Exit code of a usage error.</summary>
     public const int Usage = 2;
 
+    /// <summary>Exit code of an internal error: an exception the library does not raise on purpose, i.e. a bug
+    /// (EX_SOFTWARE in sysexits.h).</summary>
+    public const int InternalError = 70;
+
     /// <summary>Runs the tool with the given arguments and writers; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        // Whatever a command prints may hold bytes from a hostile file: no control character reaches the terminal.
+        stdout = Output.Escaping(stdout);
+        stderr = Output.Escaping(stderr);
+        return Guard(() => Parse(args, stdout, stderr), stderr, debug: args.Contains("--debug"));
+    }
+
+    private static int Parse(string[] args, TextWriter stdout, TextWriter stderr)
+    {
         var common = new CommonOptions();
         var root = new RootCommand("kvmtyped: read a Linux kernel's memory from a crash dump, a VM image or the live kernel");
         common.AddTo(root);
@@ -49,6 +63,41 @@ public static class CommandLine
         return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }
 
+    /// <summary>The one error policy of the tool, around parsing and every command: a <see cref="KvmException"/> (a damaged or
+    /// hostile file, a failed read, a failed open) or an I/O error is printed as <c>kvmtyped: message</c> and
+    /// exits <see cref="Failure"/>; any other exception is a bug, printed as one line that says so and how to see
+    /// the stack (<c>--debug</c>), and exits <see cref="InternalError"/>. Commands need not catch anything to be
+    /// covered; with <paramref name="debug"/> every error is followed by its stack trace.</summary>
+    internal static int Guard(Func<int> command, TextWriter stderr, bool debug)
+    {
+        try
+        {
+            return command();
+        }
+        catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"kvmtyped: {UserMessage(e)}");
+            if (debug)
+                stderr.WriteLine(e.ToString());
+            return Failure;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine(debug
+                ? $"kvmtyped: internal error: {e}"
+                : $"kvmtyped: internal error ({e.GetType().Name}: {OneLine(e.Message)}); rerun with --debug for the stack trace");
+            return InternalError;
+        }
+    }
+
+    private static string UserMessage(Exception e) => e switch
+    {
+        FileNotFoundException { FileName: { } f } => $"{f}: no such file",
+        _ => OneLine(e.Message),
+    };
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
     private static Command BuildSchema(CommonOptions common, TextWriter stdout, TextWriter stderr)
     {
         var file = new Argument<string>("file") { Description = "a C schema file (struct, union, enum, typedef declarations)" };
@@ -79,6 +128,7 @@ internal sealed class CommonOptions
     public Option<string[]> Parts { get; } = new("--part") { Description = "another file of a split kdump set (makedumpfile --split), opened with the core; repeat for each", Recursive = true, Arity = ArgumentArity.ZeroOrMore };
     public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
     public Option<string?> Btf { get; } = new("--types", "--btf") { Description = "file with the kernel's types, when neither the namelist nor the image has them: raw BTF, an ELF file with .BTF, or a DWARF vmlinux (converted once, then cached)", Recursive = true };
+    public Option<bool> Debug { get; } = new("--debug") { Description = "print the stack trace of an error", Recursive = true };
 
     public void AddTo(Command root)
     {
@@ -90,6 +140,7 @@ internal sealed class CommonOptions
         root.Options.Add(Parts);
         root.Options.Add(Json);
         root.Options.Add(Btf);
+        root.Options.Add(Debug);
     }
 
     /// <summary>Opens the image with the errstr contract: errors go to stderr as "kvmtyped: message".</summary>

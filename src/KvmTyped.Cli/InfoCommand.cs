@@ -33,7 +33,7 @@ internal static class InfoCommand
         o.WriteLine($"machine:      {MachineName(kvm)}");
         o.WriteLine($"format:       {kvm.FormatName}");
         o.WriteLine($"page size:    {kvm.PageSize.ToString(inv)}");
-        o.WriteLine($"release:      {kvm.Release ?? "(unknown)"}");
+        o.WriteLine($"release:      {(kvm.Release is { } release ? Output.Escape(release) : "(unknown)")}");
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"namelist:     {kvm.NamelistPath} ({kvm.NamelistKind}, {kvm.SymbolCount:N0} symbols)"));
         o.WriteLine($"core:         {kvm.CorePath}{(kvm.IsLive ? " (live kernel)" : "")}{(kvm.IsWritable ? " (read-write)" : "")}");
         if (kvm.CpuCount > 0)

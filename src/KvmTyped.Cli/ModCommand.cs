@@ -52,20 +52,20 @@ internal static class ModCommand
     {
         var inv = CultureInfo.InvariantCulture;
         var width = kvm.PointerSize * 2;
-        var nameWidth = Math.Max(4, modules.Count == 0 ? 0 : modules.Max(m => m.Name.Length));
+        var nameWidth = Math.Max(4, modules.Count == 0 ? 0 : modules.Max(m => Output.Escape(m.Name).Length));
         o.WriteLine($"{"MODULE".PadRight(width)}  {"NAME".PadRight(nameWidth)}  {"BASE".PadRight(width)}  {"SIZE",8}  {"STATE",-9}  SYMBOLS");
         foreach (var m in modules)
         {
-            o.WriteLine($"{m.Address.ToString("x" + width, inv)}  {m.Name.PadRight(nameWidth)}  {m.Base.ToString("x" + width, inv)}  {m.Size.ToString(inv),8}  {m.State,-9}  {m.Symbols.Count.ToString(inv)}");
+            o.WriteLine($"{m.Address.ToString("x" + width, inv)}  {Output.Escape(m.Name).PadRight(nameWidth)}  {m.Base.ToString("x" + width, inv)}  {m.Size.ToString(inv),8}  {m.State,-9}  {m.Symbols.Count.ToString(inv)}");
         }
         if (!withSymbols)
             return;
         foreach (var m in modules)
         {
             o.WriteLine();
-            o.WriteLine($"{m.Name}:");
+            o.WriteLine($"{Output.Escape(m.Name)}:");
             foreach (var s in m.Symbols.OrderBy(s => s.Address).ThenBy(s => s.Name, StringComparer.Ordinal))
-                o.WriteLine($"{s.Address.ToString("x" + width, inv)} {s.Type} {s.Name}");
+                o.WriteLine($"{s.Address.ToString("x" + width, inv)} {Output.Escape(s.Type.ToString())} {Output.Escape(s.Name)}");
         }
     }
 

@@ -45,7 +45,7 @@ internal static class NlistCommand
             {
                 var width = kvm.PointerSize * 2;
                 foreach (var (n, a, m) in found)
-                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {n}{(m is null ? "" : " [" + m + "]")}");
+                    stdout.WriteLine($"{a.ToString("x" + width, System.Globalization.CultureInfo.InvariantCulture)} {Output.Escape(n)}{(m is null ? "" : " [" + Output.Escape(m) + "]")}");
             }
             return rc;
         });

@@ -10,6 +10,68 @@ internal static class Output
 {
     public static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture);
 
+    /// <summary>Text from the input (a dump, a namelist, a schema) made safe for a terminal, as dmesg does: every
+    /// control character — C0 (but tab, and newline when <paramref name="keepNewlines"/>), DEL and C1 — becomes
+    /// <c>\xNN</c>, so no escape sequence reaches the terminal and no carriage return or vertical tab splits a
+    /// line. The one escaping function of the tool: every text writer it prints through applies it (keeping the
+    /// newlines the tool writes), and values that must stay on one line (a comm, a symbol name) pass through it
+    /// with <paramref name="keepNewlines"/> false.</summary>
+    public static string Escape(string text, bool keepNewlines = false)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var i = 0;
+        while (i < text.Length && !NeedsEscape(text[i], keepNewlines))
+            i++;
+        if (i == text.Length)
+            return text;
+        var sb = new StringBuilder(text.Length + 16);
+        sb.Append(text, 0, i);
+        for (; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (NeedsEscape(c, keepNewlines))
+                sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+            else
+                sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
+    private static bool NeedsEscape(char c, bool keepNewlines) =>
+        (c < 0x20 && c != '\t' && !(keepNewlines && c == '\n')) || (c >= 0x7f && c < 0xa0);
+
+    /// <summary>A writer that passes text on through <see cref="Escape"/>, newlines kept: what the tool's commands
+    /// print to standard output and standard error.</summary>
+    public static TextWriter Escaping(TextWriter inner) => inner is EscapingWriter ? inner : new EscapingWriter(inner);
+
+    /// <summary>The writer under an <see cref="Escaping"/> one (progress on a terminal writes its own carriage returns).</summary>
+    public static TextWriter Unescaped(TextWriter writer) => writer is EscapingWriter e ? e.Inner : writer;
+
+    private sealed class EscapingWriter(TextWriter inner) : TextWriter(CultureInfo.InvariantCulture)
+    {
+        public TextWriter Inner => inner;
+
+        public override Encoding Encoding => inner.Encoding;
+
+        public override void Write(char value)
+        {
+            if (NeedsEscape(value, keepNewlines: true))
+                inner.Write(Escape(value.ToString(), keepNewlines: true));
+            else
+                inner.Write(value);
+        }
+
+        public override void Write(string? value) => inner.Write(value is null ? null : Escape(value, keepNewlines: true));
+
+        public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
+
+        public override void WriteLine(string? value) => inner.WriteLine(value is null ? null : Escape(value, keepNewlines: true));
+
+        public override void WriteLine() => inner.WriteLine();
+
+        public override void Flush() => inner.Flush();
+    }
+
     public static string Json(Action<Utf8JsonWriter> write)
     {
         using var ms = new MemoryStream();
@@ -32,18 +94,26 @@ internal static class Output
             error = $"bad offset in \"{text}\"";
             return false;
         }
+        ulong @base;
         if (!physical && kvm is not null && kvm.TryGetSymbol(head, out var sym))
+            @base = sym;
+        else if (TryNumber(head, hexDefault: true, out var a))
+            @base = a;
+        else
         {
-            address = sym + offset;
-            return true;
+            error = physical ? $"bad physical address \"{text}\"" : $"no symbol \"{head}\" and not an address";
+            return false;
         }
-        if (TryNumber(head, hexDefault: true, out var a))
+        // A virtual address is a kernel pointer: it ends at the top of the kernel's address space, and an
+        // expression past it would wrap around to an address nobody asked for.
+        var top = physical || kvm is null || kvm.PointerSize == 8 ? ulong.MaxValue : uint.MaxValue;
+        if (@base > top || offset > top - @base)
         {
-            address = a + offset;
-            return true;
+            error = $"\"{text}\": {Hex(@base)} + {Hex(offset)} overflows the {(top == uint.MaxValue ? 32 : 64)}-bit {(physical ? "physical" : "virtual")} address space";
+            return false;
         }
-        error = physical ? $"bad physical address \"{text}\"" : $"no symbol \"{head}\" and not an address";
-        return false;
+        address = @base + offset;
+        return true;
     }
 
     public static bool TryNumber(string s, bool hexDefault, out ulong value)

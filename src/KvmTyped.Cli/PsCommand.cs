@@ -49,7 +49,8 @@ internal static class PsCommand
         foreach (var t in tasks)
         {
             // As crash does: kernel threads (no mm) in brackets; a zombie has dropped its mm but is no kernel thread.
-            var display = t.Mm == 0 && t.State is not ('Z' or 'X') ? $"[{t.Comm}]" : t.Comm;
+            var comm = Output.Escape(t.Comm);
+            var display = t.Mm == 0 && t.State is not ('Z' or 'X') ? $"[{comm}]" : comm;
             // As crash does: '>' marks the task each CPU was running.
             var mark = running.Contains(t.Address) ? ">" : " ";
             o.WriteLine($"{mark}{t.Pid.ToString(inv),6} {t.Ppid.ToString(inv),7} {(t.Cpu < 0 ? "-" : t.Cpu.ToString(inv)),3} {t.Address.ToString("x" + width, inv)} {t.State}  {display}");

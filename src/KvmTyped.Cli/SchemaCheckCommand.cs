@@ -62,7 +62,7 @@ internal static class SchemaCheckCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"kvmtyped: {file}: {e.Message}");
+                stderr.WriteLine($"kvmtyped: {file}: {Output.Escape(e.Message)}");
                 return CommandLine.Failure;
             }
         }
@@ -70,7 +70,7 @@ internal static class SchemaCheckCommand
         if (schema.Diagnostics.Count > 0)
         {
             foreach (var d in schema.Diagnostics)
-                stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+                stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {Output.Escape(d.Message)}");
             return CommandLine.Failure;
         }
         var model = new KernelCheckModel(KernelChecker.Describe(schema, null).Concat(group is null ? [] : KernelChecker.Describe(schema, group)).ToEquatableArray());
@@ -86,7 +86,7 @@ internal static class SchemaCheckCommand
             }
             catch (KvmException e)
             {
-                stderr.WriteLine($"kvmtyped: cannot read the BTF of {path}: {e.Message}");
+                stderr.WriteLine($"kvmtyped: cannot read the BTF of {path}: {Output.Escape(e.Message)}");
                 return CommandLine.Usage;
             }
             checkedKernels.Add(kernel);
@@ -101,7 +101,7 @@ internal static class SchemaCheckCommand
         else
         {
             foreach (var (_, d) in findings)
-                stdout.WriteLine($"{d.Pos}: warning {d.Id}: {d.Message}");
+                stdout.WriteLine($"{d.Pos}: warning {d.Id}: {Output.Escape(d.Message)}");
             stdout.WriteLine($"{findings.Count} finding{(findings.Count == 1 ? "" : "s")} in {model.Structs.Count} struct{(model.Structs.Count == 1 ? "" : "s")} against "
                 + string.Join(", ", checkedKernels.Select(k => $"{k.Release} ({k.Machine})")));
         }

@@ -32,14 +32,10 @@ internal static class SchemaLayoutCommand
                 return 2;
         }
 
-        string text;
-        try
+        var (text, error) = ReadSchemaFile(file);
+        if (error is not null)
         {
-            text = File.ReadAllText(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            stderr.WriteLine($"kvmtyped: {file}: {e.Message}");
+            stderr.WriteLine($"kvmtyped: {file}: {error}");
             return 1;
         }
 
@@ -84,6 +80,37 @@ internal static class SchemaLayoutCommand
             foreach (var r in relocatable) stdout.WriteLine($"{r}: relocated from the kernel's BTF (preserve_access_index)");
         }
         return 0;
+    }
+
+    /// <summary>The text of a schema file, or why it cannot be one: a directory, a device or pipe (a file that gives
+    /// more bytes than its size says), or more than <see cref="SchemaLimits.MaxSchemaFileBytes"/> bytes. At most that
+    /// many bytes (plus one) are read, whatever the file.</summary>
+    internal static (string Text, string? Error) ReadSchemaFile(string file)
+    {
+        if (Directory.Exists(file))
+            return ("", "is a directory, not a schema file");
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1, FileOptions.SequentialScan);
+            var declared = stream.CanSeek ? stream.Length : -1;
+            if (declared > SchemaLimits.MaxSchemaFileBytes)
+                return ("", $"is {declared} bytes, more than the {SchemaLimits.MaxSchemaFileBytes >> 20} MiB a schema file may have");
+            var buffer = new byte[Math.Max(declared, 0) + 1];
+            var got = 0;
+            int n;
+            while (got < buffer.Length && (n = stream.Read(buffer, got, buffer.Length - got)) > 0)
+                got += n;
+            if (got > declared)
+            {
+                // A regular file gives exactly its size; one that gives more is a device, a pipe or a procfs file.
+                return ("", "is not a regular file (a device or a pipe): give a schema file");
+            }
+            return (new System.Text.UTF8Encoding(false).GetString(buffer, 0, got).TrimStart('\uFEFF'), null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return ("", e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message);
+        }
     }
 
     private static void WriteJson(List<StructLayout> structs, List<string> relocatable, TextWriter stdout)

@@ -62,7 +62,7 @@ internal static class SymCommand
             {
                 var width = kvm.PointerSize * 2;
                 foreach (var s in results)
-                    stdout.WriteLine($"{s.Address.ToString("x" + width, CultureInfo.InvariantCulture)} {s}");
+                    stdout.WriteLine($"{s.Address.ToString("x" + width, CultureInfo.InvariantCulture)} {Output.Escape(s.ToString())}");
             }
             return rc;
         });

@@ -19,7 +19,7 @@ internal sealed class TerminalProgress : IProgress<double>, IDisposable
 
     /// <summary>A progress sink, or null when <paramref name="stderr"/> is not the console's stderr on a terminal.</summary>
     public static TerminalProgress? For(TextWriter stderr, string what) =>
-        ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected ? new TerminalProgress(stderr, what) : null;
+        ReferenceEquals(Output.Unescaped(stderr), Console.Error) && !Console.IsErrorRedirected ? new TerminalProgress(Output.Unescaped(stderr), what) : null;
 
     public void Report(double value)
     {
@@ -62,7 +62,7 @@ internal sealed class TerminalBusy : IDisposable
 
     /// <summary>An indicator, or null when <paramref name="stderr"/> is not the console's stderr on a terminal.</summary>
     public static TerminalBusy? Start(TextWriter stderr, string what) =>
-        ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected ? new TerminalBusy(stderr, what) : null;
+        ReferenceEquals(Output.Unescaped(stderr), Console.Error) && !Console.IsErrorRedirected ? new TerminalBusy(Output.Unescaped(stderr), what) : null;
 
     /// <summary>A writer that erases the indicator before passing text on to <paramref name="inner"/>.</summary>
     public static TextWriter Guard(TerminalBusy? busy, TextWriter inner) => busy is null ? inner : new ClearingWriter(busy, inner);

@@ -41,7 +41,7 @@ internal static class UnameCommand
             else
             {
                 // uname -a on Linux adds the operating system; GNU/Linux is what coreutils prints there.
-                stdout.WriteLine($"{u} GNU/Linux");
+                stdout.WriteLine($"{Output.Escape(u.ToString())} GNU/Linux");
             }
             return 0;
         });

@@ -7,10 +7,14 @@ internal delegate bool TryReadMemory(ulong address, Span<byte> destination, [Not
 
 /// <summary>The one reader of NUL-terminated strings in memory: it reads in pieces that stop at page ends, so a
 /// string that ends just before an unreadable page still reads, and its buffer grows with the string, not with the
-/// limit. It stops at the top of the address space.</summary>
+/// limit. Where a page is readable only in part, it reads on in 64-byte pieces and then byte by byte, so it never
+/// needs a byte past the string's NUL. It stops at the top of the address space.</summary>
 internal static class CStringReader
 {
     private const int Page = 4096;
+
+    /// <summary>The piece read after a whole-page read failed, before falling back to single bytes.</summary>
+    private const int NarrowStep = 64;
 
     /// <summary>The bytes of the string at <paramref name="address"/> (without its NUL), at most
     /// <paramref name="maxLength"/>; false when a read failed first, with the bytes read before it.</summary>
@@ -20,15 +24,23 @@ internal static class CStringReader
         var buffer = new byte[Math.Min(maxLength, 256)];
         var got = 0;
         var piece = new byte[Page];
+        var step = Page;
         failure = null;
         while (got < maxLength)
         {
             var at = address + (ulong)got;
             if (got > 0 && at == 0)
                 break;
-            var n = (int)Math.Min((ulong)(maxLength - got), Page - (at & (Page - 1)));
+            var n = (int)Math.Min((ulong)Math.Min(maxLength - got, step), Page - (at & (Page - 1)));
             if (!read(at, piece.AsSpan(0, n), out failure))
             {
+                // Part of the page may be readable (a segment that ends inside it): read on in smaller pieces,
+                // so a string whose NUL lies before the unreadable bytes is still read whole.
+                if (n > 1)
+                {
+                    step = n > NarrowStep ? NarrowStep : 1;
+                    continue;
+                }
                 bytes = buffer[..got];
                 return false;
             }

@@ -26,6 +26,12 @@ var fixtures = new[]
     "i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump",
 };
 
+if (Environment.GetEnvironmentVariable("KVMTYPED_BENCH_ONLY") == "arch")
+{
+    ArchComparison(seconds);
+    return;
+}
+
 Console.WriteLine("== open: time and managed memory (first open in the process includes JIT) ==");
 foreach (var f in fixtures.Concat(args.Skip(1)))
 {
@@ -188,6 +194,7 @@ Console.WriteLine("== Kvm.Open of every fixture with its System.map (whole open:
         ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"),
         ("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz", "i386/System.map-6.1.0-50-686-pae"),
         ("i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump", "i386/System.map-6.1.0-50-686-pae"),
+        ("arm64/dump.kdump-zlib", "arm64/System.map-6.1.0-50-arm64"),
     };
     foreach (var (coreName, mapName) in sets)
     {
@@ -301,6 +308,8 @@ foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d
     rates.Sort();
     Console.WriteLine($"{coreName}: {rates[2]:F1} M reads/s median on one thread ({pages.Count} pages), {alloc} bytes allocated in the last round");
 }
+
+ArchComparison(seconds);
 
 Console.WriteLine();
 Console.WriteLine("== namelist: first use (index build) and lookups ==");
@@ -590,4 +599,57 @@ static List<(byte[] Data, bool Zlib)> ReadStoredPages(string path, KdumpFile k)
         list.Add((data, flags == 1));
     }
     return list;
+}
+
+// ps (every task through the generated views) and random 8-byte kernel-virtual reads through the linear map, on the
+// amd64 kdump and the arm64 one: the same code above translation, x86-64 4-level tables beside aarch64 4 KiB/48-bit
+// ones (each behind the translation cache). Alone: KVMTYPED_BENCH_ONLY=arch.
+static void ArchComparison(double seconds)
+{
+    Console.WriteLine();
+    Console.WriteLine("== amd64 beside arm64: ps (KernelTasks.List) and random 8-byte kernel-virtual reads on the direct/linear map ==");
+    foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"), ("arm64/dump.kdump-zlib", "arm64/System.map-6.1.0-50-arm64") })
+    {
+        using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(coreName));
+        var psTimes = new List<double>();
+        var tasks = 0;
+        for (int i = 0; i < 21; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            tasks = new KvmTyped.Linux.KernelTasks(kvm).List().Count;
+            sw.Stop();
+            if (i > 0)
+                psTimes.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        psTimes.Sort();
+
+        var pageOffset = kvm.PageOffset ?? throw new InvalidOperationException("no direct map");
+        var pages = new List<ulong>();
+        var probe = new byte[8];
+        for (ulong offset = 0x1000000; pages.Count < 512 && offset < 0x8000000; offset += 0x3000)
+            if (kvm.TryReadVirtual(pageOffset + offset, probe, out _))
+                pages.Add(pageOffset + offset);
+        var addresses = new ulong[1 << 16];
+        var rnd = new Random(2);
+        for (int i = 0; i < addresses.Length; i++)
+            addresses[i] = pages[rnd.Next(pages.Count)] + (ulong)rnd.Next(0, 4096 - 8);
+        var eight = new byte[8];
+        foreach (var a in addresses)
+            kvm.TryReadVirtual(a, eight, out _);
+        var rates = new List<double>();
+        for (int round = 0; round < 5; round++)
+        {
+            long reads = 0;
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed.TotalSeconds < seconds / 3)
+            {
+                foreach (var a in addresses)
+                    kvm.TryReadVirtual(a, eight, out _);
+                reads += addresses.Length;
+            }
+            rates.Add(reads / sw.Elapsed.TotalSeconds / 1e6);
+        }
+        rates.Sort();
+        Console.WriteLine($"{coreName} ({kvm.Machine}): ps of {tasks} tasks warm median {psTimes[psTimes.Count / 2]:F2} ms; random reads {rates[2]:F1} M/s median on one thread ({pages.Count} pages)");
+    }
 }

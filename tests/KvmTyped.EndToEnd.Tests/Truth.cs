@@ -55,4 +55,6 @@ internal static class Dumps
     public const string I386KdumpElf = "i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz";
     public const string Amd64Kdump = "amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump";
     public const string I386Kdump = "i386/pae-kdump-kaslr/vmcore.mdf-zlib-d31.kdump";
+    public const string Arm64Map = "arm64/System.map-6.1.0-50-arm64";
+    public const string Arm64Kdump = "arm64/dump.kdump-zlib";
 }

@@ -28,4 +28,11 @@ internal static class SchemaLimits
 
     /// <summary>The deepest chain of anonymous struct and union members whose names a struct reaches directly.</summary>
     public const int MaxAnonymousNesting = 32;
+
+    /// <summary>The longest chain of typedefs (and pointer, array and function types around them) a member's type may
+    /// go through before it reaches a type that is not a typedef.</summary>
+    public const int MaxTypedefDepth = 64;
+
+    /// <summary>The largest schema file the command line reads (the shipped schemas are a few KiB each).</summary>
+    public const int MaxSchemaFileBytes = 16 << 20;
 }

@@ -110,7 +110,14 @@ internal static class SchemaResolver
             {
                 var f = s.Fields[j];
                 var type = ResolveType(f.Type, typedefs, 0);
-                if (type is null)
+                if (type is null && TooDeep(f.Type, typedefs))
+                {
+                    result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.LimitExceeded, "the type of member '" + (f.Name ?? "(anonymous)") + "' of " + Describe(s)
+                        + " goes through more than " + SchemaLimits.MaxTypedefDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) + " typedefs (or typedefs that name each other)", f.Pos));
+                    result.Broken.Add(s.Name);
+                    type = CType.Int;
+                }
+                else if (type is null)
                 {
                     result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.UnknownType, "unknown type '" + FirstUnknown(f.Type, typedefs) + "' in member '" + (f.Name ?? "(anonymous)") + "' of " + Describe(s), f.Pos));
                     result.Broken.Add(s.Name);
@@ -141,9 +148,26 @@ internal static class SchemaResolver
         return t.Kind == CTypeKind.Named ? t.Name : t.ToString();
     }
 
+    /// <summary>Whether resolving <paramref name="t"/> fails for its depth (past <see cref="SchemaLimits.MaxTypedefDepth"/>)
+    /// rather than for a type nobody defined.</summary>
+    private static bool TooDeep(CType t, Dictionary<string, TypedefDef> typedefs)
+    {
+        for (var depth = 0; ; depth++)
+        {
+            if (depth > SchemaLimits.MaxTypedefDepth) return true;
+            if (t.Kind == CTypeKind.Named)
+            {
+                if (!typedefs.TryGetValue(t.Name, out var def)) return false;
+                t = def.Type;
+            }
+            else if (t.Target is not null) t = t.Target;
+            else return false;
+        }
+    }
+
     private static CType? ResolveType(CType t, Dictionary<string, TypedefDef> typedefs, int depth)
     {
-        if (depth > 64) return null;
+        if (depth > SchemaLimits.MaxTypedefDepth) return null;
         switch (t.Kind)
         {
             case CTypeKind.Named:

@@ -34,6 +34,14 @@ internal sealed class DwarfSections
     private const uint ChZlib = 1;
     private const uint ChZstd = 2;
 
+    /// <summary>The most bytes one byte of a zlib stream decompresses to: deflate's limit is 1032 to 1 (a 258-byte
+    /// match in one bit or so), for long streams; short ones get less.</summary>
+    public const ulong MaxZlibRatio = 1032;
+
+    /// <summary>The most bytes one byte of a zstd frame decompresses to: an RLE block of a 3-byte header and one byte
+    /// stands for at most 128 KiB, i.e. 32768 to 1.</summary>
+    public const ulong MaxZstdRatio = 32768;
+
     private static readonly string[] Wanted = ["info", "abbrev", "str", "line_str", "str_offsets", "types"];
 
     private DwarfSections(string path, ElfImage image, Dictionary<string, DwarfSection> sections)
@@ -211,6 +219,16 @@ internal sealed class DwarfSections
     {
         if (size > MaxSectionLength)
             throw new KvmFormatException(path, s.Offset, $"{s.Name} claims to decompress to {size} bytes, more than {MaxSectionLength}");
+        // The claimed size is allocated at once: it must first be one the stored bytes can produce, so that a few
+        // bytes claiming a section of a gigabyte cost nothing.
+        var ratio = type switch
+        {
+            ChZlib => MaxZlibRatio,
+            ChZstd => MaxZstdRatio,
+            _ => throw new KvmFormatException(path, s.Offset, $"{s.Name}: unknown compression type {type} (known: 1 zlib, 2 zstd)"),
+        };
+        if (size > (ulong)data.Length * ratio)
+            throw new KvmFormatException(path, dataOffset, $"{s.Name} claims to decompress to {size} bytes, more than its {data.Length} compressed bytes can hold (at most {ratio} times as many)");
         var output = GC.AllocateUninitializedArray<byte>((int)size);
         try
         {

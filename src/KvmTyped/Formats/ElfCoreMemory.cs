@@ -60,6 +60,14 @@ internal sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
         _pieces = [.. pieces];
         _starts = [.. pieces.Select(p => p.Start)];
         Ranges = [.. MergeRanges(_pieces, Path.GetFileName(_file.Path))];
+        StoredRanges = [.. MergeRanges([.. _pieces.Select(Stored).Where(p => p.End > p.Start)], Path.GetFileName(_file.Path))];
+    }
+
+    /// <summary>The part of a piece backed by file bytes: up to p_filesz, and not past the end of the file.</summary>
+    private Piece Stored(Piece p)
+    {
+        var inFile = p.FileBytes <= 0 || p.FileOffset >= _file.Length ? 0 : Math.Min(p.FileBytes, _file.Length - p.FileOffset);
+        return p with { End = p.Start + (ulong)Math.Min((ulong)inFile, p.End - p.Start) };
     }
 
     /// <summary>The ELF headers behind this core.</summary>
@@ -70,6 +78,9 @@ internal sealed class ElfCoreMemory : IPhysicalMemory, IWriteCheck
 
     /// <inheritdoc />
     public IReadOnlyList<PhysicalRange> Ranges { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<PhysicalRange> StoredRanges { get; }
 
     /// <inheritdoc />
     public bool IsWritable => _file.IsWritable;

@@ -13,6 +13,11 @@ internal interface IPhysicalMemory : IDisposable
     /// e.g. pages excluded from a kdump).</summary>
     IReadOnlyList<PhysicalRange> Ranges { get; }
 
+    /// <summary>The parts of <see cref="Ranges"/> whose bytes the source stores: not zero-filled by the format, not
+    /// past the end of a truncated file. A search for data (the kernel's banner) looks only here, so a header that
+    /// claims terabytes the file cannot back costs nothing. By default all of <see cref="Ranges"/>.</summary>
+    IReadOnlyList<PhysicalRange> StoredRanges => Ranges;
+
     /// <summary>Reads <paramref name="destination"/>.Length bytes at <paramref name="address"/>.</summary>
     /// <returns>False, with the reason in <paramref name="failure"/>, when any byte is not available;
     /// <paramref name="destination"/> is then in an unspecified state.</returns>

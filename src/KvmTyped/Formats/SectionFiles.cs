@@ -78,7 +78,13 @@ internal sealed class SectionedPhysicalMemory : IPhysicalMemory
         ranges.AddRange(_sections.Where(s => s.File is not null).Select(s => new PhysicalRange(s.Ref.PhysicalAddress, s.Ref.Size, s.Ref.FileName)));
         ranges.Sort((a, b) => a.Start.CompareTo(b.Start));
         Ranges = ranges;
+        var stored = new List<PhysicalRange>(core.StoredRanges);
+        stored.AddRange(_sections.Where(s => s.File is not null).Select(s => new PhysicalRange(s.Ref.PhysicalAddress, s.Ref.Size, s.Ref.FileName)));
+        stored.Sort((a, b) => a.Start.CompareTo(b.Start));
+        StoredRanges = stored;
     }
+
+    public IReadOnlyList<PhysicalRange> StoredRanges { get; }
 
     public string FormatName => _core.FormatName + " + section files";
 

@@ -35,7 +35,8 @@ public sealed class KernelStacks
     private readonly ulong _stackBytes;
 
     /// <summary>Stacks of an opened image.</summary>
-    /// <exception cref="KvmException">The kernel's types lack task_struct (see <see cref="KernelTasks"/>).</exception>
+    /// <exception cref="KvmException">The kernel is not an x86-64 or i386 one (no other is unwound yet), or its types
+    /// lack task_struct (see <see cref="KernelTasks"/>).</exception>
     public KernelStacks(Kvm kvm)
         : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), KernelModules.For(kvm))
     {
@@ -51,6 +52,8 @@ public sealed class KernelStacks
     internal KernelStacks(IKernelMemory memory, Func<string, ulong?> symbol, KernelMachine machine, KernelTasks tasks, KernelModules modules,
         KernelSymbolizer symbolizer, CpuNotes notes, int pageSize, int cpuCount)
     {
+        if (machine is not (KernelMachine.X86_64 or KernelMachine.X86))
+            throw new KvmException($"kernel stacks are unwound on x86-64 and i386 kernels only; this one is {machine}");
         _memory = memory;
         _symbol = symbol;
         _machine = machine;

@@ -27,8 +27,12 @@ public sealed record KernelLogRecord(ulong Sequence, ulong TimestampNs, int Leve
 /// buffer before that (SYMBOL(log_end)).</summary>
 public static class KernelLog
 {
-    /// <summary>The largest text ring (or log_buf) read.</summary>
+    /// <summary>The most bytes read in bulk for one log: the text ring (or log_buf), its descriptors and infos together.
+    /// Each buffer is allocated only after each of its pages was read, so a dump pays for no more than it holds.</summary>
     public const long MaxBufferBytes = 256L << 20;
+
+    /// <summary>The stride of the readability probe before a bulk read: the smallest page.</summary>
+    private const ulong ProbeStride = 4096;
 
     /// <summary>The most descriptors read from the ring (count_bits ≤ 24).</summary>
     public const int MaxCountBits = 24;
@@ -107,10 +111,21 @@ public static class KernelLog
             return offset;
         }
 
+        private ulong _bulkBytes;
+
+        /// <summary>Reads a buffer whole. The buffers of one log together are at most <see cref="MaxBufferBytes"/>, and
+        /// each is allocated only once every page of it has been found readable: a crafted header costs memory only as
+        /// far as the dump holds the bytes it claims.</summary>
         private byte[] Bulk(ulong address, ulong length, string what)
         {
-            if (length > (ulong)MaxBufferBytes)
-                throw new KvmException($"{what}: {length} bytes is more than the {MaxBufferBytes >> 20} MiB read");
+            if (length > (ulong)MaxBufferBytes - _bulkBytes)
+                throw new KvmException($"{what}: {length} bytes is more than the {MaxBufferBytes >> 20} MiB read for the log ({_bulkBytes} read before)");
+            if (length > 0 && address > ulong.MaxValue - (length - 1))
+                throw new KvmException($"{what}: {length} bytes at 0x{address:x} pass the end of the address space");
+            Span<byte> probe = stackalloc byte[1];
+            for (var a = address; a - address < length; a = unchecked((a | (ProbeStride - 1)) + 1))
+                ReadBytes(a, probe, what);
+            _bulkBytes += length;
             var bytes = new byte[length];
             ReadBytes(address, bytes, what);
             memory.Add(address, bytes);

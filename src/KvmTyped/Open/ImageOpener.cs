@@ -118,9 +118,7 @@ internal static class ImageOpener
                 var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
                 throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
             }
-            var machine = core.Machine != KernelMachine.Unknown ? core.Machine
-                : symbols is not null && symbols.Machine != KernelMachine.Unknown ? symbols.Machine
-                : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
+            var machine = KernelArchitecture.Decide(core.Machine, symbols, core.VmcoreInfo, model, corePath);
 
             var vmi = core.VmcoreInfo;
             if (symbols is null)
@@ -138,7 +136,9 @@ internal static class ImageOpener
                 symbols = linked;
             }
             IKernelImageLayout layout;
-            if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
+            if (KernelArchitecture.HasOwnLayout(machine))
+                layout = KernelArchitecture.Detect(machine, physical, vmi, symbols, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
+            else if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
             {
                 // The namelist can name the kernel's page tables: find the kernel properly, and check the
                 // namelist belongs to this dump (release, banner, VMCOREINFO symbols).
@@ -253,6 +253,7 @@ internal static class ImageOpener
         {
             Em386 => KernelMachine.X86,
             EmX86_64 => KernelMachine.X86_64,
+            EmAarch64 => KernelMachine.Arm64,
             _ => KernelMachine.Unknown,
         };
         // The kernel's model is the machine's: QEMU writes ELF64 cores with EM_386 for i386 guests.

@@ -53,6 +53,7 @@ internal sealed class ElfSymbolTable : ISymbolTable
         {
             Em386 => KernelMachine.X86,
             EmX86_64 => KernelMachine.X86_64,
+            EmAarch64 => KernelMachine.Arm64,
             _ => KernelMachine.Unknown,
         };
         DataModel = Machine.DataModel() ?? (image.Is64 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);

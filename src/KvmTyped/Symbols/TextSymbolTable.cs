@@ -8,6 +8,13 @@ namespace KvmTyped.Symbols;
 /// Lines are "ADDRESS TYPE NAME"; the address width (8 or 16 hex digits) gives the data model.</summary>
 internal sealed class TextSymbolTable : ISymbolTable
 {
+    /// <summary>The largest symbol text read: a System.map or a kallsyms with every module (a Debian amd64 kernel's
+    /// System.map is 4 MiB; /proc/kallsyms with modules loaded, about 10 MiB).</summary>
+    public const long MaxTextBytes = 256L << 20;
+
+    /// <summary>The longest symbol name accepted (KSYM_NAME_LEN is 512 since Linux 6.1).</summary>
+    public const int MaxNameLength = 4096;
+
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
@@ -40,8 +47,8 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(RandomAccessFile file)
     {
-        if (file.Length > int.MaxValue)
-            throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist (2 GiB)");
+        if (file.Length > MaxTextBytes)
+            throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist ({MaxTextBytes >> 20} MiB)");
         var head = file.Unchecked(0, (int)Math.Min(file.Length, 4096));
         var width = FirstLineWidth(head, out var reason);
         if (width <= 0)
@@ -49,8 +56,8 @@ internal sealed class TextSymbolTable : ISymbolTable
         return new TextSymbolTable(file.Path, "System.map", file, null, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
     }
 
-    /// <summary>Largest kallsyms text read (a kernel with every module loaded shows a few tens of MiB).</summary>
-    internal const int MaxKallsymsBytes = 512 << 20;
+    /// <summary>Largest kallsyms text read, the cap of every symbol text (a kernel with every module loaded shows a few tens of MiB).</summary>
+    internal const int MaxKallsymsBytes = (int)MaxTextBytes;
 
     /// <summary>Bytes asked for per read of a kallsyms file. /proc/kallsyms (a seq_file) gives at most a page per read
     /// however much is asked, so it takes about one read per 4 KiB of text (the running kernel's open avoids reading it,
@@ -150,6 +157,8 @@ internal sealed class TextSymbolTable : ISymbolTable
                 name = name[..^1];
             if (name.IsEmpty)
                 throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
+            if (name.Length > MaxNameLength)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
         return new SymbolIndex(list, i => char.IsAsciiLetterUpper(list[i].Type), kallsymsOrder: Kind == "kallsyms");

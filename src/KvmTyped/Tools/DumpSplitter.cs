@@ -98,7 +98,7 @@ public static class DumpSplitter
         var corePath = Path.Combine(outputDirectory, options.CoreName);
         using (var core = new FileStream(corePath, FileMode.Create, FileAccess.Write))
         {
-            var machine = (ushort)(kvm.Machine == KernelMachine.X86 ? 3 : 62);
+            var machine = (ushort)(kvm.Machine switch { KernelMachine.X86 => 3, KernelMachine.Arm64 => 183, _ => 62 });
             var needs64 = kvm.DataModel == DataModel.LP64 || inCore.Any(r => r.End > uint.MaxValue);
             var layout = WriteHeaders(core, needs64, machine, notes, inCore);
             for (var i = 0; i < inCore.Count; i++)

@@ -181,4 +181,17 @@ public class CliBacktraceTests
             Assert.Equal(withMap, alone);
         }
     }
+
+    [Fact]
+    public void Bt_on_an_arm64_kernel_says_it_is_not_unwound_and_mod_still_lists_its_modules()
+    {
+        string[] arm64 = ["-n", Fixtures.Get(Dumps.Arm64Map), "-c", Fixtures.Get(Dumps.Arm64Kdump)];
+        var (code, o, e) = Run(["bt", .. arm64]);
+        Assert.Equal(1, code);
+        Assert.Equal("", o);
+        Assert.Equal($"kvmtyped: kernel stacks are unwound on x86-64 and i386 kernels only; this one is Arm64{Environment.NewLine}", e);
+        var (mcode, mo, _) = Run(["mod", .. arm64]);
+        Assert.Equal(0, mcode);
+        Assert.Contains("  fat  ", mo, StringComparison.Ordinal);
+    }
 }

@@ -28,8 +28,12 @@ internal sealed class LinuxTruth
     public (int ParentPid, int ZombiePid) Zombie =>
         (_root.GetProperty("labzombie").GetProperty("parent_pid").GetInt32(), _root.GetProperty("labzombie").GetProperty("zombie_pid").GetInt32());
 
-    /// <summary>The panic line of a kdump set, or null.</summary>
-    public string? Panic => _root.TryGetProperty("kdump", out var k) && k.TryGetProperty("panic", out var p) ? p.GetString() : null;
+    /// <summary>The panic line of a kdump set (x86: kdump.panic) or of a dump QEMU took at a panic (arm64: panic.message),
+    /// or null.</summary>
+    public string? Panic =>
+        _root.TryGetProperty("kdump", out var k) && k.TryGetProperty("panic", out var p) ? p.GetString()
+        : _root.TryGetProperty("panic", out var q) && q.TryGetProperty("message", out var m) ? "Kernel panic - not syncing: " + m.GetString()
+        : null;
 
     public IReadOnlyList<ProcTask> Tasks =>
     [
@@ -54,7 +58,8 @@ public sealed record DumpCase(string Folder, string Core, string Namelist, strin
     public const string I386Btf = "i386/vmlinux-6.1.0-50-686-pae.btf";
 
     /// <summary>Every fixture dump: amd64 with System.map (BTF from the image's memory) and with vmlinux (its .BTF),
-    /// i386 with System.map and the detached BTF file (the kernel has none), ELF and kdump-compressed.</summary>
+    /// i386 with System.map and the detached BTF file (the kernel has none), ELF and kdump-compressed; arm64 (QEMU's
+    /// flattened zlib kdump) with System.map, BTF from the image's memory.</summary>
     public static TheoryData<DumpCase> All() => new(Cases);
 
     internal static readonly DumpCase[] Cases =
@@ -68,5 +73,6 @@ public sealed record DumpCase(string Folder, string Core, string Namelist, strin
         new("i386/pae-kdump-kaslr", Dumps.I386KdumpElf, Dumps.I386Map, I386Btf, "file"),
         new("i386/pae-kdump-kaslr", Dumps.I386Kdump, Dumps.I386Map, I386Btf, "file"),
         new("i386/pae-kdump-kaslr", Dumps.I386Kdump, Dumps.I386Vmlinux, I386Btf, "file"),
+        new("arm64", Dumps.Arm64Kdump, Dumps.Arm64Map, null, "image memory"),
     ];
 }

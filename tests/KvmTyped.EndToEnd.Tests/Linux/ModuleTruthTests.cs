@@ -14,9 +14,9 @@ public class ModuleTruthTests(ITestOutputHelper output)
 {
     private sealed record TruthModule(string Name, ulong Base, ulong Size, string State, Dictionary<string, ulong> Sections);
 
-    private static List<TruthModule> Truth()
+    private static List<TruthModule> Truth(string folder = "amd64/panic-kaslr")
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.Root, "amd64/panic-kaslr/truth.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.Root, folder, "truth.json")));
         return
         [
             .. doc.RootElement.GetProperty("modules").EnumerateArray().Select(m => new TruthModule(
@@ -29,12 +29,14 @@ public class ModuleTruthTests(ITestOutputHelper output)
 
     private static Kvm Open() => Kvm.Open(Fixtures.Get(Dumps.Amd64Map), Fixtures.Get(BacktraceTruthTests.PanicDump));
 
-    [Fact]
-    public void The_module_list_is_the_guest_s()
+    [Theory]
+    [InlineData("amd64/panic-kaslr", BacktraceTruthTests.PanicDump, Dumps.Amd64Map)]
+    [InlineData("arm64", Dumps.Arm64Kdump, Dumps.Arm64Map)]
+    public void The_module_list_is_the_guest_s(string folder, string dump, string map)
     {
-        using var kvm = Open();
+        using var kvm = Kvm.Open(Fixtures.Get(map), Fixtures.Get(dump));
         var modules = KernelModules.For(kvm).List();
-        var truth = Truth();
+        var truth = Truth(folder);
         Assert.Equal(truth.Select(t => (t.Name, t.Base, t.Size, t.State)), modules.Select(m => (m.Name, m.Base, m.Size, m.State)));
         foreach (var (m, t) in modules.Zip(truth))
         {

@@ -23,6 +23,7 @@ public class LayerTests
     private static readonly Dictionary<string, string> Folders = new(StringComparer.Ordinal)
     {
         ["IO"] = "IO", ["Formats"] = "Formats", ["Translation"] = "Translation", ["Symbols"] = "Symbols", ["Arch"] = "Arch",
+        ["Arch/X86"] = "Arch", ["Arch/Arm64"] = "Arch",
         ["Types"] = "Types", ["Btf"] = "Btf", ["Dwarf"] = "Dwarf", ["Open"] = "Open", ["Linux"] = "Linux", ["Compat"] = "Compat", ["Tools"] = "Tools",
     };
 
@@ -115,8 +116,13 @@ public class LayerTests
     private static string LayerOfFile(string root, string path)
     {
         var relative = Path.GetRelativePath(root, path);
-        var first = relative.Split(Path.DirectorySeparatorChar)[0];
-        return relative.Contains(Path.DirectorySeparatorChar) ? Folders.GetValueOrDefault(first, "?" + first) : "Base";
+        var parts = relative.Split(Path.DirectorySeparatorChar);
+        if (parts.Length == 1)
+            return "Base";
+        // An architecture's own folder (Arch/Arm64) is registered by its two-level name; other folders by their first.
+        if (parts.Length > 2 && Folders.TryGetValue(parts[0] + "/" + parts[1], out var layer))
+            return layer;
+        return Folders.GetValueOrDefault(parts[0], "?" + parts[0]);
     }
 
     /// <summary>The layer a symbol from the library's own sources belongs to; null for symbols of other assemblies.</summary>

@@ -1,6 +1,5 @@
 using System.Text;
 using KvmTyped.Symbols;
-using KvmTyped.Tests.Linux;
 
 namespace KvmTyped.Tests.TestSupport;
 

@@ -303,15 +303,16 @@ internal sealed class KernelLayout : IKernelImageLayout
 
     /// <summary>Physical addresses congruent to <paramref name="linkAddress"/> modulo <paramref name="alignment"/> that
     /// hold "Linux version ", in address order.</summary>
-    /// <remarks>At most <see cref="MaxBannerProbes"/> addresses are read, so a source claiming absurd ranges cannot
-    /// make the search run for ever.</remarks>
+    /// <remarks>Only the bytes the source stores are searched (<see cref="IPhysicalMemory.StoredRanges"/>: a core
+    /// claiming terabytes its file cannot back costs nothing), and at most <see cref="MaxBannerProbes"/> addresses are
+    /// read, so a source claiming absurd ranges cannot make the search run for ever.</remarks>
     internal static IEnumerable<ulong> BannerCandidates(IPhysicalMemory memory, ulong linkAddress, ulong alignment)
     {
         var probes = 0;
         var prefix = Encoding.ASCII.GetBytes(BannerPrefix);
         var buffer = new byte[prefix.Length];
         var residue = linkAddress & (alignment - 1);
-        foreach (var range in memory.Ranges)
+        foreach (var range in memory.StoredRanges)
         {
             if (range.Length < (ulong)prefix.Length)
                 continue;

@@ -10,6 +10,8 @@ internal static class ElfConstants
     public const ushort EtCore = 4;
     public const ushort Em386 = 3;
     public const ushort EmX86_64 = 62;
+    /// <summary>EM_AARCH64.</summary>
+    public const ushort EmAarch64 = 183;
     public const uint PtLoad = 1;
     public const uint PtNote = 4;
     public const uint ShtSymtab = 2;

@@ -646,6 +646,7 @@ internal sealed class KdumpFile : IPhysicalMemory
     {
         "x86_64" or "amd64" => KernelMachine.X86_64,
         "i386" or "i486" or "i586" or "i686" or "x86" => KernelMachine.X86,
+        "aarch64" or "arm64" => KernelMachine.Arm64,
         _ => KernelMachine.Unknown,
     };
 
