@@ -319,16 +319,7 @@ internal sealed class KernelKallsyms
     /// kernel's order.</summary>
     public bool TryFindNearest(ulong address, out KernelSymbol symbol)
     {
-        int lo = 0, hi = _addresses.Length;
-        while (lo < hi)
-        {
-            var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_addresses[mid] <= address)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        var i = lo - 1;
+        var i = SymbolIndex.FirstAbove(_addresses, address) - 1;
         if (i < 0)
         {
             symbol = default;
@@ -344,16 +335,7 @@ internal sealed class KernelKallsyms
     /// symbol at or below it ends.</summary>
     public bool TryFindNext(ulong address, out KernelSymbol symbol)
     {
-        int lo = 0, hi = _addresses.Length;
-        while (lo < hi)
-        {
-            var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_addresses[mid] <= address)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (var i = lo; i < _addresses.Length; i++)
+        for (var i = SymbolIndex.FirstAbove(_addresses, address); i < _addresses.Length; i++)
         {
             if (TypeAt(i) is 'A' or 'a')
                 continue;

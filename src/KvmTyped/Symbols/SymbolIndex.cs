@@ -91,16 +91,7 @@ internal sealed class SymbolIndex
     /// name constants, not places in the image, so they end no symbol (the kernel's kallsyms leaves them out too).</summary>
     public bool TryFindNext(ulong address, out KernelSymbol symbol)
     {
-        int lo = 0, hi = _sortedAddresses.Length;
-        while (lo < hi)
-        {
-            var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_sortedAddresses[mid] <= address)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (var i = lo; i < _sortedAddresses.Length; i++)
+        for (var i = SymbolIndex.FirstAbove(_sortedAddresses, address); i < _sortedAddresses.Length; i++)
         {
             var s = _symbols[_sortedIndex[i]];
             if (s.Type is not ('A' or 'a'))
@@ -115,17 +106,7 @@ internal sealed class SymbolIndex
 
     public bool TryFindNearest(ulong address, out KernelSymbol symbol)
     {
-        // First index whose address is above the one asked for; the run before it holds the answer.
-        int lo = 0, hi = _sortedAddresses.Length;
-        while (lo < hi)
-        {
-            var mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (_sortedAddresses[mid] <= address)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        var i = lo - 1;
+        var i = SymbolIndex.FirstAbove(_sortedAddresses, address) - 1;
         if (i < 0)
         {
             symbol = default;
@@ -135,5 +116,21 @@ internal sealed class SymbolIndex
             i--;
         symbol = _symbols[_sortedIndex[i]];
         return true;
+    }
+
+    /// <summary>The index of the first address above <paramref name="address"/> in ascending <paramref name="sorted"/>
+    /// addresses (its length when none is): the run before it holds the nearest symbol, the entries from it the next.</summary>
+    internal static int FirstAbove(ReadOnlySpan<ulong> sorted, ulong address)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            var mid = (int)(((uint)lo + (uint)hi) >> 1);
+            if (sorted[mid] <= address)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
     }
 }
