@@ -11,6 +11,7 @@ using KvmTyped.IO;
 using KvmTyped.Linux;
 using KvmTyped.Symbols;
 using KvmTyped.Tests.Btf;
+using KvmTyped.Tests.Linux.Unwind;
 using KvmTyped.Tools;
 using KvmTyped.Translation;
 using KvmTyped.Types;
@@ -24,7 +25,9 @@ namespace KvmTyped.Fuzz;
 /// (stated where the parser is) applied to inputs of at most 1 MiB.</param>
 /// <param name="MaxReads">The most reads of the memory the input stands for (walkers only; 0: the target reads a file).</param>
 /// <param name="Run">Runs the target; the library's own exceptions (<see cref="KvmException"/>) are a clean outcome.</param>
-public sealed record FuzzTarget(string Name, string What, long MaxAllocatedBytes, long MaxReads, Action<byte[]> Run);
+/// <param name="Prepare">Loads once what every input of the target shares (a kernel's BTF), before the first input's
+/// allocations are counted.</param>
+public sealed record FuzzTarget(string Name, string What, long MaxAllocatedBytes, long MaxReads, Action<byte[]> Run, Action? Prepare = null);
 
 /// <summary>Every fuzz target, by name.</summary>
 public static class FuzzTargets
@@ -50,7 +53,25 @@ public static class FuzzTargets
         new("tasks", "kernel memory at 0x1000 holding init_task and the tasks it leads to, read through a fixed BTF", 64 * MiB, KernelTasks.MaxTasks * 8L, TasksTarget),
         new("pagetables-x86", "byte 0 picks the paging mode (4 or 5 levels, PAE, non-PAE), bytes 4-7 the root table, 8-71 eight addresses; all of it is physical memory from 0", 1 * MiB, 4096, X86TablesTarget),
         new("pagetables-arm64", "byte 0 picks granule and VA size, byte 1 the half, bytes 4-7 the root table, 8-71 eight addresses; all of it is physical memory from 0", 1 * MiB, 4096, Arm64TablesTarget),
+        new("unwind-orc", "registers, ORC entries (6.1, 6.3 and 6.4 layouts) and a task and IRQ stack, unwound with ORC as Debian's 6.1 amd64 kernel lays out its structs (BacktraceFuzzing.UnwindOrc)", 16 * MiB, UnwindReads,
+            input => BacktraceFuzzing.UnwindOrc(input, FixtureTypes.Amd64, FuzzWork.Count), PrepareAmd64),
+        new("unwind-fp", "registers and a task and IRQ stack unwound by frame pointers; bit 1 of byte 0 picks the kernel: i386 (clear) or x86-64 (set) (BacktraceFuzzing.UnwindFramePointers)", 16 * MiB, UnwindReads,
+            input => BacktraceFuzzing.UnwindFramePointers(input, input.Length > 0 && (input[0] & 2) != 0 ? FixtureTypes.Amd64 : FixtureTypes.I386, FuzzWork.Count), PrepareBoth),
+        new("orc-table", "a vmlinux's ORC tables (ip table, entries, the lookup blocks) and four ips looked up in them (BacktraceFuzzing.OrcTableLookup)", 16 * MiB, 1 << 16,
+            input => BacktraceFuzzing.OrcTableLookup(input, FixtureTypes.Amd64, FuzzWork.Count), PrepareAmd64),
+        new("modules", "byte 0 picks the kernel (even: amd64, odd: i386); the rest is kernel memory holding the modules list head, each module, its symbol and ORC tables (BacktraceFuzzing.ModuleWalk)", 96 * MiB, 1 << 22,
+            input => BacktraceFuzzing.ModuleWalk(input.AsSpan(Math.Min(1, input.Length)), input.Length > 0 && (input[0] & 1) != 0 ? FixtureTypes.I386 : FixtureTypes.Amd64, FuzzWork.Count), PrepareBoth),
+        new("cpu-notes", "an ELF note area: every CPU's registers from its NT_PRSTATUS (x86-64 and i386 layouts) (BacktraceFuzzing.RegisterNotes)", 4 * MiB, 0,
+            input => BacktraceFuzzing.RegisterNotes(input)),
     ];
+
+    /// <summary>The most reads one unwind may make: every frame of the longest trace (the unwinders' cap) reading a few
+    /// words, an exception frame or a resync scan among them, and the stack scan after a failed step.</summary>
+    private const long UnwindReads = 1 << 16;
+
+    private static void PrepareAmd64() => _ = FixtureTypes.Amd64;
+
+    private static void PrepareBoth() => _ = (FixtureTypes.Amd64, FixtureTypes.I386);
 
     /// <summary>The target of that name.</summary>
     public static FuzzTarget Get(string name) =>
@@ -66,6 +87,7 @@ public static class FuzzTargets
     public static Outcome Execute(FuzzTarget target, byte[] input)
     {
         ArgumentNullException.ThrowIfNull(target);
+        target.Prepare?.Invoke();
         FuzzWork.Reset();
         var before = GC.GetAllocatedBytesForCurrentThread();
         KvmException? error = null;

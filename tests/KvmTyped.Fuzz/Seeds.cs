@@ -9,6 +9,7 @@ using KvmTyped.Formats.Compression;
 using KvmTyped.Linux;
 using KvmTyped.Open;
 using KvmTyped.Symbols;
+using KvmTyped.Tests.Linux.Unwind;
 using KvmTyped.Tests.TestSupport;
 using KvmTyped.TestSupport;
 
@@ -136,6 +137,36 @@ internal static class Seeds
         foreach (var mode in new[] { 0, 1, 2, 3 })
             Put("pagetables-x86", "mode" + mode.ToString(System.Globalization.CultureInfo.InvariantCulture), X86TablesSeed(mode));
         Put("pagetables-arm64", "4k-48-kernel", Arm64TablesSeed());
+
+        // Backtraces: the inputs the unit tests check reach their code, and each variant the byte layouts pick.
+        var orc = BacktraceSeeds.Orc();
+        Put("unwind-orc", "registers-6.1", orc);
+        Put("unwind-orc", "switched-out-6.1", [1, .. orc.AsSpan(1)]);
+        Put("unwind-orc", "registers-6.4", [orc[0], orc[1], 2, .. orc.AsSpan(3)]);
+        Put("unwind-fp", "i386-registers", BacktraceSeeds.FramePointers());
+        Put("unwind-fp", "amd64-registers", FramePointers64());
+        Put("orc-table", "three-entries", BacktraceSeeds.OrcTable());
+        Put("modules", "amd64-empty", [0, .. BacktraceSeeds.EmptyModuleList()]);
+        Put("modules", "amd64-fat", [0, .. BacktraceSeeds.OneModuleList()]);
+        // The real note areas: QEMU's (NT_PRSTATUS and its own CPU state per vCPU, VMCOREINFO) and the kdump kernels'
+        // (the panic CPU's registers and the others', VMCOREINFO), 64-bit and 32-bit.
+        Put("cpu-notes", "amd64-qemu", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/nokaslr/dump.elf.gz")));
+        Put("cpu-notes", "amd64-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz")));
+        Put("cpu-notes", "i386-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz")));
+    }
+
+    /// <summary>The frame-pointer input on x86-64 (bit 1 of byte 0): registers at code offset 0x10, stack offset 0x100,
+    /// an rbp chain of one frame whose return address is code offset 0x55.</summary>
+    private static byte[] FramePointers64()
+    {
+        const ulong Stack = 0xffffc90000010000, Code = 0xffffffff81000000;
+        var data = new byte[32 + 0x400];
+        data[0] = 2;
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0x100);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(16), 0x10);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(24), Stack + 0x200);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(32 + 0x208), Code + 0x55);
+        return data;
     }
 
     private static string CutNamelist(string map, string output)

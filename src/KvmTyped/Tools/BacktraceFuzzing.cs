@@ -41,8 +41,9 @@ internal static class BacktraceFuzzing
     private const ulong Stack32 = 0xc1100000;
     private const ulong Code32 = 0xc7000000;
 
-    /// <summary>The ORC unwinder over a stack, registers and ORC entries taken from <paramref name="data"/>.</summary>
-    public static int UnwindOrc(ReadOnlySpan<byte> data, BtfTypes types)
+    /// <summary>The ORC unwinder over a stack, registers and ORC entries taken from <paramref name="data"/>;
+    /// <paramref name="onRead"/>, when given, is called on every read of the kernel memory built from it.</summary>
+    public static int UnwindOrc(ReadOnlySpan<byte> data, BtfTypes types, Action? onRead = null)
     {
         ArgumentNullException.ThrowIfNull(types);
         var header = Take(data, 0, 64);
@@ -63,7 +64,7 @@ internal static class BacktraceFuzzing
                 OrcEntry.Decode(BinaryPrimitives.ReadInt16LittleEndian(e[2..]), BinaryPrimitives.ReadInt16LittleEndian(e[4..]), (uint)flags & 0xf, ((uint)flags >> 4) & 0xf, type, end, signal, version));
         }
         var rest = data.Length > 64 + count * 10 ? data[(64 + count * 10)..] : [];
-        var memory = new BlockMemory(DataModel.LP64);
+        var memory = new BlockMemory(DataModel.LP64, onRead);
         memory.Add(Stack64, Take(rest, 0, 0x8000));
         var code = new byte[CodeSize];
         Take(rest, 0, 256).CopyTo(code);
@@ -93,15 +94,15 @@ internal static class BacktraceFuzzing
     }
 
     /// <summary>The frame-pointer unwinder over a stack and registers taken from <paramref name="data"/>, in the data
-    /// model of <paramref name="types"/> (i386 or x86-64).</summary>
-    public static int UnwindFramePointers(ReadOnlySpan<byte> data, BtfTypes types)
+    /// model of <paramref name="types"/> (i386 or x86-64); <paramref name="onRead"/> as for <see cref="UnwindOrc"/>.</summary>
+    public static int UnwindFramePointers(ReadOnlySpan<byte> data, BtfTypes types, Action? onRead = null)
     {
         ArgumentNullException.ThrowIfNull(types);
         var lp64 = types.PointerSize == 8;
         var model = lp64 ? DataModel.LP64 : DataModel.ILP32;
         var (stack, code) = lp64 ? (Stack64, Code) : (Stack32, Code32);
         var header = Take(data, 0, 32);
-        var memory = new BlockMemory(model);
+        var memory = new BlockMemory(model, onRead);
         memory.Add(stack, Take(data.Length > 32 ? data[32..] : [], 0, 0x4000));
         var placed = new ViewMemory(memory, new BtfRelocator(types, model, "fuzz kernel"));
         var stacks = new StackSet([new StackRange(StackKind.Task, "task", stack, stack + 0x2000), new StackRange(StackKind.HardIrq, "IRQ", stack + 0x2000, stack + 0x4000)]);
@@ -125,15 +126,15 @@ internal static class BacktraceFuzzing
     }
 
     /// <summary>The ORC table reader over vmlinux tables taken from <paramref name="data"/> (struct orc_entry placed by
-    /// <paramref name="types"/>, an x86-64 kernel's BTF).</summary>
-    public static int OrcTableLookup(ReadOnlySpan<byte> data, BtfTypes types)
+    /// <paramref name="types"/>, an x86-64 kernel's BTF); <paramref name="onRead"/> as for <see cref="UnwindOrc"/>.</summary>
+    public static int OrcTableLookup(ReadOnlySpan<byte> data, BtfTypes types, Action? onRead = null)
     {
         ArgumentNullException.ThrowIfNull(types);
         var header = Take(data, 0, 16);
         var count = BinaryPrimitives.ReadUInt32LittleEndian(header) % 4096;
         var blocks = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]) % 512;
         const ulong tables = 0xffffffff82000000;
-        var memory = new BlockMemory(DataModel.LP64);
+        var memory = new BlockMemory(DataModel.LP64, onRead);
         memory.Add(tables, Take(data.Length > 16 ? data[16..] : [], 0, 0x10000));
         var placed = new ViewMemory(memory, new BtfRelocator(types, DataModel.LP64, "fuzz kernel"));
         var entries = tables + count * 4;
@@ -159,14 +160,15 @@ internal static class BacktraceFuzzing
     }
 
     /// <summary>The module walk over kernel memory taken from <paramref name="data"/>: the list, each module's memory
-    /// layout, symbol table and ORC tables, and the symbol tables handed to symbolization.</summary>
-    public static int ModuleWalk(ReadOnlySpan<byte> data, BtfTypes types)
+    /// layout, symbol table and ORC tables, and the symbol tables handed to symbolization; <paramref name="onRead"/> as
+    /// for <see cref="UnwindOrc"/>.</summary>
+    public static int ModuleWalk(ReadOnlySpan<byte> data, BtfTypes types, Action? onRead = null)
     {
         ArgumentNullException.ThrowIfNull(types);
         var lp64 = types.PointerSize == 8;
         var model = lp64 ? DataModel.LP64 : DataModel.ILP32;
         ulong at = lp64 ? 0xffffffffc0000000 : 0xd8000000;
-        var memory = new BlockMemory(model);
+        var memory = new BlockMemory(model, onRead);
         memory.Add(at, Take(data, 0, Math.Min(data.Length, 1 << 20)));
         var placed = new ViewMemory(memory, new BtfRelocator(types, model, "fuzz kernel"));
         try
@@ -237,8 +239,9 @@ internal static class BacktraceFuzzing
         }
     }
 
-    /// <summary>Kernel memory of a few blocks; anything else is unmapped.</summary>
-    private sealed class BlockMemory(DataModel model) : IKernelMemory
+    /// <summary>Kernel memory of a few blocks; anything else is unmapped. Every read is reported to
+    /// <paramref name="onRead"/>, so a harness can bound the work one input makes.</summary>
+    private sealed class BlockMemory(DataModel model, Action? onRead) : IKernelMemory
     {
         private readonly List<(ulong Start, byte[] Bytes)> _blocks = [];
 
@@ -248,6 +251,7 @@ internal static class BacktraceFuzzing
 
         public bool TryReadVirtual(ulong address, Span<byte> destination, [NotNullWhen(false)] out string? failure)
         {
+            onRead?.Invoke();
             foreach (var (start, bytes) in _blocks)
             {
                 if (address >= start && address - start <= (ulong)bytes.Length && (ulong)destination.Length <= (ulong)bytes.Length - (address - start))

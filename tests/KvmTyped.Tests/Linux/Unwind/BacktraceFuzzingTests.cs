@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using KvmTyped.Tools;
 using KvmTyped.Tests.Formats;
+using KvmTyped.TestSupport;
 
 namespace KvmTyped.Tests.Linux.Unwind;
 
@@ -8,59 +8,22 @@ namespace KvmTyped.Tests.Linux.Unwind;
 /// or one of the library's exceptions (caught by the entry point), never anything else.</summary>
 public class BacktraceFuzzingTests
 {
-    private const ulong Code = 0xffffffff81000000;
-
-    /// <summary>An ORC input: registers at code offset 0x10 and stack offset 0x100, an entry for the first function
-    /// (call frame, return address at sp) and an end-of-stack entry for the second.</summary>
-    private static byte[] OrcSeed()
-    {
-        var data = new byte[64 + 2 * 10 + 0x200];
-        data[1] = 2;
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0x100);
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(16), 0x10);
-        BinaryPrimitives.WriteInt16LittleEndian(data.AsSpan(64 + 2), 8);
-        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(64 + 6), 5);            // sp_reg SP, CALL
-        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(74), 0x100);
-        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(74 + 6), 0x400);        // sp_reg UNDEFINED, end
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(84 + 0x100), Code + 0x105);
-        return data;
-    }
-
-    private static byte[] FramePointerSeed()
-    {
-        var data = new byte[32 + 0x400];
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0x100);
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(16), 0x10);
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(24), 0xc1100200);
-        BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(32 + 0x204), 0xc7000055);
-        return data;
-    }
-
-    private static byte[] EmptyModuleList()
-    {
-        var data = new byte[64];
-        BinaryPrimitives.WriteUInt64LittleEndian(data, 0xffffffffc0000000);
-        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0xffffffffc0000000);
-        return data;
-    }
-
     [Fact]
     public void Seeds_reach_the_code_they_are_for()
     {
-        Assert.Equal(2, BacktraceFuzzing.UnwindOrc(OrcSeed(), FixtureTypes.Amd64));
-        Assert.Equal(2, BacktraceFuzzing.UnwindFramePointers(FramePointerSeed(), FixtureTypes.I386));
-        Assert.Equal(0, BacktraceFuzzing.ModuleWalk(EmptyModuleList(), FixtureTypes.Amd64));
+        Assert.Equal(2, BacktraceFuzzing.UnwindOrc(BacktraceSeeds.Orc(), FixtureTypes.Amd64));
+        Assert.Equal(2, BacktraceFuzzing.UnwindFramePointers(BacktraceSeeds.FramePointers(), FixtureTypes.I386));
+        Assert.Equal(0, BacktraceFuzzing.ModuleWalk(BacktraceSeeds.EmptyModuleList(), FixtureTypes.Amd64));
+        Assert.Equal(1, BacktraceFuzzing.ModuleWalk(BacktraceSeeds.OneModuleList(), FixtureTypes.Amd64));
         Assert.Equal(1, BacktraceFuzzing.RegisterNotes(CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))));
-        var table = new byte[16 + 3 * 4 + 3 * 6];
-        BinaryPrimitives.WriteUInt32LittleEndian(table, 3);
-        Assert.Equal(4, BacktraceFuzzing.OrcTableLookup(table, FixtureTypes.Amd64));
+        Assert.Equal(4, BacktraceFuzzing.OrcTableLookup(BacktraceSeeds.OrcTable(), FixtureTypes.Amd64));
     }
 
     [Fact]
     public void Random_and_mutated_inputs_end_cleanly()
     {
         var random = new Random(1234);
-        byte[][] seeds = [OrcSeed(), FramePointerSeed(), EmptyModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))];
+        byte[][] seeds = [BacktraceSeeds.Orc(), BacktraceSeeds.FramePointers(), BacktraceSeeds.OneModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))];
         var outcomes = new int[5, 2];
         for (var round = 0; round < 400; round++)
         {
@@ -82,6 +45,18 @@ public class BacktraceFuzzingTests
         // The unwinders always give a result (a damaged stack ends a trace, it throws nothing).
         Assert.Equal(0, outcomes[0, 0]);
         Assert.Equal(0, outcomes[1, 0]);
+    }
+
+    [Fact]
+    public void A_real_cores_note_area_gives_each_cpus_registers()
+    {
+        // The QEMU dump: one NT_PRSTATUS per vCPU (QEMU's own notes beside them are not counted); the guest's CPUs are
+        // counted by their ksoftirqd threads in the task list recorded inside it.
+        var notes = BacktraceSeeds.NoteArea(Fixtures.Get("amd64/nokaslr/dump.elf.gz"));
+        var cpus = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Fixtures.Get("amd64/nokaslr/truth.json")), "\"ksoftirqd/[0-9]+\"")
+            .Select(m => m.Value).Distinct().Count();
+        Assert.True(cpus > 0);
+        Assert.Equal(cpus, BacktraceFuzzing.RegisterNotes(notes));
     }
 
     private static byte[] RandomBytes(Random random)
