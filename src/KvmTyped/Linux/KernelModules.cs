@@ -67,20 +67,23 @@ public sealed class KernelModules
     private readonly IKernelMemory _memory;
     private readonly Func<string, ulong?> _symbol;
     private readonly KernelMachine _machine;
+    private readonly Func<string, string> _missing;
     private readonly Lazy<(KernelModule[] Modules, ModuleOrcTables[] Orc)> _list;
 
     /// <summary>Modules of an opened image.</summary>
     public KernelModules(Kvm kvm)
-        : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.Machine)
+        : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.Machine, kvm.MissingSymbol)
     {
     }
 
-    /// <summary>Modules over any kernel memory that places relocated structs (tests, fuzzing).</summary>
-    internal KernelModules(IKernelMemory memory, Func<string, ulong?> symbol, KernelMachine machine)
+    /// <summary>Modules over any kernel memory that places relocated structs (tests, fuzzing); <paramref name="missing"/>
+    /// says why a symbol is not there and what would supply it.</summary>
+    internal KernelModules(IKernelMemory memory, Func<string, ulong?> symbol, KernelMachine machine, Func<string, string>? missing = null)
     {
         _memory = memory;
         _symbol = symbol;
         _machine = machine;
+        _missing = missing ?? (name => $"the namelist has no symbol \"{name}\"");
         _list = new(Read, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -108,7 +111,7 @@ public sealed class KernelModules
 
     private (KernelModule[], ModuleOrcTables[]) Read()
     {
-        var head = _symbol("modules") ?? throw new KvmException("the namelist has no symbol \"modules\": the module list cannot be found");
+        var head = _symbol("modules") ?? throw new KvmException($"{_missing("modules")}: the module list cannot be found");
         var modules = new List<KernelModule>();
         var orc = new List<ModuleOrcTables>();
         var symbols = 0;

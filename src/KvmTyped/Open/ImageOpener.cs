@@ -8,6 +8,7 @@ using KvmTyped.Formats.Lime;
 using KvmTyped.Symbols;
 using KvmTyped.Translation;
 using KvmTyped.Arch;
+using KvmTyped.Arch.Arm64;
 using KvmTyped.Arch.X86;
 using static KvmTyped.Formats.Elf.ElfConstants;
 
@@ -123,7 +124,7 @@ internal static class ImageOpener
             var vmi = core.VmcoreInfo;
             if (symbols is null)
             {
-                symbols = OpenDumpSymbols(core, physical, model, corePath);
+                symbols = OpenDumpSymbols(core, physical, model, machine, corePath);
                 owned.Add(symbols);
                 namelistPath = corePath;
             }
@@ -162,9 +163,10 @@ internal static class ImageOpener
     }
 
     /// <summary>The kernel's symbols from the dump itself: kallsyms located by VMCOREINFO (Linux 6.0 on), read through
-    /// the kernel text mapping, with VMCOREINFO's own SYMBOL(…) entries for what kallsyms lacks.</summary>
-    /// <exception cref="KvmOpenException">The dump does not locate kallsyms, or its kernel is not x86.</exception>
-    private static DumpSymbolTable OpenDumpSymbols(CoreParts core, IPhysicalMemory physical, DataModel model, string corePath)
+    /// the kernel image's linear mapping (x86: the text mapping; arm64: kimage_voffset), with VMCOREINFO's own
+    /// SYMBOL(…) entries for what kallsyms lacks.</summary>
+    /// <exception cref="KvmOpenException">The dump does not locate kallsyms, or its kernel's image cannot be placed.</exception>
+    private static DumpSymbolTable OpenDumpSymbols(CoreParts core, IPhysicalMemory physical, DataModel model, KernelMachine machine, string corePath)
     {
         var vmi = core.VmcoreInfo;
         if (!KallsymsTables.TryFromVmcoreInfo(vmi, out var tables, out var missing))
@@ -172,12 +174,16 @@ internal static class ImageOpener
             var why = vmi is null ? "it carries no VMCOREINFO" : $"its VMCOREINFO lacks {string.Join(", ", missing)} (Linux writes them since 6.0)";
             throw new KvmOpenException($"{corePath}: no namelist was given, and the dump does not locate the kernel's own symbol table: {why}; give the kernel's System.map or vmlinux (-n)");
         }
-        // Only a core that says it holds an x86 kernel: the text mapping read below is x86's.
-        if (core.Machine is not (KernelMachine.X86_64 or KernelMachine.X86))
-            throw new KvmOpenException($"{corePath}: the kernel's symbols are read from the dump for x86 kernels only, and this core {(core.Machine == KernelMachine.Unknown ? "does not say it holds one" : $"holds a {core.Machine} kernel")}; give the kernel's System.map or vmlinux (-n)");
+        if (machine == KernelMachine.Arm64)
+        {
+            var window = Arm64ImageWindow.Create(physical, vmi!, corePath);
+            return new DumpSymbolTable(KallsymsImage.Decode(window.TryReadVirtual, tables, model, corePath, machine), vmi!, window.Relocation);
+        }
+        if (machine is not (KernelMachine.X86_64 or KernelMachine.X86))
+            throw new KvmOpenException($"{corePath}: the kernel's symbols are read from the dump for x86 and arm64 kernels only, and this one is {machine.UnameName()}; give the kernel's System.map or vmlinux (-n)");
         var text = X86TextLayout.Create(model, vmi, null, core.VirtualMaps);
         var kallsyms = KallsymsImage.Decode((ulong address, Span<byte> into, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure) => text.AddressSpace.TryReadVirtual(physical, address, into, out failure),
-            tables, model, corePath, core.Machine);
+            tables, model, corePath, machine);
         return new DumpSymbolTable(kallsyms, vmi!, text.SymbolRelocation);
     }
 
