@@ -1,4 +1,5 @@
 using KvmTyped.Tests.TestSupport;
+using KvmTyped.TestSupport;
 using System.Buffers.Binary;
 using System.Text;
 using KvmTyped.Btf;
@@ -54,13 +55,13 @@ public static class FuzzTargets
         new("pagetables-x86", "byte 0 picks the paging mode (4 or 5 levels, PAE, non-PAE), bytes 4-7 the root table, 8-71 eight addresses; all of it is physical memory from 0", 1 * MiB, 4096, X86TablesTarget),
         new("pagetables-arm64", "byte 0 picks granule and VA size, byte 1 the half, bytes 4-7 the root table, 8-71 eight addresses; all of it is physical memory from 0", 1 * MiB, 4096, Arm64TablesTarget),
         new("unwind-orc", "registers, ORC entries (6.1, 6.3 and 6.4 layouts) and a task and IRQ stack, unwound with ORC as Debian's 6.1 amd64 kernel lays out its structs (BacktraceFuzzing.UnwindOrc)", 16 * MiB, UnwindReads,
-            input => BacktraceFuzzing.UnwindOrc(input, FixtureTypes.Amd64, FuzzWork.Count), PrepareAmd64),
+            input => BacktraceFuzzing.UnwindOrc(input, FuzzKernels.Amd64, FuzzWork.Count), PrepareAmd64),
         new("unwind-fp", "registers and a task and IRQ stack unwound by frame pointers; bit 1 of byte 0 picks the kernel: i386 (clear) or x86-64 (set) (BacktraceFuzzing.UnwindFramePointers)", 16 * MiB, UnwindReads,
-            input => BacktraceFuzzing.UnwindFramePointers(input, input.Length > 0 && (input[0] & 2) != 0 ? FixtureTypes.Amd64 : FixtureTypes.I386, FuzzWork.Count), PrepareBoth),
+            input => BacktraceFuzzing.UnwindFramePointers(input, input.Length > 0 && (input[0] & 2) != 0 ? FuzzKernels.Amd64 : FuzzKernels.I386, FuzzWork.Count), PrepareBoth),
         new("orc-table", "a vmlinux's ORC tables (ip table, entries, the lookup blocks) and four ips looked up in them (BacktraceFuzzing.OrcTableLookup)", 16 * MiB, 1 << 16,
-            input => BacktraceFuzzing.OrcTableLookup(input, FixtureTypes.Amd64, FuzzWork.Count), PrepareAmd64),
+            input => BacktraceFuzzing.OrcTableLookup(input, FuzzKernels.Amd64, FuzzWork.Count), PrepareAmd64),
         new("modules", "byte 0 picks the kernel (even: amd64, odd: i386); the rest is kernel memory holding the modules list head, each module, its symbol and ORC tables (BacktraceFuzzing.ModuleWalk)", 96 * MiB, 1 << 22,
-            input => BacktraceFuzzing.ModuleWalk(input.AsSpan(Math.Min(1, input.Length)), input.Length > 0 && (input[0] & 1) != 0 ? FixtureTypes.I386 : FixtureTypes.Amd64, FuzzWork.Count), PrepareBoth),
+            input => BacktraceFuzzing.ModuleWalk(input.AsSpan(Math.Min(1, input.Length)), input.Length > 0 && (input[0] & 1) != 0 ? FuzzKernels.I386 : FuzzKernels.Amd64, FuzzWork.Count), PrepareBoth),
         new("cpu-notes", "an ELF note area: every CPU's registers from its NT_PRSTATUS (x86-64 and i386 layouts) (BacktraceFuzzing.RegisterNotes)", 4 * MiB, 0,
             input => BacktraceFuzzing.RegisterNotes(input)),
     ];
@@ -69,9 +70,9 @@ public static class FuzzTargets
     /// words, an exception frame or a resync scan among them, and the stack scan after a failed step.</summary>
     private const long UnwindReads = 1 << 16;
 
-    private static void PrepareAmd64() => _ = FixtureTypes.Amd64;
+    private static void PrepareAmd64() => _ = FuzzKernels.Amd64;
 
-    private static void PrepareBoth() => _ = (FixtureTypes.Amd64, FixtureTypes.I386);
+    private static void PrepareBoth() => _ = (FuzzKernels.Amd64, FuzzKernels.I386);
 
     /// <summary>The target of that name.</summary>
     public static FuzzTarget Get(string name) =>
@@ -433,5 +434,37 @@ public static class FuzzTargets
         var pte = (input[1] & 4) == 0 ? Arm64LinuxPteFormat.ProtNoneBit58 : Arm64LinuxPteFormat.PresentInvalidNg;
         var root = BinaryPrimitives.ReadUInt32LittleEndian(input.AsSpan(4)) & ~0xfffUL;
         Translate(new Arm64PageTables(memory, root, granule, vaBits, half, format, linuxPteFormat: pte), input);
+    }
+}
+
+/// <summary>The kernels whose BTF places the structs of the backtrace targets: Debian's 6.1 amd64 and i386 PAE kernels.
+/// Under afl-fuzz the program runs from a copy outside the repository, so <c>run.sh</c> points
+/// <c>KVMTYPED_FUZZ_KERNELS</c> at the folder the seed step wrote their BTF to (<c>seeds/kernels</c>); elsewhere (the
+/// test suite, replay) they come from the fixtures.</summary>
+internal static class FuzzKernels
+{
+    /// <summary>The environment variable naming the folder of <c>amd64.btf</c> and <c>i386.btf</c>.</summary>
+    public const string Variable = "KVMTYPED_FUZZ_KERNELS";
+
+    private static readonly Lazy<BtfTypes> Amd64Lazy = new(() => Load("amd64.btf", 8) ?? FixtureTypes.Amd64);
+    private static readonly Lazy<BtfTypes> I386Lazy = new(() => Load("i386.btf", 4) ?? FixtureTypes.I386);
+
+    /// <summary>Debian's 6.1.0-56-amd64.</summary>
+    public static BtfTypes Amd64 => Amd64Lazy.Value;
+
+    /// <summary>Debian's 6.1.0-50-686-pae.</summary>
+    public static BtfTypes I386 => I386Lazy.Value;
+
+    private static BtfTypes? Load(string name, int pointerSize) =>
+        Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } dir
+            ? BtfTypes.Parse(File.ReadAllBytes(Path.Combine(dir, name)), sourceName: name, pointerSize: pointerSize)
+            : null;
+
+    /// <summary>Writes both kernels' BTF into <paramref name="dir"/>, for <see cref="Variable"/>.</summary>
+    public static void Write(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllBytes(Path.Combine(dir, "amd64.btf"), BtfReader.ReadBlob(Fixtures.Get("amd64/vmlinux-6.1.0-56-amd64.gz")).Blob);
+        File.WriteAllBytes(Path.Combine(dir, "i386.btf"), BtfReader.ReadBlob(Fixtures.Get("i386/vmlinux-6.1.0-50-686-pae.btf")).Blob);
     }
 }

@@ -153,6 +153,8 @@ internal static class Seeds
         Put("cpu-notes", "amd64-qemu", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/nokaslr/dump.elf.gz")));
         Put("cpu-notes", "amd64-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz")));
         Put("cpu-notes", "i386-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz")));
+        // The kernels the backtrace targets place their structs with, where run.sh points the campaign at them.
+        FuzzKernels.Write(Path.Combine(outDir, "kernels"));
     }
 
     /// <summary>The frame-pointer input on x86-64 (bit 1 of byte 0): registers at code offset 0x10, stack offset 0x100,

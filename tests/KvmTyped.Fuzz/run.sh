@@ -22,7 +22,7 @@ fi
 grep -q "new(\"$target\"" "$here/FuzzTargets.cs" || { echo "run.sh: no target $target" >&2; exit 2; }
 
 # Seeds: cut from the fixtures by the harness itself (make-seeds.sh does the same for every target).
-[ -d "$out/seeds/$target" ] || "$here/make-seeds.sh" "$out/seeds"
+[ -d "$out/seeds/$target" ] && [ -d "$out/seeds/kernels" ] || "$here/make-seeds.sh" "$out/seeds"
 
 findings=$out/findings/$target
 rm -rf "$findings"
@@ -30,6 +30,8 @@ mkdir -p "$out/findings"
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
 # The managed heap may not pass 512 MiB: a parser that tries is an OutOfMemoryException, i.e. a crash.
 export DOTNET_GCHeapHardLimit=0x20000000 DOTNET_TieredPGO=0 DOTNET_gcServer=0
+# The backtrace targets' kernel BTF, written by the seed step (the program runs outside the repository).
+export KVMTYPED_FUZZ_KERNELS=$out/seeds/kernels
 dict=()
 [ -f "$here/dictionaries/$target.dict" ] && dict=(-x "$here/dictionaries/$target.dict")
 
