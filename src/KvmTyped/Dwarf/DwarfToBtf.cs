@@ -13,7 +13,12 @@ namespace KvmTyped.Dwarf;
 /// <param name="Types">BTF types written.</param>
 /// <param name="IndexTime">Time to read the unit headers and skim every unit.</param>
 /// <param name="ConvertTime">Time to convert the definitions and write the blob.</param>
-internal readonly record struct DwarfConversionStats(int Units, long EntriesSkimmed, int Definitions, int Types, TimeSpan IndexTime, TimeSpan ConvertTime);
+internal readonly record struct DwarfConversionStats(int Units, long EntriesSkimmed, int Definitions, int Types, TimeSpan IndexTime, TimeSpan ConvertTime)
+{
+    /// <summary>CPU time of every thread of the process while the index was built (the skim's cost on a shared machine,
+    /// where wall time also holds the waits for a CPU).</summary>
+    public TimeSpan IndexCpuTime { get; init; }
+}
 
 /// <summary>Turns the type information of an ELF file's DWARF into BTF, as <c>pahole -J</c> does, so that everything
 /// reading BTF (<see cref="BtfTypes"/>, the relocator, the dump, schema import) works from DWARF unchanged.</summary>
@@ -98,6 +103,7 @@ internal sealed class DwarfToBtf
     {
         ArgumentNullException.ThrowIfNull(image);
         stats = default;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         var sections = DwarfSections.Load(image);
         if (sections is null)
@@ -105,6 +111,7 @@ internal sealed class DwarfToBtf
         var file = DwarfFile.Open(sections);
         var index = DwarfTypeIndex.Build(file, parallelism > 0 ? parallelism : DefaultParallelism);
         var indexTime = sw.Elapsed;
+        var indexCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         var converter = new DwarfToBtf(file, index);
         byte[] blob;
         try
@@ -115,7 +122,7 @@ internal sealed class DwarfToBtf
         {
             throw new KvmFormatException(image.File.Path, null, $"its DWARF does not fit BTF: {e.Message}");
         }
-        stats = new DwarfConversionStats(file.Units.Count, index.EntriesSkimmed, index.Definitions.Count, converter._w.Count, indexTime, sw.Elapsed - indexTime);
+        stats = new DwarfConversionStats(file.Units.Count, index.EntriesSkimmed, index.Definitions.Count, converter._w.Count, indexTime, sw.Elapsed - indexTime) { IndexCpuTime = indexCpu };
         return blob;
     }
 

@@ -98,7 +98,7 @@ public sealed partial class DebugPackageTests(ITestOutputHelper output)
     {
         var (types, stats, total, peak) = DebugPackages.Conversion(vmlinux);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{vmlinux}: first conversion {total.TotalMilliseconds:F0} ms (index {stats.IndexTime.TotalMilliseconds:F0} ms over {stats.Units} units and {stats.EntriesSkimmed} top-level entries, convert {stats.ConvertTime.TotalMilliseconds:F0} ms); {stats.Definitions} definitions, {types.Count} BTF types; process peak working set {peak} MiB"));
+            $"{vmlinux}: first conversion {total.TotalMilliseconds:F0} ms (index {stats.IndexTime.TotalMilliseconds:F0} ms wall, {stats.IndexCpuTime.TotalMilliseconds:F0} ms CPU, over {stats.Units} units and {stats.EntriesSkimmed} top-level entries, convert {stats.ConvertTime.TotalMilliseconds:F0} ms); {stats.Definitions} definitions, {types.Count} BTF types; process peak working set {peak} MiB"));
     }
 
     [GeneratedRegex(@"^\s*struct\s+(\w+)\s*\{[^{}]*\}[^;{}]*__kvmt_optional\s*;", RegexOptions.Multiline)]
