@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.sh TARGET SECONDS — fuzz one target with AFL++ for at most SECONDS seconds or 1,000,000 executions, whichever
 # comes first; copy every crash and hang into regressions/TARGET; print the campaign's figures.
+# KVMTYPED_FUZZ_TIMEOUT: afl-fuzz's time limit of one input in milliseconds (default 1000); the backtrace targets need
+# more (5000) on a loaded machine, because the first input of each child process loads a kernel's BTF.
 # Needs: afl++ (Debian package), the SharpFuzz instrumenter (dotnet tool install --global SharpFuzz.CommandLine
 # --version 2.3.0), and ../shared/fixtures for the seeds. See README.md.
 set -euo pipefail
@@ -35,7 +37,7 @@ export KVMTYPED_FUZZ_KERNELS=$out/seeds/kernels
 dict=()
 [ -f "$here/dictionaries/$target.dict" ] && dict=(-x "$here/dictionaries/$target.dict")
 
-afl-fuzz -i "$out/seeds/$target" -o "$findings" -t 1000 -m none -V "$seconds" -E 1000000 "${dict[@]}" \
+afl-fuzz -i "$out/seeds/$target" -o "$findings" -t "${KVMTYPED_FUZZ_TIMEOUT:-1000}" -m none -V "$seconds" -E 1000000 "${dict[@]}" \
     -- dotnet "$bin/KvmTyped.Fuzz.dll" run "$target" >"$out/afl-$target.log" 2>&1 &
 afl=$!
 trap 'kill $afl 2>/dev/null || true' EXIT
