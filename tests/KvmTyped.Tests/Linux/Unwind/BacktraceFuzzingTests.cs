@@ -36,6 +36,19 @@ public class BacktraceFuzzingTests
         return data;
     }
 
+    /// <summary>An arm64 input: registers at code offset 0x10 and stack offset 0x100 (EL1h), x29 at a record whose
+    /// return address carries a pointer authentication code and whose caller record is 0 (the end).</summary>
+    private static byte[] Arm64Seed()
+    {
+        var data = new byte[64 + 0x400];
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0x100);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(16), 0x10);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(24), 0xffff800008200200);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(40), 0x3c5);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(64 + 0x208), 0x5a93800008010155);
+        return data;
+    }
+
     private static byte[] EmptyModuleList()
     {
         var data = new byte[64];
@@ -49,6 +62,8 @@ public class BacktraceFuzzingTests
     {
         Assert.Equal(2, BacktraceFuzzing.UnwindOrc(OrcSeed(), FixtureTypes.Amd64));
         Assert.Equal(2, BacktraceFuzzing.UnwindFramePointers(FramePointerSeed(), FixtureTypes.I386));
+        Assert.Equal(2, BacktraceFuzzing.UnwindArm64FramePointers(Arm64Seed(), FixtureTypes.Arm64));
+        Assert.Equal(1, BacktraceFuzzing.RegisterNotes(CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatusArm64(1))));
         Assert.Equal(0, BacktraceFuzzing.ModuleWalk(EmptyModuleList(), FixtureTypes.Amd64));
         Assert.Equal(1, BacktraceFuzzing.RegisterNotes(CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))));
         var table = new byte[16 + 3 * 4 + 3 * 6];
@@ -60,8 +75,8 @@ public class BacktraceFuzzingTests
     public void Random_and_mutated_inputs_end_cleanly()
     {
         var random = new Random(1234);
-        byte[][] seeds = [OrcSeed(), FramePointerSeed(), EmptyModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))];
-        var outcomes = new int[5, 2];
+        byte[][] seeds = [OrcSeed(), FramePointerSeed(), EmptyModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1)), Arm64Seed()];
+        var outcomes = new int[6, 2];
         for (var round = 0; round < 400; round++)
         {
             var input = round % 2 == 0 ? Mutate(seeds[round / 2 % seeds.Length], random) : RandomBytes(random);
@@ -72,6 +87,7 @@ public class BacktraceFuzzingTests
                 BacktraceFuzzing.OrcTableLookup(input, FixtureTypes.Amd64),
                 BacktraceFuzzing.ModuleWalk(input, round % 4 < 2 ? FixtureTypes.Amd64 : FixtureTypes.I386),
                 BacktraceFuzzing.RegisterNotes(input),
+                BacktraceFuzzing.UnwindArm64FramePointers(input, FixtureTypes.Arm64),
             ];
             for (var t = 0; t < results.Length; t++)
             {
@@ -82,6 +98,7 @@ public class BacktraceFuzzingTests
         // The unwinders always give a result (a damaged stack ends a trace, it throws nothing).
         Assert.Equal(0, outcomes[0, 0]);
         Assert.Equal(0, outcomes[1, 0]);
+        Assert.Equal(0, outcomes[5, 0]);
     }
 
     private static byte[] RandomBytes(Random random)
