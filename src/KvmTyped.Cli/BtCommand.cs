@@ -163,10 +163,16 @@ internal static class BtCommand
     private static readonly (string Reg, string X86_64, string I386)[] SegmentNames =
         [("orig_ax", "ORIG_RAX", "ORIG_EAX"), ("cs", "CS", "CS"), ("ss", "SS", "SS"), ("ds", "DS", "DS"), ("es", "ES", "ES"), ("fs", "FS", "FS"), ("gs", "GS", "GS")];
 
-    /// <summary>A register set as crash prints an exception frame: three registers a line, then the segment line.</summary>
+    /// <summary>A register set as crash prints an exception frame: three registers a line, then the segment line (arm64:
+    /// PC, LR, SP, then X29 down to X0, then PSTATE).</summary>
     private static void Registers(RegisterSet regs, KernelMachine machine, TextWriter o)
     {
         var inv = CultureInfo.InvariantCulture;
+        if (machine == KernelMachine.Arm64)
+        {
+            Arm64Registers(regs, o);
+            return;
+        }
         var lp64 = machine == KernelMachine.X86_64;
         var digits = lp64 ? 16 : 8;
         var cells = new List<string>();
@@ -185,6 +191,21 @@ internal static class BtCommand
         }
         if (segments.Count > 0)
             o.WriteLine("    " + string.Join("  ", segments));
+    }
+
+    private static void Arm64Registers(RegisterSet regs, TextWriter o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var cells = new List<string>();
+        foreach (var (reg, label) in new[] { ("pc", "PC"), ("x30", "LR"), ("sp", "SP") }.Concat(Enumerable.Range(0, 30).Reverse().Select(i => ("x" + i.ToString(inv), "X" + i.ToString(inv)))))
+        {
+            if (regs.TryGet(reg, out var v))
+                cells.Add($"{label,6}: {v.ToString("x16", inv)}");
+        }
+        for (var i = 0; i < cells.Count; i += 3)
+            o.WriteLine("   " + string.Join(" ", cells.Skip(i).Take(3)));
+        if (regs.TryGet("pstate", out var pstate))
+            o.WriteLine($"    PSTATE: {pstate.ToString("x8", inv)}");
     }
 
     private static string Json(List<(KernelStackTrace Trace, bool Crashed)> traces) => Output.Json(w =>

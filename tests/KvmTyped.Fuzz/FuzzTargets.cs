@@ -58,6 +58,8 @@ public static class FuzzTargets
             input => BacktraceFuzzing.UnwindOrc(input, FuzzKernels.Amd64, FuzzWork.Count), PrepareAmd64),
         new("unwind-fp", "registers and a task and IRQ stack unwound by frame pointers; bit 1 of byte 0 picks the kernel: i386 (clear) or x86-64 (set) (BacktraceFuzzing.UnwindFramePointers)", 16 * MiB, UnwindReads,
             input => BacktraceFuzzing.UnwindFramePointers(input, input.Length > 0 && (input[0] & 2) != 0 ? FuzzKernels.Amd64 : FuzzKernels.I386, FuzzWork.Count), PrepareBoth),
+        new("unwind-arm64", "registers, a task and a task and IRQ stack unwound by arm64 frame records, with pointer authentication codes to strip and exception frames to cross, as Debian's 6.1 arm64 kernel lays out its structs (BacktraceFuzzing.UnwindArm64FramePointers)", 16 * MiB, UnwindReads,
+            input => BacktraceFuzzing.UnwindArm64FramePointers(input, FuzzKernels.Arm64, FuzzWork.Count), () => _ = FuzzKernels.Arm64),
         new("orc-table", "a vmlinux's ORC tables (ip table, entries, the lookup blocks) and four ips looked up in them (BacktraceFuzzing.OrcTableLookup)", 16 * MiB, 1 << 16,
             input => BacktraceFuzzing.OrcTableLookup(input, FuzzKernels.Amd64, FuzzWork.Count), PrepareAmd64),
         new("modules", "byte 0 picks the kernel (even: amd64, odd: i386); the rest is kernel memory holding the modules list head, each module, its symbol and ORC tables (BacktraceFuzzing.ModuleWalk)", 96 * MiB, 1 << 22,
@@ -443,17 +445,21 @@ public static class FuzzTargets
 /// test suite, replay) they come from the fixtures.</summary>
 internal static class FuzzKernels
 {
-    /// <summary>The environment variable naming the folder of <c>amd64.btf</c> and <c>i386.btf</c>.</summary>
+    /// <summary>The environment variable naming the folder of <c>amd64.btf</c>, <c>i386.btf</c> and <c>arm64.btf</c>.</summary>
     public const string Variable = "KVMTYPED_FUZZ_KERNELS";
 
     private static readonly Lazy<BtfTypes> Amd64Lazy = new(() => Load("amd64.btf", 8) ?? FixtureTypes.Amd64);
     private static readonly Lazy<BtfTypes> I386Lazy = new(() => Load("i386.btf", 4) ?? FixtureTypes.I386);
+    private static readonly Lazy<BtfTypes> Arm64Lazy = new(() => Load("arm64.btf", 8) ?? FixtureTypes.Arm64);
 
     /// <summary>Debian's 6.1.0-56-amd64.</summary>
     public static BtfTypes Amd64 => Amd64Lazy.Value;
 
     /// <summary>Debian's 6.1.0-50-686-pae.</summary>
     public static BtfTypes I386 => I386Lazy.Value;
+
+    /// <summary>Debian's 6.1.0-50-arm64.</summary>
+    public static BtfTypes Arm64 => Arm64Lazy.Value;
 
     private static BtfTypes? Load(string name, int pointerSize) =>
         Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } dir
@@ -466,5 +472,6 @@ internal static class FuzzKernels
         Directory.CreateDirectory(dir);
         File.WriteAllBytes(Path.Combine(dir, "amd64.btf"), BtfReader.ReadBlob(Fixtures.Get("amd64/vmlinux-6.1.0-56-amd64.gz")).Blob);
         File.WriteAllBytes(Path.Combine(dir, "i386.btf"), BtfReader.ReadBlob(Fixtures.Get("i386/vmlinux-6.1.0-50-686-pae.btf")).Blob);
+        File.WriteAllBytes(Path.Combine(dir, "arm64.btf"), BtfReader.ReadBlob(Fixtures.Get("arm64/vmlinux-6.1.0-50-arm64.btf")).Blob);
     }
 }

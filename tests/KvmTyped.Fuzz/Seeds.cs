@@ -6,6 +6,7 @@ using System.Text;
 using KvmTyped.Arch.X86;
 using KvmTyped.Formats;
 using KvmTyped.Formats.Compression;
+using KvmTyped.Formats.Kdump;
 using KvmTyped.Linux;
 using KvmTyped.Open;
 using KvmTyped.Symbols;
@@ -145,6 +146,7 @@ internal static class Seeds
         Put("unwind-orc", "registers-6.4", [orc[0], orc[1], 2, .. orc.AsSpan(3)]);
         Put("unwind-fp", "i386-registers", BacktraceSeeds.FramePointers());
         Put("unwind-fp", "amd64-registers", FramePointers64());
+        Put("unwind-arm64", "registers-pac", BacktraceSeeds.Arm64());
         Put("orc-table", "three-entries", BacktraceSeeds.OrcTable());
         Put("modules", "amd64-empty", [0, .. BacktraceSeeds.EmptyModuleList()]);
         Put("modules", "amd64-fat", [0, .. BacktraceSeeds.OneModuleList()]);
@@ -152,6 +154,8 @@ internal static class Seeds
         // (the panic CPU's registers and the others', VMCOREINFO), 64-bit and 32-bit.
         Put("cpu-notes", "amd64-qemu", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/nokaslr/dump.elf.gz")));
         Put("cpu-notes", "amd64-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("amd64/kdump-kaslr/vmcore.mdf-d31.elf.gz")));
+        using (var arm64 = KdumpFile.Open(Fixtures.Get("arm64/dump.kdump-zlib")))
+            Put("cpu-notes", "arm64-qemu", arm64.NoteBytes.ToArray());
         Put("cpu-notes", "i386-kdump", BacktraceSeeds.NoteArea(Fixtures.Get("i386/pae-kdump-kaslr/vmcore.mdf-d31.elf.gz")));
         // The kernels the backtrace targets place their structs with, where run.sh points the campaign at them.
         FuzzKernels.Write(Path.Combine(outDir, "kernels"));

@@ -19,6 +19,7 @@ internal static class Repo
     {
         ["x86_64"] = "X86_64",
         ["i386"] = "I386",
+        ["arm64"] = "Arm64",
     };
 
     /// <summary>The common shipped schemas (schemas/linux/*.h), and with <paramref name="arch"/> (a folder of

@@ -13,6 +13,10 @@ internal enum PrStatusLayout
 
     /// <summary>i386: 144 bytes, pr_pid at 24, 17 four-byte registers (struct user_regs_struct) at 72.</summary>
     I386,
+
+    /// <summary>arm64: 392 bytes, pr_pid at 32, 34 eight-byte registers (struct user_pt_regs: x0..x30, sp, pc, pstate)
+    /// at 112.</summary>
+    Arm64,
 }
 
 /// <summary>One NT_PRSTATUS note: the registers a dump recorded for one CPU, in the order of
@@ -31,6 +35,9 @@ internal sealed record PrStatus(int Index, int Pid, int Signal, PrStatusLayout L
     /// <summary>Size of an i386 elf_prstatus.</summary>
     public const int I386Size = 144;
 
+    /// <summary>Size of an arm64 elf_prstatus.</summary>
+    public const int Arm64Size = 392;
+
     private static readonly string[] X86_64Names =
     [
         "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "orig_ax",
@@ -40,15 +47,25 @@ internal sealed record PrStatus(int Index, int Pid, int Signal, PrStatusLayout L
     private static readonly string[] I386Names =
         ["bx", "cx", "dx", "si", "di", "bp", "ax", "ds", "es", "fs", "gs", "orig_ax", "ip", "cs", "flags", "sp", "ss"];
 
-    /// <summary>The register names of <see cref="Values"/>, as the kernel's struct pt_regs calls them.</summary>
-    public IReadOnlyList<string> Names => Layout == PrStatusLayout.X86_64 ? X86_64Names : I386Names;
+    private static readonly string[] Arm64Names = [.. Enumerable.Range(0, 31).Select(i => "x" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), "sp", "pc", "pstate"];
+
+    /// <summary>The register names of <see cref="Values"/>, as the kernel's struct pt_regs calls them (arm64: x0..x30
+    /// for regs[0..30], then sp, pc, pstate).</summary>
+    public IReadOnlyList<string> Names => NamesOf(Layout);
+
+    private static string[] NamesOf(PrStatusLayout layout) => layout switch
+    {
+        PrStatusLayout.X86_64 => X86_64Names,
+        PrStatusLayout.I386 => I386Names,
+        _ => Arm64Names,
+    };
 
     /// <summary>A register by its pt_regs name ("ip", "sp", "bp", …).</summary>
     public ulong this[string name]
     {
         get
         {
-            var i = ((IList<string>)(Layout == PrStatusLayout.X86_64 ? X86_64Names : I386Names)).IndexOf(name);
+            var i = Array.IndexOf(NamesOf(Layout), name);
             return i >= 0 ? Values[i] : throw new KeyNotFoundException($"an {Layout} elf_prstatus has no register {name}");
         }
     }
@@ -73,6 +90,13 @@ internal sealed record PrStatus(int Index, int Pid, int Signal, PrStatusLayout L
                     values[i] = BinaryPrimitives.ReadUInt32LittleEndian(desc[(72 + 4 * i)..]);
                 return new PrStatus(index, BinaryPrimitives.ReadInt32LittleEndian(desc[24..]), BinaryPrimitives.ReadInt16LittleEndian(desc[12..]), PrStatusLayout.I386, values);
             }
+            case Arm64Size:
+            {
+                var values = new ulong[Arm64Names.Length];
+                for (var i = 0; i < values.Length; i++)
+                    values[i] = BinaryPrimitives.ReadUInt64LittleEndian(desc[(112 + 8 * i)..]);
+                return new PrStatus(index, BinaryPrimitives.ReadInt32LittleEndian(desc[32..]), BinaryPrimitives.ReadInt16LittleEndian(desc[12..]), PrStatusLayout.Arm64, values);
+            }
             default:
                 return null;
         }
@@ -80,9 +104,11 @@ internal sealed record PrStatus(int Index, int Pid, int Signal, PrStatusLayout L
 }
 
 /// <summary>The register notes of a dump: every NT_PRSTATUS ("CORE", type 1) in order, and whether QEMU wrote them
-/// (its "QEMU" CPU-state notes sit beside them; then pr_pid is the vCPU index + 1, not a Linux pid).</summary>
+/// (then pr_pid is the vCPU index + 1, not a Linux pid). QEMU's x86 dumps carry a "QEMU" CPU-state note per vCPU; its
+/// arm64 dumps carry none, but an NT_PRFPREG ("CORE", type 2) per vCPU, which the kernel's own crash notes
+/// (crash_save_cpu: one NT_PRSTATUS per CPU) never hold.</summary>
 /// <param name="Notes">The decoded notes, in the dump's order.</param>
-/// <param name="FromQemu">A "QEMU" note is present.</param>
+/// <param name="FromQemu">A "QEMU" note or an NT_PRFPREG note is present.</param>
 /// <param name="Skipped">NT_PRSTATUS notes of a layout not known here (another architecture).</param>
 internal sealed record CpuNotes(IReadOnlyList<PrStatus> Notes, bool FromQemu, int Skipped)
 {
@@ -125,6 +151,9 @@ internal sealed record CpuNotes(IReadOnlyList<PrStatus> Notes, bool FromQemu, in
         return Collect(notes, n => copy.AsSpan((int)n.DescOffset, n.DescSize), path);
     }
 
+    /// <summary>NT_PRFPREG: a CPU's floating-point registers.</summary>
+    private const uint NtPrFpReg = 2;
+
     private delegate ReadOnlySpan<byte> Descriptor(ElfNote note);
 
     private static CpuNotes Collect(List<ElfNote> notes, Descriptor descriptor, string path)
@@ -134,7 +163,7 @@ internal sealed record CpuNotes(IReadOnlyList<PrStatus> Notes, bool FromQemu, in
         var skipped = 0;
         foreach (var note in notes)
         {
-            if (note.Name == "QEMU")
+            if (note.Name == "QEMU" || (note.Name == "CORE" && note.Type == NtPrFpReg))
                 qemu = true;
             if (note.Name != "CORE" || note.Type != 1)
                 continue;

@@ -5,7 +5,7 @@ using KvmTyped.Symbols;
 namespace KvmTyped.Linux;
 
 /// <summary>Registers known at some point of a trace, by the kernel's struct pt_regs member names ("ip", "sp", "bp",
-/// "ax", …, "cs", "ss"), in the order a trace shows them.</summary>
+/// "ax", …, "cs", "ss"; on arm64 "x0" … "x30", "sp", "pc", "pstate"), in the order a trace shows them.</summary>
 public sealed class RegisterSet : IReadOnlyList<KeyValuePair<string, ulong>>
 {
     private readonly KeyValuePair<string, ulong>[] _values;
@@ -56,7 +56,8 @@ public sealed record CpuRegisters(int Cpu, int NotePid, ulong Task, RegisterSet 
 /// <param name="Index">Its position, from 0 (innermost).</param>
 /// <param name="Address">The code address: where the CPU was for the first frame and at an interrupt or exception
 /// (<see cref="IsExact"/>), else the return address into the function.</param>
-/// <param name="StackPointer">The stack pointer in this frame.</param>
+/// <param name="StackPointer">The stack pointer in this frame (on arm64, for a frame found through a frame record,
+/// the record's address).</param>
 /// <param name="Symbol">The function, offset and length (a return address looked up at address − 1, as the kernel's
 /// <c>%pB</c> does), and the module.</param>
 /// <param name="IsReliable">Found by the unwind rules; false for the "?" frames a stack scan adds after an unwind failed.</param>
@@ -89,7 +90,8 @@ public enum StackTraceEnd
 /// <param name="Cpu">The CPU it runs on, or last ran on; -1 when unknown.</param>
 /// <param name="IsActive">It was running on <see cref="Cpu"/> when the dump was taken.</param>
 /// <param name="Unwinder">"ORC" or "frame pointers".</param>
-/// <param name="Start">Where the trace started: "CPU 1's registers (NT_PRSTATUS)" or "its saved thread.sp".</param>
+/// <param name="Start">Where the trace started: "CPU 1's registers (NT_PRSTATUS)", "its saved thread.sp" or (arm64) "its
+/// saved thread.cpu_context".</param>
 /// <param name="Frames">The frames.</param>
 /// <param name="End">How it ended.</param>
 /// <param name="Reason">Why it ended, in words ("end of stack", "user mode", "frame 12: return address 0x… is not

@@ -8,8 +8,8 @@ namespace KvmTyped.Linux;
 
 /// <summary>Where it crashed: the register sets a dump carries for its CPUs, the CPU that panicked and the task it
 /// ran, and the kernel stack of any task or CPU — unwound from the image alone: the ORC tables in its memory on x86-64,
-/// frame pointers on i386 (and on x86-64 kernels built without ORC), symbolized with the namelist and the modules'
-/// in-memory symbols. No DWARF vmlinux is needed.</summary>
+/// frame pointers on i386, arm64 (frame records) and x86-64 kernels built without ORC, symbolized with the namelist and
+/// the modules' in-memory symbols. No DWARF vmlinux is needed.</summary>
 /// <remarks>
 /// <para>A CPU's registers come from its NT_PRSTATUS note: in a kdump, the panicking CPU's from crash_setup_regs and
 /// the others' from the NMI that stopped them; in a QEMU dump, each vCPU's state when it was stopped. Notes are matched
@@ -17,8 +17,8 @@ namespace KvmTyped.Linux;
 /// runs.</para>
 /// <para>The CPU that panicked is the kernel's <c>panic_cpu</c>, else <c>crashing_cpu</c> (x86 kexec), else the one
 /// note whose pr_pid names a task. A task that is not running is unwound from what __switch_to_asm left at its
-/// <c>thread.sp</c> (struct inactive_task_frame). A running task needs its CPU's registers: without them its trace
-/// says so.</para>
+/// <c>thread.sp</c> (struct inactive_task_frame); on arm64 from what cpu_switch_to saved in <c>thread.cpu_context</c>.
+/// A running task needs its CPU's registers: without them its trace says so.</para>
 /// </remarks>
 public sealed class KernelStacks
 {
@@ -33,10 +33,11 @@ public sealed class KernelStacks
     private readonly Lazy<(int? Cpu, string? Source)> _crashedCpu;
     private readonly Lazy<object> _unwinder;
     private readonly ulong _stackBytes;
+    private readonly ulong _pacMask;
 
     /// <summary>Stacks of an opened image.</summary>
-    /// <exception cref="KvmException">The kernel is not an x86-64 or i386 one (no other is unwound yet), or its types
-    /// lack task_struct (see <see cref="KernelTasks"/>).</exception>
+    /// <exception cref="KvmException">The kernel is not an x86-64, i386 or arm64 one (no other is unwound yet), or its
+    /// types lack task_struct (see <see cref="KernelTasks"/>).</exception>
     public KernelStacks(Kvm kvm)
         : this(kvm ?? throw new ArgumentNullException(nameof(kvm)), KernelModules.For(kvm))
     {
@@ -44,16 +45,18 @@ public sealed class KernelStacks
 
     private KernelStacks(Kvm kvm, KernelModules modules)
         : this(kvm, name => kvm.TryGetSymbol(name, out var a) ? a : null, kvm.Machine, KernelTasks.For(kvm), modules, new KernelSymbolizer(kvm, modules),
-            CpuNotes.Read(kvm.Physical), kvm.PageSize, kvm.CpuCount)
+            CpuNotes.Read(kvm.Physical), kvm.PageSize, kvm.CpuCount, Arm64PacMask(kvm))
     {
     }
 
-    /// <summary>Stacks over any kernel memory that places relocated structs (tests, fuzzing).</summary>
+    /// <summary>Stacks over any kernel memory that places relocated structs (tests, fuzzing); on arm64
+    /// <c>pacMask</c> is the pointer authentication bits of a kernel address (see
+    /// <see cref="Arm64FramePointerUnwinder.StripPac"/>), ignored elsewhere.</summary>
     internal KernelStacks(IKernelMemory memory, Func<string, ulong?> symbol, KernelMachine machine, KernelTasks tasks, KernelModules modules,
-        KernelSymbolizer symbolizer, CpuNotes notes, int pageSize, int cpuCount)
+        KernelSymbolizer symbolizer, CpuNotes notes, int pageSize, int cpuCount, ulong pacMask = 0)
     {
-        if (machine is not (KernelMachine.X86_64 or KernelMachine.X86))
-            throw new KvmException($"kernel stacks are unwound on x86-64 and i386 kernels only; this one is {machine}");
+        if (machine is not (KernelMachine.X86_64 or KernelMachine.X86 or KernelMachine.Arm64))
+            throw new KvmException($"kernel stacks are unwound on x86-64, i386 and arm64 kernels only; this one is {machine}");
         _memory = memory;
         _symbol = symbol;
         _machine = machine;
@@ -63,6 +66,7 @@ public sealed class KernelStacks
         _notes = notes;
         _pageBytes = pageSize;
         _cpuCount = cpuCount;
+        _pacMask = pacMask;
         _stackBytes = symbol("__end_init_task") is { } end && (symbol("__start_init_task") ?? symbol("init_stack")) is { } start && end > start && end - start <= MaxThreadSize
             ? end - start
             : machine == KernelMachine.X86 ? 8192UL : 16384UL;
@@ -90,7 +94,7 @@ public sealed class KernelStacks
     /// <summary>THREAD_SIZE: the size of a task's kernel stack (from init_stack's extent in the namelist).</summary>
     public ulong ThreadSize => _stackBytes;
 
-    /// <summary>"ORC" (x86-64 kernels with ORC tables) or "frame pointers".</summary>
+    /// <summary>"ORC" (x86-64 kernels with ORC tables) or "frame pointers" (i386, arm64, x86-64 without ORC).</summary>
     public string Unwinder => _machine == KernelMachine.X86_64 && OrcTables.Present(_symbol) ? "ORC" : "frame pointers";
 
     /// <summary>The register sets the dump carries, one per CPU it recorded, with the CPU each belongs to.</summary>
@@ -151,10 +155,12 @@ public sealed class KernelStacks
 
     private KernelStackTrace Switched(KernelTask task)
     {
-        const string start = "its saved thread.sp";
+        var start = _machine == KernelMachine.Arm64 ? "its saved thread.cpu_context" : "its saved thread.sp";
         var stack = TaskStack(task);
         if (stack == 0)
             return Failed(task, task.Cpu, false, start, "the task has no kernel stack (it has exited)");
+        if (_machine == KernelMachine.Arm64)
+            return SwitchedArm64(task, stack, start);
         ulong threadSp;
         ulong? sp0 = null;
         try
@@ -192,6 +198,58 @@ public sealed class KernelStacks
         return Convert(task, task.Cpu, false, start, result);
     }
 
+    private KernelStackTrace SwitchedArm64(KernelTask task, ulong stack, string start)
+    {
+        var stacks = new StackSet([new StackRange(StackKind.Task, "task", stack, stack + _stackBytes)]);
+        UnwindResult result;
+        try
+        {
+            result = _unwinder.Value is Arm64FramePointerUnwinder arm
+                ? arm.FromSwitchedOut(task.Address, stacks, FinalFrame(stack))
+                : new UnwindResult([], UnwindEnd.Error, (string)_unwinder.Value, null);
+        }
+        catch (KvmException e)
+        {
+            result = new UnwindResult([], UnwindEnd.Error, e.Message, null);
+        }
+        return Convert(task, task.Cpu, false, start, result);
+    }
+
+    /// <summary>arm64: the task's final frame record, task_pt_regs(task)->stackframe, which ends every chain: the
+    /// pt_regs at the top of its stack.</summary>
+    private ulong FinalFrame(ulong stack) =>
+        stack + _stackBytes - Kernel.Arm64.pt_regs.SizeOf(_memory) + Kernel.Arm64.pt_regs.OffsetOf(_memory, "stackframe");
+
+    /// <summary>arm64's stacks other than the task's a CPU may be on (arch/arm64/include/asm/stacktrace.h): its IRQ stack
+    /// (per-CPU irq_stack_ptr, IRQ_STACK_SIZE = THREAD_SIZE), its overflow stack (the per-CPU overflow_stack itself,
+    /// OVERFLOW_STACK_SIZE = 4 KiB) and its SDEI stacks (sdei_stack_normal_ptr, sdei_stack_critical_ptr).</summary>
+    private void Arm64CpuStacks(int cpu, List<StackRange> ranges)
+    {
+        if (PerCpu.TryReadPointer(_memory, _symbol, "irq_stack_ptr", cpu, out var irq) && irq != 0)
+            ranges.Add(new StackRange(StackKind.HardIrq, "IRQ", irq, irq + _stackBytes));
+        if (PerCpu.TryAddress(_memory, _symbol, "overflow_stack", cpu, out var overflow))
+            ranges.Add(new StackRange(StackKind.Overflow, "overflow", overflow, overflow + Arm64OverflowStackSize));
+        if (PerCpu.TryReadPointer(_memory, _symbol, "sdei_stack_normal_ptr", cpu, out var normal) && normal != 0)
+            ranges.Add(new StackRange(StackKind.Sdei, "SDEI", normal, normal + _stackBytes));
+        if (PerCpu.TryReadPointer(_memory, _symbol, "sdei_stack_critical_ptr", cpu, out var critical) && critical != 0)
+            ranges.Add(new StackRange(StackKind.Sdei, "SDEI critical", critical, critical + _stackBytes));
+    }
+
+    /// <summary>arm64's OVERFLOW_STACK_SIZE.</summary>
+    private const ulong Arm64OverflowStackSize = 4096;
+
+    /// <summary>The bits a pointer authentication code occupies in an arm64 kernel address: VMCOREINFO
+    /// NUMBER(KERNELPACMASK) (5.11+ with CONFIG_ARM64_PTR_AUTH), else GENMASK(63, VA_BITS), which leaves an address
+    /// without a code as it is; 0 on other machines.</summary>
+    private static ulong Arm64PacMask(Kvm kvm)
+    {
+        if (kvm.Machine != KernelMachine.Arm64)
+            return 0;
+        if (kvm.VmcoreInfoData is { } info && VmcoreNumber.Get(info, "KERNELPACMASK") is { } mask and not 0)
+            return mask;
+        return kvm.Layout is Arch.Arm64.Arm64KernelLayout layout ? ~0UL << layout.VaBits : 0xffff_0000_0000_0000UL;
+    }
+
     private KernelStackTrace Trace(KernelTask? task, int cpu, CpuRegisters regs, ulong stack)
     {
         var start = $"CPU {cpu.ToString(CultureInfo.InvariantCulture)}'s registers (NT_PRSTATUS)";
@@ -199,7 +257,7 @@ public sealed class KernelStacks
         if (stack != 0)
             ranges.Add(new StackRange(StackKind.Task, "task", stack, stack + _stackBytes));
         ulong exceptionArea = 0;
-        if (PerCpu.HardIrqStack(_memory, _symbol, _machine, cpu) is { } irq)
+        if (_machine != KernelMachine.Arm64 && PerCpu.HardIrqStack(_memory, _symbol, _machine, cpu) is { } irq)
         {
             // x86-64 points at the stack's top word, i386 at its bottom.
             ranges.Add(_machine == KernelMachine.X86_64
@@ -210,6 +268,8 @@ public sealed class KernelStacks
             ranges.Add(new StackRange(StackKind.SoftIrq, "softirq", soft, soft + _stackBytes));
         if (_machine == KernelMachine.X86_64 && PerCpu.TryReadPointer(_memory, _symbol, "cea_exception_stacks", cpu, out var estacks))
             exceptionArea = estacks;
+        if (_machine == KernelMachine.Arm64)
+            Arm64CpuStacks(cpu, ranges);
         var stacks = new StackSet(ranges, _memory, exceptionArea, _pageBytes);
         var registers = new Registers(regs.Registers, full: true) { Vm86 = _machine == KernelMachine.X86 };
         ulong? sp0 = null;
@@ -231,6 +291,7 @@ public sealed class KernelStacks
             {
                 OrcUnwinder orc => orc.FromRegisters(registers, stacks),
                 FramePointerUnwinder fp => fp.FromRegisters(registers, stacks, stack == 0 ? null : PtRegsTop(stack, sp0)),
+                Arm64FramePointerUnwinder arm => arm.FromRegisters(registers, stacks, stack == 0 ? null : FinalFrame(stack)),
                 var why => new UnwindResult([], UnwindEnd.Error, (string)why, null),
             };
         }
@@ -275,6 +336,13 @@ public sealed class KernelStacks
             }
             if (_machine is KernelMachine.X86_64 or KernelMachine.X86)
                 return new FramePointerUnwinder(_memory, Symbolizer.IsText);
+            if (_machine == KernelMachine.Arm64)
+            {
+                var entry = _symbol("__entry_text_start") ?? 0;
+                var entryEnd = _symbol("__entry_text_end") ?? 0;
+                return new Arm64FramePointerUnwinder(_memory, Symbolizer.IsText, ip => ip >= entry && ip < entryEnd,
+                    ip => Symbolizer.Symbolize(ip) is { IsKnown: true } f ? f.SymbolAddress : null, _pacMask);
+            }
             return $"no unwinder for {_machine} kernels";
         }
         catch (KvmException e)

@@ -27,6 +27,11 @@ namespace KvmTyped.Tools;
 /// <item><see cref="UnwindFramePointers"/>: [0] start (even: registers, odd: switched out), [8..16) sp offset,
 /// [16..24) ip offset, [24..32) bp; the rest is an 8 KiB task stack and an 8 KiB IRQ stack (i386 addresses when the BTF
 /// is a 32-bit kernel's).</item>
+/// <item><see cref="UnwindArm64FramePointers"/>: [0] start (even: registers, odd: a switched-out task), [8..16) sp
+/// offset, [16..24) pc offset, [24..32) x29, [32..40) x30, [40..48) pstate; the rest is a 16 KiB task stack, a 16 KiB IRQ
+/// stack and 8 KiB of task_struct (its thread.cpu_context where the BTF places it). Code lies at 0xffff800008010000
+/// (64 KiB, its first 4 KiB the exception entry code), the stacks at 0xffff800008200000, the task at
+/// 0xffff000002000000; return addresses may carry a pointer authentication code (KERNELPACMASK 0xffff000000000000).</item>
 /// <item><see cref="OrcTableLookup"/>: [0..4) entry count, [4..8) lookup block count, [8..16) ips to look up (four u16
 /// code offsets); then the ip table, the entries and the lookup table as the kernel keeps them.</item>
 /// <item><see cref="ModuleWalk"/>: the bytes are kernel memory at 0xffffffffc0000000 (0xd8000000 for a 32-bit
@@ -118,6 +123,46 @@ internal static class BacktraceFuzzing
             return (header[0] & 1) == 0
                 ? unwinder.FromRegisters(new Registers([new("ip", ip), new("sp", sp), new("bp", bp), new("cs", lp64 ? 0x10UL : 0x60UL)], full: true) { Vm86 = !lp64 }, stacks, top).Frames.Count
                 : unwinder.FromSwitchedOut(sp, stacks, top).Frames.Count;
+        }
+        catch (KvmException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>The arm64 frame-record unwinder over a stack, registers and a task taken from <paramref name="data"/>
+    /// (struct pt_regs and task_struct placed by <paramref name="types"/>, an arm64 kernel's BTF); <paramref name="onRead"/>
+    /// as for <see cref="UnwindOrc"/>.</summary>
+    public static int UnwindArm64FramePointers(ReadOnlySpan<byte> data, BtfTypes types, Action? onRead = null)
+    {
+        ArgumentNullException.ThrowIfNull(types);
+        const ulong code = 0xffff800008010000, stack = 0xffff800008200000, task = 0xffff000002000000, size = 0x4000;
+        var header = Take(data, 0, 64);
+        var rest = data.Length > 64 ? data[64..] : [];
+        var memory = new BlockMemory(DataModel.LP64, onRead);
+        memory.Add(stack, Take(rest, 0, (int)(2 * size)));
+        memory.Add(task, Take(rest, (int)(2 * size), 0x2000));
+        memory.Add(code, new byte[CodeSize]);
+        var placed = new ViewMemory(memory, new BtfRelocator(types, DataModel.LP64, "fuzz kernel"));
+        var stacks = new StackSet([new StackRange(StackKind.Task, "task", stack, stack + size), new StackRange(StackKind.HardIrq, "IRQ", stack + size, stack + 2 * size)]);
+        var unwinder = new Arm64FramePointerUnwinder(placed, a => a >= code && a < code + CodeSize, a => a >= code && a < code + 0x1000,
+            a => a >= code && a < code + CodeSize ? a & ~0xffUL : null, 0xffff_0000_0000_0000);
+        try
+        {
+            var regsSize = Linux.Kernel.Arm64.pt_regs.SizeOf(placed);
+            var final = stack + size - regsSize + Linux.Kernel.Arm64.pt_regs.OffsetOf(placed, "stackframe");
+            if ((header[0] & 1) == 0)
+            {
+                var regs = new Registers(
+                [
+                    new("x29", BinaryPrimitives.ReadUInt64LittleEndian(header[24..])), new("x30", BinaryPrimitives.ReadUInt64LittleEndian(header[32..])),
+                    new("sp", stack + BinaryPrimitives.ReadUInt64LittleEndian(header[8..]) % (2 * size)),
+                    new("pc", code + BinaryPrimitives.ReadUInt64LittleEndian(header[16..]) % CodeSize),
+                    new("pstate", BinaryPrimitives.ReadUInt64LittleEndian(header[40..])),
+                ], full: true);
+                return unwinder.FromRegisters(regs, stacks, final).Frames.Count;
+            }
+            return unwinder.FromSwitchedOut(task, stacks, final).Frames.Count;
         }
         catch (KvmException)
         {

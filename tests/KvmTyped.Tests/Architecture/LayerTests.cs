@@ -85,7 +85,7 @@ public class LayerTests
                 var values = new Dictionary<string, string> { ["build_metadata.AdditionalFiles.KvmTypedSchema"] = "true" };
                 var folder = Path.GetFileName(Path.GetDirectoryName(textFile.Path));
                 if (Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(textFile.Path))) == "arch")
-                    values["build_metadata.AdditionalFiles.KvmTypedArch"] = folder switch { "x86_64" => "X86_64", "i386" => "I386", _ => folder! };
+                    values["build_metadata.AdditionalFiles.KvmTypedArch"] = folder switch { "x86_64" => "X86_64", "i386" => "I386", "arm64" => "Arm64", _ => folder! };
                 return new Options(values);
             }
 

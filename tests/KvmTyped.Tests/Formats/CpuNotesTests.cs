@@ -83,11 +83,41 @@ public class CpuNotesTests
         Assert.Equal(17, n.Names.Count);
     }
 
+    /// <summary>An arm64 elf_prstatus: pid at 32, x0..x30, sp, pc, pstate = 0x3000 + i.</summary>
+    internal static byte[] PrStatusArm64(int pid)
+    {
+        var d = new byte[PrStatus.Arm64Size];
+        BinaryPrimitives.WriteInt32LittleEndian(d.AsSpan(32), pid);
+        for (var i = 0; i < 34; i++)
+            BinaryPrimitives.WriteUInt64LittleEndian(d.AsSpan(112 + 8 * i), 0x3000UL + (ulong)i);
+        return d;
+    }
+
+    [Fact]
+    public void Arm64_registers_are_read_in_user_pt_regs_order_and_qemu_is_told_by_its_fp_notes()
+    {
+        var kernel = CpuNotes.Parse([.. Note("CORE", 1, PrStatusArm64(1)), .. Note("CORE", 1, PrStatusArm64(0))], false, "t");
+        Assert.False(kernel.FromQemu);
+        var n = kernel.Notes[0];
+        Assert.Equal(PrStatusLayout.Arm64, n.Layout);
+        Assert.Equal(34, n.Names.Count);
+        Assert.Equal(0x3000UL, n["x0"]);
+        Assert.Equal(0x3000UL + 29, n["x29"]);
+        Assert.Equal(0x3000UL + 30, n["x30"]);
+        Assert.Equal(0x3000UL + 31, n["sp"]);
+        Assert.Equal(0x3000UL + 32, n["pc"]);
+        Assert.Equal(0x3000UL + 33, n["pstate"]);
+        // QEMU writes NT_PRFPREG (and an SVE note) beside each vCPU's NT_PRSTATUS and no "QEMU" note on arm64.
+        var qemu = CpuNotes.Parse([.. Note("CORE", 1, PrStatusArm64(1)), .. Note("CORE", 2, new byte[528]), .. Note("LINUX", 0x405, new byte[16]), .. Note("CORE", 1, PrStatusArm64(2))], false, "t");
+        Assert.True(qemu.FromQemu);
+        Assert.Equal([1, 2], qemu.Notes.Select(x => x.Pid));
+    }
+
     [Fact]
     public void Other_notes_and_unknown_layouts_are_skipped_and_counted()
     {
         var area = Note("VMCOREINFO", 0, "OSRELEASE=6.1\n"u8.ToArray())
-            .Concat(Note("CORE", 1, new byte[392])) // an arm64 elf_prstatus
+            .Concat(Note("CORE", 1, new byte[376])) // a riscv64 elf_prstatus
             .Concat(Note("CORE", 2, PrStatus64(5)))  // NT_PRFPREG, not registers of interest
             .Concat(Note("CORE", 1, PrStatus64(3))).ToArray();
         var notes = CpuNotes.Parse(area, false, "t");

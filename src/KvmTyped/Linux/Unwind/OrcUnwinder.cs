@@ -342,8 +342,10 @@ internal sealed class OrcUnwinder
 internal static class StackScan
 {
     /// <summary>Adds, after <paramref name="frames"/>, the words from <paramref name="from"/> to the end of its stack that
-    /// are kernel text, at most <paramref name="max"/> of them.</summary>
-    public static void Append(List<UnwoundFrame> frames, IKernelMemory memory, StackSet stacks, ulong from, int word, Func<ulong, bool> isText, int max)
+    /// are kernel text, at most <paramref name="max"/> of them; each word first passed through <paramref name="strip"/>
+    /// when given (arm64 removes the pointer authentication code of a saved return address).</summary>
+    public static void Append(List<UnwoundFrame> frames, IKernelMemory memory, StackSet stacks, ulong from, int word, Func<ulong, bool> isText, int max,
+        Func<ulong, ulong>? strip = null)
     {
         if (stacks.Locate(from) is not { } stack)
             return;
@@ -353,6 +355,8 @@ internal static class StackScan
         {
             if (!PerCpu.TryReadWord(memory, at, word, out var value))
                 break;
+            if (strip is not null)
+                value = strip(value);
             if (value != 0 && isText(value))
             {
                 frames.Add(new UnwoundFrame(value, at + (ulong)word, false, false, null, stack.Name));

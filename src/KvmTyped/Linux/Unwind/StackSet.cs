@@ -17,6 +17,12 @@ internal enum StackKind
 
     /// <summary>One of a CPU's exception stacks (x86-64: DF, NMI, DB, MCE, VC, VC2).</summary>
     Exception,
+
+    /// <summary>arm64: a CPU's overflow stack (per-CPU <c>overflow_stack</c>), used when the task stack overflows.</summary>
+    Overflow,
+
+    /// <summary>arm64: a CPU's SDEI stacks (firmware events: normal and critical priority).</summary>
+    Sdei,
 }
 
 /// <summary>A stack: [Begin, End).</summary>

@@ -41,8 +41,10 @@ internal sealed class Registers
         return false;
     }
 
-    /// <summary>Whether the set is user mode: the privilege level in cs is 3 (or, on i386, the vm86 flag is set).</summary>
-    public bool IsUserMode => (TryGet("cs", out var cs) && (cs & 3) == 3) || (TryGet("flags", out var flags) && Vm86 && (flags & 0x20000) != 0);
+    /// <summary>Whether the set is user mode: the privilege level in cs is 3 (or, on i386, the vm86 flag is set); on
+    /// arm64 pstate's mode is EL0.</summary>
+    public bool IsUserMode => (TryGet("cs", out var cs) && (cs & 3) == 3) || (TryGet("flags", out var flags) && Vm86 && (flags & 0x20000) != 0)
+        || (TryGet("pstate", out var pstate) && (pstate & Arm64FramePointerUnwinder.PstateModeMask) == 0);
 
     /// <summary>i386: eflags.VM marks a vm86 (user) frame.</summary>
     public bool Vm86 { get; init; }

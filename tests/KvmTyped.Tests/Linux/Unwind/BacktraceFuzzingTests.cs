@@ -13,6 +13,8 @@ public class BacktraceFuzzingTests
     {
         Assert.Equal(2, BacktraceFuzzing.UnwindOrc(BacktraceSeeds.Orc(), FixtureTypes.Amd64));
         Assert.Equal(2, BacktraceFuzzing.UnwindFramePointers(BacktraceSeeds.FramePointers(), FixtureTypes.I386));
+        Assert.Equal(2, BacktraceFuzzing.UnwindArm64FramePointers(BacktraceSeeds.Arm64(), FixtureTypes.Arm64));
+        Assert.Equal(1, BacktraceFuzzing.RegisterNotes(CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatusArm64(1))));
         Assert.Equal(0, BacktraceFuzzing.ModuleWalk(BacktraceSeeds.EmptyModuleList(), FixtureTypes.Amd64));
         Assert.Equal(1, BacktraceFuzzing.ModuleWalk(BacktraceSeeds.OneModuleList(), FixtureTypes.Amd64));
         Assert.Equal(1, BacktraceFuzzing.RegisterNotes(CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))));
@@ -23,8 +25,8 @@ public class BacktraceFuzzingTests
     public void Random_and_mutated_inputs_end_cleanly()
     {
         var random = new Random(1234);
-        byte[][] seeds = [BacktraceSeeds.Orc(), BacktraceSeeds.FramePointers(), BacktraceSeeds.OneModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1))];
-        var outcomes = new int[5, 2];
+        byte[][] seeds = [BacktraceSeeds.Orc(), BacktraceSeeds.FramePointers(), BacktraceSeeds.OneModuleList(), CpuNotesTests.Note("CORE", 1, CpuNotesTests.PrStatus64(1)), BacktraceSeeds.Arm64()];
+        var outcomes = new int[6, 2];
         for (var round = 0; round < 400; round++)
         {
             var input = round % 2 == 0 ? Mutate(seeds[round / 2 % seeds.Length], random) : RandomBytes(random);
@@ -35,6 +37,7 @@ public class BacktraceFuzzingTests
                 BacktraceFuzzing.OrcTableLookup(input, FixtureTypes.Amd64),
                 BacktraceFuzzing.ModuleWalk(input, round % 4 < 2 ? FixtureTypes.Amd64 : FixtureTypes.I386),
                 BacktraceFuzzing.RegisterNotes(input),
+                BacktraceFuzzing.UnwindArm64FramePointers(input, FixtureTypes.Arm64),
             ];
             for (var t = 0; t < results.Length; t++)
             {
@@ -45,6 +48,7 @@ public class BacktraceFuzzingTests
         // The unwinders always give a result (a damaged stack ends a trace, it throws nothing).
         Assert.Equal(0, outcomes[0, 0]);
         Assert.Equal(0, outcomes[1, 0]);
+        Assert.Equal(0, outcomes[5, 0]);
     }
 
     [Fact]

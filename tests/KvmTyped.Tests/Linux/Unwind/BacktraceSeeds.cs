@@ -45,6 +45,19 @@ internal static class BacktraceSeeds
         return data;
     }
 
+    /// <summary>An arm64 input: registers at code offset 0x10 and stack offset 0x100 (EL1h), x29 at a record whose
+    /// return address carries a pointer authentication code and whose caller record is 0 (the end): two frames.</summary>
+    public static byte[] Arm64()
+    {
+        var data = new byte[64 + 0x400];
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(8), 0x100);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(16), 0x10);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(24), 0xffff800008200200);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(40), 0x3c5);
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(64 + 0x208), 0x5a93800008010155);
+        return data;
+    }
+
     /// <summary>An ORC table input of three entries and no lookup blocks: every one of the four ips is found.</summary>
     public static byte[] OrcTable()
     {

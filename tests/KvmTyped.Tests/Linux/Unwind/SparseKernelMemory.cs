@@ -72,12 +72,16 @@ internal static class FixtureTypes
 {
     private static readonly Lazy<BtfTypes> Amd64Lazy = new(() => BtfReader.Load(Fixtures.Get("amd64/vmlinux-6.1.0-56-amd64.gz"), null, 8));
     private static readonly Lazy<BtfTypes> I386Lazy = new(() => BtfReader.Load(Fixtures.Get("i386/vmlinux-6.1.0-50-686-pae.btf"), null, 4));
+    private static readonly Lazy<BtfTypes> Arm64Lazy = new(() => BtfReader.Load(Fixtures.Get("arm64/vmlinux-6.1.0-50-arm64.btf"), null, 8));
 
     /// <summary>Debian's 6.1.0-56-amd64.</summary>
     public static BtfTypes Amd64 => Amd64Lazy.Value;
 
     /// <summary>Debian's 6.1.0-50-686-pae.</summary>
     public static BtfTypes I386 => I386Lazy.Value;
+
+    /// <summary>Debian's 6.1.0-50-arm64.</summary>
+    public static BtfTypes Arm64 => Arm64Lazy.Value;
 
     /// <summary><paramref name="memory"/> with its structs placed by <paramref name="types"/>.</summary>
     public static ViewMemory Placed(IKernelMemory memory, BtfTypes types) =>
