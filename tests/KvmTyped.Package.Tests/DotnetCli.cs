@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Reflection;
-using System.Text;
 
 namespace KvmTyped.Package.Tests;
 
@@ -15,6 +14,13 @@ internal static class DotnetCli
 
     /// <summary>Runs <c>dotnet ARGS</c> in <paramref name="directory"/>; returns the exit code and stdout + stderr.</summary>
     public static (int Code, string Output) Run(string directory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
+        var (code, stdout, stderr) = RunSplit(directory, environment, args);
+        return (code, stdout + stderr);
+    }
+
+    /// <summary>Runs <c>dotnet ARGS</c> in <paramref name="directory"/>; returns the exit code, stdout and stderr apart.</summary>
+    public static (int Code, string Stdout, string Stderr) RunSplit(string directory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -38,7 +44,6 @@ internal static class DotnetCli
         }
         using var process = Process.Start(start)!;
         process.StandardInput.Close();
-        var output = new StringBuilder();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
@@ -46,8 +51,7 @@ internal static class DotnetCli
             process.Kill(entireProcessTree: true);
             Assert.Fail($"dotnet {string.Join(' ', args)} did not finish within 10 minutes in {directory}");
         }
-        output.Append(stdout.Result).Append(stderr.Result);
-        return (process.ExitCode, output.ToString());
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     /// <summary>Runs and asserts success, showing the command's output when it fails.</summary>

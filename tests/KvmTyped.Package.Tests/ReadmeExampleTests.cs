@@ -61,5 +61,18 @@ public sealed class ReadmeExampleTests(PackageFeed feed)
             .ToList();
         Assert.True(expected.Count > 10, "truth.json lists too few tasks");
         Assert.Equal(expected, lines.Skip(1));
+
+        // The libkvm example, in the same project: what the README says it prints on the sample.
+        var libkvm = Assert.Single(Markdown.Blocks(Readme), b => b.Language == "csharp" && b.Text.Contains("using static KvmTyped.Compat.Libkvm;", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(project, "Program.cs"), libkvm.Text);
+        var (code, stdout, stderr) = DotnetCli.RunSplit(project, feed.Environment, "run", "-c", "Release");
+        Assert.True(code == 0, stdout + stderr);
+        var printed = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
+        Assert.Equal(truth.RootElement.GetProperty("linux_banner").GetString()![..64], printed[0]);
+        var tasks = truth.RootElement.GetProperty("tasks_from_dump_crash").EnumerateArray().Where(t => t.GetProperty("pid").GetInt32() != 0).ToList();
+        Assert.Equal(
+            tasks.Select(t => $"{t.GetProperty("pid").GetInt32()} [{t.GetProperty("comm").GetString()}]").Order(StringComparer.Ordinal),
+            printed.Skip(1).Order(StringComparer.Ordinal));
+        Assert.Contains("myps: kvm_getcmd: ", stderr, StringComparison.Ordinal);
     }
 }
