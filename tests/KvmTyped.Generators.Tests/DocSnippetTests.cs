@@ -12,7 +12,8 @@ namespace KvmTyped.Generators.Tests;
 /// schemas into MyTool.Kernel, with the implicit usings of a console project. The rule for fragments: a block without
 /// a single <c>using</c> directive gets <c>using KvmTyped; using KvmTyped.Types; using MyTool.Kernel;</c> in front; a
 /// block with one is a whole file and compiles as written. A block with top-level statements is a program, any other
-/// a library.</summary>
+/// a library. The <c>#:</c> directives of a single-file program are the SDK's: removed, and
+/// <c>#:property KvmTypedNamespace=…</c> honoured.</summary>
 public sealed partial class DocSnippetTests
 {
     private const string FragmentUsings = "using KvmTyped;\nusing KvmTyped.Types;\nusing MyTool.Kernel;\n";
@@ -47,6 +48,8 @@ public sealed partial class DocSnippetTests
     {
         var text = File.ReadAllText(Path.Combine(Repo.Root, file)).Replace("\r\n", "\n", StringComparison.Ordinal);
         var block = CSharpBlock().Matches(text).Single(m => 1 + text.AsSpan(0, m.Index).Count('\n') == line).Groups[1].Value;
+        var ns = Regex.Match(block, @"^#:property\s+KvmTypedNamespace=(\S+)", RegexOptions.Multiline) is { Success: true } p ? p.Groups[1].Value : "MyTool.Kernel";
+        block = Regex.Replace(block, @"^#:.*$", string.Empty, RegexOptions.Multiline);
         var source = Regex.IsMatch(block, @"^\s*using\s", RegexOptions.Multiline) ? block : FragmentUsings + block;
         var path = $"{file}:{line}";
         var tree = CSharpSyntaxTree.ParseText(source, GeneratorHarness.ParseOptions.WithDocumentationMode(DocumentationMode.None), path: path);
@@ -55,7 +58,7 @@ public sealed partial class DocSnippetTests
             [tree, CSharpSyntaxTree.ParseText(ImplicitUsings, GeneratorHarness.ParseOptions, path: "GlobalUsings.g.cs")],
             References.Value,
             new CSharpCompilationOptions(program ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        var driver = GeneratorHarness.Driver(GeneratorHarness.ShippedSchemas(), "MyTool.Kernel")
+        var driver = GeneratorHarness.Driver(GeneratorHarness.ShippedSchemas(), ns)
             .RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
         Assert.Empty(driver.GetRunResult().Diagnostics);
         var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();

@@ -43,7 +43,7 @@ public sealed class ReadmeExampleTests(PackageFeed feed)
         DotnetCli.Succeed(project, feed.Environment, AddPackageCommand(feed));
         Assert.Contains($"<PackageReference Include=\"KvmTyped\" Version=\"{feed.Version}\" />", File.ReadAllText(csproj), StringComparison.Ordinal);
 
-        var example = Assert.Single(Markdown.Blocks(Readme), b => b.Language == "csharp" && b.Text.Contains("using MyTool.Kernel;", StringComparison.Ordinal));
+        var example = Assert.Single(Markdown.Blocks(Readme), b => b.Language == "csharp" && b.Text.StartsWith("using KvmTyped;\nusing MyTool.Kernel;", StringComparison.Ordinal));
         File.WriteAllText(Path.Combine(project, "Program.cs"), example.Text);
         File.CreateSymbolicLink(Path.Combine(project, "System.map"), Sample("System.map-6.1.0-56-amd64"));
         File.CreateSymbolicLink(Path.Combine(project, "vmcore"), Sample("vmcore.kdump"));
