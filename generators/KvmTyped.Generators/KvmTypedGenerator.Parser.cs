@@ -17,9 +17,25 @@ public sealed partial class KvmTypedGenerator
     /// <summary>The attribute that marks a member (or struct) only some kernels have.</summary>
     private const string KernelOptionalAttribute = "KvmTyped.Types.KernelOptionalAttribute";
 
+    /// <summary>How a declared property type is compared with the generated one: names without namespaces or
+    /// containing types, C# keywords for special types (<c>KPtr&lt;task_struct&gt;</c>, <c>KArray&lt;int&gt;</c>). A struct
+    /// generated from a C schema is not yet a type when the generator runs, so only its name can be compared.</summary>
+    private static readonly SymbolDisplayFormat ShapeFormat = new(
+        typeQualificationStyle: SymbolDisplayTypeQualificationStyle.NameOnly,
+        genericsOptions: SymbolDisplayGenericsOptions.IncludeTypeParameters,
+        miscellaneousOptions: SymbolDisplayMiscellaneousOptions.UseSpecialTypes);
+
+    /// <summary>A declared property's type as the stub part repeats it: fully qualified, nullable annotations kept.</summary>
+    private static readonly SymbolDisplayFormat StubTypeFormat = SymbolDisplayFormat.FullyQualifiedFormat
+        .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+    /// <summary>True for the syntax the attribute may sit on that this front end looks at: a struct or a record struct
+    /// (refused with a diagnostic, not ignored).</summary>
+    internal static bool IsStructSyntax(SyntaxNode node) => node is StructDeclarationSyntax || node.IsKind(SyntaxKind.RecordStructDeclaration);
+
     internal static SchemaUnit ParseCSharp(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
-        var node = (StructDeclarationSyntax)context.TargetNode;
+        var node = (TypeDeclarationSyntax)context.TargetNode;
         var symbol = (INamedTypeSymbol)context.TargetSymbol;
         var path = node.SyntaxTree.FilePath;
         var diagnostics = new List<SchemaDiagnostic>();
@@ -28,8 +44,11 @@ public sealed partial class KvmTypedGenerator
         void Unsupported(string what, SourcePos at) => diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: " + what, at));
 
         if (!node.Modifiers.Any(SyntaxKind.PartialKeyword)) Unsupported("[KernelStruct] type '" + symbol.Name + "' must be a partial struct", structPos);
-        if (symbol.ContainingType is not null) Unsupported("[KernelStruct] type '" + symbol.Name + "' must not be nested in another type", structPos);
-        if (symbol.ContainingNamespace.IsGlobalNamespace) Unsupported("[KernelStruct] type '" + symbol.Name + "' must be in a namespace", structPos);
+        if (node.IsKind(SyntaxKind.RecordStructDeclaration)) Unsupported("[KernelStruct] type '" + symbol.Name + "' must be a plain partial struct, not a record struct", structPos);
+        if (symbol.ContainingType is not null)
+        {
+            Unsupported("[KernelStruct] type '" + symbol.Name + "' must not be nested in another type (declare it in a namespace, or in none)", structPos);
+        }
         if (symbol.IsGenericType) Unsupported("[KernelStruct] type '" + symbol.Name + "' must not be generic", structPos);
 
         var attribute = context.Attributes[0];
@@ -48,17 +67,95 @@ public sealed partial class KvmTypedGenerator
                 Unsupported("property '" + prop.Name + "' must have only a get accessor (views are read-only)", pos);
                 continue;
             }
+            if (prop.IsStatic)
+            {
+                Unsupported("property '" + prop.Name + "' must not be static (a member is read from a struct in kernel memory)", pos);
+                continue;
+            }
+            if (prop.DeclaredAccessibility != Accessibility.Public)
+            {
+                Unsupported("property '" + prop.Name + "' must be public (views implement their members as public properties)", pos);
+                continue;
+            }
             var field = MapProperty(prop, pos, diagnostics, enums);
-            if (field is not null) fields.Add(field);
+            if (field is not null) fields.Add(field with { DeclaredClrType = Shape(prop.Type) });
         }
         var optionalStruct = symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == KernelOptionalAttribute);
-        var def = new StructDef(symbol.Name, Flag("Union"), (Flag("Union") ? "union " : "struct ") + symbol.Name, Flag("Packed"), aligned,
-            Flag("PreserveAccessIndex"), false, fields.ToEquatableArray(), structPos, symbol.ContainingNamespace.ToDisplayString(), Optional: optionalStruct);
+        var clrNamespace = symbol.ContainingNamespace.IsGlobalNamespace ? string.Empty : symbol.ContainingNamespace.ToDisplayString();
         if (aligned < 0 || (aligned & (aligned - 1)) != 0)
         {
             diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.SyntaxError, "requested alignment " + aligned.ToString(System.Globalization.CultureInfo.InvariantCulture) + " is not a power of 2", structPos));
         }
+        var def = new StructDef(symbol.Name, Flag("Union"), (Flag("Union") ? "union " : "struct ") + symbol.Name, Flag("Packed"), aligned,
+            Flag("PreserveAccessIndex"), false, fields.ToEquatableArray(), structPos, clrNamespace, Optional: optionalStruct,
+            Rejected: diagnostics.Count > 0, Stub: EmitStub(node, symbol, cancellationToken));
         return new SchemaUnit(path, new EquatableArray<StructDef>(new[] { def }), enums.ToEquatableArray(), EquatableArray<TypedefDef>.Empty, diagnostics.ToEquatableArray());
+    }
+
+    /// <summary>A type's shape as compared with the generated property's (see <see cref="ShapeFormat"/>).</summary>
+    internal static string Shape(ITypeSymbol type) => type.ToDisplayString(ShapeFormat).Replace("@", string.Empty);
+
+    /// <summary>The part that gives every partial property of a refused declaration a body that throws, so that the
+    /// KVMT diagnostic is the only error of the build; null when the struct, or a type that contains it, is not partial
+    /// (another part of it cannot be written then).</summary>
+    private static string? EmitStub(TypeDeclarationSyntax node, INamedTypeSymbol symbol, CancellationToken cancellationToken)
+    {
+        var chain = new List<TypeDeclarationSyntax>();
+        for (SyntaxNode? n = node; n is not null; n = n.Parent)
+        {
+            if (n is TypeDeclarationSyntax t)
+            {
+                if (!t.Modifiers.Any(SyntaxKind.PartialKeyword)) return null;
+                chain.Add(t);
+            }
+        }
+        chain.Reverse();
+        var w = new Helpers.SourceWriter();
+        w.Line("// <auto-generated/>");
+        w.Line("// The generator refused this [KernelStruct] declaration (see its KVMT diagnostics): its properties throw.");
+        w.Line("#nullable enable");
+        w.Line("#pragma warning disable CS8981 // kernel type names are lower-case C names");
+        w.Line();
+        if (!symbol.ContainingNamespace.IsGlobalNamespace) w.Line("namespace " + symbol.ContainingNamespace.ToDisplayString() + ";");
+        w.Line();
+        const string Throw = " => throw new global::System.NotSupportedException(\"this [KernelStruct] declaration was refused: see its KVMT diagnostics\");";
+        const string View = "global::KvmTyped.Types.IKernelView<";
+        foreach (var t in chain)
+        {
+            var keyword = t is RecordDeclarationSyntax r
+                ? "record" + (r.ClassOrStructKeyword.IsKind(SyntaxKind.None) ? string.Empty : " " + r.ClassOrStructKeyword.ValueText)
+                : t.Keyword.ValueText;
+            var parameters = t.TypeParameterList is null ? string.Empty : "<" + string.Join(", ", t.TypeParameterList.Parameters.Select(p => p.Identifier.Text)) + ">";
+            var self = t.Identifier.Text + parameters;
+            if (t != node)
+            {
+                w.Open("partial " + keyword + " " + self);
+                continue;
+            }
+            // The refused struct is still a view to the compiler, so that KPtr<it> in other declarations compiles.
+            w.Open("partial " + keyword + " " + self + " : " + View + self + ">");
+            w.Line("ulong " + View + self + ">.Address" + Throw);
+            w.Line("global::KvmTyped.Types.IKernelMemory " + View + self + ">.Memory" + Throw);
+            w.Line("static string " + View + self + ">.TypeName" + Throw);
+            w.Line("static bool " + View + self + ">.IsRelocated" + Throw);
+            w.Line("static " + self + " " + View + self + ">.At(global::KvmTyped.Types.IKernelMemory memory, ulong address)" + Throw);
+            w.Line("static ulong " + View + self + ">.SizeOf(global::KvmTyped.Types.IKernelMemory memory)" + Throw);
+            w.Line("static ulong " + View + self + ">.OffsetOf(global::KvmTyped.Types.IKernelMemory memory, string member)" + Throw);
+            w.Line("static global::KvmTyped.Types.KernelStructLayout? " + View + self + ">.StaticLayout(global::KvmTyped.DataModel model)" + Throw);
+        }
+        foreach (var member in node.Members)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (member is not PropertyDeclarationSyntax property || !property.Modifiers.Any(SyntaxKind.PartialKeyword)) continue;
+            if (property.AccessorList is null || property.AccessorList.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null)) continue;
+            var prop = symbol.GetMembers(property.Identifier.ValueText).OfType<IPropertySymbol>().FirstOrDefault();
+            if (prop is null) continue;
+            var accessors = string.Join(" ", property.AccessorList.Accessors.Select(a =>
+                (a.Modifiers.Count > 0 ? a.Modifiers.ToString() + " " : string.Empty) + a.Keyword.ValueText + Throw));
+            w.Line(property.Modifiers.ToString() + " " + prop.Type.ToDisplayString(StubTypeFormat) + " " + property.Identifier.Text + " { " + accessors + " }");
+        }
+        foreach (var _ in chain) w.Close();
+        return w.ToString();
     }
 
     private static SourcePos PosOf(Location location, string path)
@@ -117,7 +214,7 @@ public sealed partial class KvmTypedGenerator
             diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: property '" + prop.Name + "' has type " + prop.Type.ToDisplayString() + ", which has no C equivalent (use [KernelType])", pos));
             return null;
         }
-        if (prop.Type.SpecialType == SpecialType.System_String && lengths is null)
+        if (prop.Type.SpecialType == SpecialType.System_String && lengths is null && type.Kind != CTypeKind.Array)
         {
             diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: string property '" + prop.Name + "' needs [KernelArray(N)] (it is a char array)", pos));
             return null;

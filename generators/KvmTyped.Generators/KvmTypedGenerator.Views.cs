@@ -28,7 +28,32 @@ public sealed partial class KvmTypedGenerator
         {
             BuildGroup(common.Concat(group).ToList(), group.Key, options, views, enums, diagnostics, checks);
         }
-        return new SchemaBuildResult(views.ToEquatableArray(), enums.ToEquatableArray(), diagnostics.ToEquatableArray(), new KernelCheckModel(checks.ToEquatableArray()));
+        var hints = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        string Unique(string ns, string name)
+        {
+            var hint = HintName(ns, name, string.Empty);
+            for (var n = 2; !hints.Add(hint); n++) hint = HintName(ns, name, "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return hint;
+        }
+        var named = views.Select(v => v with { Hint = Unique(v.Namespace, v.Name) }).ToList();
+        hints.Clear();
+        var namedEnums = enums.Select(e => e with { Hint = Unique(e.Namespace, e.Name) }).ToList();
+        return new SchemaBuildResult(named.ToEquatableArray(), namedEnums.ToEquatableArray(), diagnostics.ToEquatableArray(), new KernelCheckModel(checks.ToEquatableArray()),
+            Stubs(all, views));
+    }
+
+    /// <summary>The parts of the C# declarations that got no view: refused, holding a refused struct, or redefining
+    /// another definition's struct. Each has an error reported; its part keeps that error the only one.</summary>
+    private static EquatableArray<StubModel> Stubs(List<SchemaUnit> units, List<ViewModel> views)
+    {
+        var emitted = new HashSet<string>(views.Where(v => !v.DeclareType).Select(v => v.Namespace + "." + v.Name), StringComparer.Ordinal);
+        var stubs = new List<StubModel>();
+        foreach (var s in units.SelectMany(u => u.Structs))
+        {
+            if (!s.IsCSharp || s.Stub is null || emitted.Contains(s.ClrNamespace + "." + s.Name)) continue;
+            stubs.Add(new StubModel(HintName(s.ClrNamespace!, s.Name + "." + s.Pos.Line.ToString(System.Globalization.CultureInfo.InvariantCulture), ".refused.g.cs"), s.Stub));
+        }
+        return stubs.ToEquatableArray();
     }
 
     /// <summary>Resolves <paramref name="units"/> and adds the views, enums and diagnostics of the definitions that
@@ -37,6 +62,7 @@ public sealed partial class KvmTypedGenerator
         List<SchemaDiagnostic> diagnostics, List<KernelCheckStruct> checks)
     {
         var schema = SchemaResolver.Resolve(units);
+        var refused = CheckDeclaredTypes(schema, options);
         checks.AddRange(KernelChecker.Describe(schema, arch));
         var ilp32 = new SchemaLayout(schema, lp64: false);
         var lp64 = new SchemaLayout(schema, lp64: true);
@@ -51,7 +77,8 @@ public sealed partial class KvmTypedGenerator
             enums.Add(new EnumModel(options.NamespaceOf(null, arch), e.Name, ClrScalar(e.Underlying), e.Members, Path.GetFileName(e.Pos.File), options.Internal));
         }
         var files = new HashSet<string>(units.Where(u => u.Arch == arch).Select(u => u.Path), StringComparer.Ordinal);
-        var own = schema.Diagnostics.Where(d => arch is null || files.Contains(d.Pos.File)).ToList();
+        var own = schema.Diagnostics.Concat(arch is null ? refused : Enumerable.Empty<SchemaDiagnostic>())
+            .Where(d => arch is null || files.Contains(d.Pos.File)).ToList();
         own.Sort((a, b) =>
         {
             var c = string.CompareOrdinal(a.Pos.File, b.Pos.File);
@@ -60,6 +87,61 @@ public sealed partial class KvmTypedGenerator
         });
         diagnostics.AddRange(own);
     }
+
+    /// <summary>Refuses each C# declaration a property of which would be generated with another type than it is
+    /// declared with ([KernelArray(6)] on an int, [KernelType] of a type the C# one does not hold, a pointer to a struct
+    /// that gets no view), which would otherwise be a compiler error inside the generated file. A refused struct is
+    /// broken, and so is every struct holding it by value; repeated until nothing changes.</summary>
+    private static List<SchemaDiagnostic> CheckDeclaredTypes(ResolvedSchema schema, GeneratorOptions options)
+    {
+        var found = new List<SchemaDiagnostic>();
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var s in schema.Structs)
+            {
+                if (!s.IsCSharp || schema.Broken.Contains(s.Name)) continue;
+                var ns = options.NamespaceOf(s.ClrNamespace, s.Arch);
+                foreach (var f in s.Fields)
+                {
+                    if (f.DeclaredClrType is not { } declared || f.Name is null) continue;
+                    var probe = new ViewMember(f.Name, f.Name, string.Empty, MemberKind.Integer, "int", string.Empty, 0, 0, false, 0, 0, 0, 0, 0, 0, 0);
+                    var generated = Shape(Classify(probe, f, schema, ns, options).ClrType);
+                    if (generated == declared) continue;
+                    found.Add(Mismatch(f, declared, generated, schema));
+                    schema.Broken.Add(s.Name);
+                    changed = true;
+                    break;
+                }
+            }
+            if (changed) SchemaResolver.PropagateBroken(schema);
+        }
+        while (changed);
+        return found;
+    }
+
+    private static SchemaDiagnostic Mismatch(FieldDef f, string declared, string generated, ResolvedSchema schema)
+    {
+        var pointee = f.Type.Kind == CTypeKind.Pointer && f.Type.Target is { IsRecord: true } target ? target.Name : null;
+        if (pointee is not null && !schema.StructsByName.ContainsKey(pointee))
+        {
+            return new SchemaDiagnostic(SchemaDiagnosticIds.UnknownType, "property '" + f.Name + "' is declared " + declared + ", but no schema or [KernelStruct] declaration defines '"
+                + f.Type.Target + "', so '" + f.Type.Declare(f.Name!) + "' is read as " + generated, f.Pos);
+        }
+        if (pointee is not null && schema.Broken.Contains(pointee))
+        {
+            return new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: property '" + f.Name + "' is declared " + declared + ", but '" + f.Type.Target
+                + "' has errors (see its diagnostics) and gets no view", f.Pos);
+        }
+        return new SchemaDiagnostic(SchemaDiagnosticIds.Unsupported, "unsupported construct: property '" + f.Name + "' is declared " + declared + ", but its C type '"
+            + f.Type.Declare(f.Name!) + (f.IsBitfield ? " : " + f.BitWidth.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty)
+            + "' is read as " + generated + ": declare it as " + generated + ", or change its attributes", f.Pos);
+    }
+
+    /// <summary>A generated type written as <see cref="Shape(Microsoft.CodeAnalysis.ITypeSymbol)"/> writes a declared one.</summary>
+    private static string Shape(string clrType) =>
+        System.Text.RegularExpressions.Regex.Replace(clrType, @"global::(?:@?[A-Za-z_][A-Za-z0-9_]*\.)*", string.Empty).Replace("@", string.Empty);
 
     internal static string ClrScalar(CTypeKind kind) => kind switch
     {
@@ -79,7 +161,7 @@ public sealed partial class KvmTypedGenerator
 
     private static bool IsSigned(CTypeKind kind) => kind is CTypeKind.Char or CTypeKind.SChar or CTypeKind.Short or CTypeKind.Int or CTypeKind.Long or CTypeKind.LongLong;
 
-    private static string ClrName(string ns, string name) => "global::" + ns + "." + Identifier(name);
+    private static string ClrName(string ns, string name) => "global::" + (ns.Length == 0 ? string.Empty : ns + ".") + Identifier(name);
 
     /// <summary>Names every view defines itself; a C member with one of these names gets a trailing underscore.</summary>
     private static readonly HashSet<string> ReservedMembers = new(StringComparer.Ordinal)

@@ -30,7 +30,7 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.SchemaFiles);
 
         var declarations = context.SyntaxProvider
-            .ForAttributeWithMetadataName(KernelStructAttribute, static (node, _) => node is StructDeclarationSyntax, static (c, ct) => ParseCSharp(c, ct))
+            .ForAttributeWithMetadataName(KernelStructAttribute, static (node, _) => IsStructSyntax(node), static (c, ct) => ParseCSharp(c, ct))
             .WithTrackingName(TrackingNames.CSharpDeclarations);
 
         var build = schemaFiles.Collect()
@@ -45,10 +45,18 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
 
         context.RegisterSourceOutput(views, static (spc, v) =>
         {
-            if (v.DeclareType) spc.AddSource(v.Namespace + "." + v.Name + ".decl.g.cs", EmitDeclaration(v));
-            spc.AddSource(v.Namespace + "." + v.Name + ".g.cs", EmitView(v));
+            if (v.DeclareType) spc.AddSource(v.Hint + ".decl.g.cs", EmitDeclaration(v));
+            spc.AddSource(v.Hint + ".g.cs", EmitView(v));
         });
-        context.RegisterSourceOutput(enums, static (spc, e) => spc.AddSource(e.Namespace + "." + e.Name + ".enum.g.cs", EmitEnum(e)));
+        context.RegisterSourceOutput(enums, static (spc, e) => spc.AddSource(e.Hint + ".enum.g.cs", EmitEnum(e)));
+        context.RegisterSourceOutput(build.Select(static (r, _) => r.Stubs).WithTrackingName(TrackingNames.Stubs), static (spc, stubs) =>
+        {
+            var added = new System.Collections.Generic.HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var stub in stubs)
+            {
+                if (added.Add(stub.HintName)) spc.AddSource(stub.HintName, stub.Source);
+            }
+        });
         context.RegisterSourceOutput(diagnostics, static (spc, list) =>
         {
             foreach (var d in list) spc.ReportDiagnostic(DiagnosticDescriptors.ToDiagnostic(d));
@@ -82,8 +90,22 @@ public sealed partial class KvmTypedGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.TargetKernels);
         context.RegisterSourceOutput(targets, static (spc, list) =>
         {
-            if (list.Kernels.Count > 0) spc.AddSource(list.Namespace + ".KvmTypedTargetKernels.g.cs", EmitTargetKernels(list));
+            if (list.Kernels.Count > 0) spc.AddSource(HintName(list.Namespace, "KvmTypedTargetKernels", ".g.cs"), EmitTargetKernels(list));
         });
+    }
+
+    /// <summary>The name of a generated file: namespace (<c>global</c> for the global namespace), type name and suffix,
+    /// with every character a hint name may not hold replaced, so no name from the input can make AddSource throw.</summary>
+    internal static string HintName(string ns, string name, string suffix)
+    {
+        var text = (ns.Length == 0 ? "global" : ns) + "." + name;
+        var chars = text.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            var c = chars[i];
+            if (!(char.IsLetterOrDigit(c) || c is '_' or '.' or '-')) chars[i] = '_';
+        }
+        return new string(chars) + suffix;
     }
 
     /// <summary>A schema is an AdditionalFiles item whose KvmTypedSchema metadata is true (build/KvmTyped.targets sets

@@ -38,4 +38,7 @@ public static class TrackingNames
 
     /// <summary>The list of target kernels, emitted as KvmTypedTargetKernels.</summary>
     public const string TargetKernels = nameof(TargetKernels);
+
+    /// <summary>The parts written for refused C# declarations (from <see cref="Resolve"/>).</summary>
+    public const string Stubs = nameof(Stubs);
 }

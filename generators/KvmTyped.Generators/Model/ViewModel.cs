@@ -45,7 +45,9 @@ internal sealed record ViewMember(
 /// <summary>One row of a static layout table.</summary>
 internal sealed record LayoutRow(string Name, long Offset, long Size, long BitOffset, int BitSize);
 
-/// <summary>Everything needed to emit one view; equatable so unchanged structs are not emitted again.</summary>
+/// <summary>Everything needed to emit one view; equatable so unchanged structs are not emitted again. Hint is the start of
+/// its generated files' names: namespace and name, made unique ignoring case (the compiler compares file names so, and
+/// C tags <c>a</c> and <c>A</c> are two structs).</summary>
 internal sealed record ViewModel(
     string Namespace,
     string Name,
@@ -63,10 +65,11 @@ internal sealed record ViewModel(
     EquatableArray<ViewMember> Members,
     string ListEntryType,
     string HListNodeType,
-    bool Internal = false);
+    bool Internal = false,
+    string Hint = "");
 
-/// <summary>A C enum emitted as a C# enum.</summary>
-internal sealed record EnumModel(string Namespace, string Name, string Underlying, EquatableArray<EnumMember> Members, string Origin, bool Internal = false);
+/// <summary>A C enum emitted as a C# enum. Hint, like a view's, is the start of its generated file's name, unique ignoring case.</summary>
+internal sealed record EnumModel(string Namespace, string Name, string Underlying, EquatableArray<EnumMember> Members, string Origin, bool Internal = false, string Hint = "");
 
 /// <summary>Project-wide settings: the namespace of schema views (RootNamespace.Kernel unless KvmTypedNamespace is
 /// set) and whether they are internal (KvmTypedAccessibility=internal) rather than public.</summary>
@@ -81,4 +84,7 @@ internal sealed record GeneratorOptions(string Namespace, bool Internal)
 /// <summary>The output of resolving every schema unit together: views, enums, schema diagnostics, and what the
 /// kernel check compares with each target kernel.</summary>
 internal sealed record SchemaBuildResult(EquatableArray<ViewModel> Views, EquatableArray<EnumModel> Enums, EquatableArray<SchemaDiagnostic> Diagnostics,
-    KernelCheckModel Checks);
+    KernelCheckModel Checks, EquatableArray<StubModel> Stubs);
+
+/// <summary>The part written for a C# declaration that gets no view (see <see cref="StructDef.Stub"/>).</summary>
+internal sealed record StubModel(string HintName, string Source);

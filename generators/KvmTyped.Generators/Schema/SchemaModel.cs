@@ -88,8 +88,10 @@ internal sealed record SourcePos(string File, int Line, int Column, int Length =
 /// <summary>A member of a struct or union. Name is null for an anonymous struct/union member or an unnamed bitfield.
 /// BitWidth is -1 for a member that is not a bitfield. Optional marks a member of a relocated struct that only some
 /// kernels have (<c>__kvmt_optional</c> in C, <c>[KernelOptional]</c> in C#): the view gets a <c>Has_name</c> property and
-/// the kernel check does not report its absence.</summary>
-internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int AlignAttr, bool Packed, SourcePos Pos, bool Optional = false)
+/// the kernel check does not report its absence. DeclaredClrType is, for a member declared in C#, the property's type
+/// as written without namespaces (<c>KArray&lt;int&gt;</c>): the generated property must have that type.</summary>
+internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int AlignAttr, bool Packed, SourcePos Pos, bool Optional = false,
+    string? DeclaredClrType = null)
 {
     public bool IsBitfield => BitWidth >= 0;
 
@@ -102,7 +104,10 @@ internal sealed record FieldDef(string? Name, CType Type, int BitWidth, int Alig
 /// ClrNamespace is where its view lives (the C# namespace of a C# declaration, or null for the configured schema namespace).
 /// Arch names the per-architecture group of the schema file that defines it (null for the common schemas): its view lives
 /// in the configured namespace + "." + Arch. Optional marks a relocated struct that only some kernels have: the kernel
-/// check does not report its absence.</summary>
+/// check does not report its absence. Rejected marks a C# declaration with an error already reported: it gets no view.
+/// Stub is, for a C# declaration, the source of a part that gives each of its partial properties a body that throws,
+/// emitted instead of the view when the declaration gets none, so the KVMT diagnostic is the only error (null where such
+/// a part cannot be written: a struct or containing type that is not partial).</summary>
 internal sealed record StructDef(
     string Name,
     bool IsUnion,
@@ -115,8 +120,13 @@ internal sealed record StructDef(
     SourcePos Pos,
     string? ClrNamespace = null,
     string? Arch = null,
-    bool Optional = false)
+    bool Optional = false,
+    bool Rejected = false,
+    string? Stub = null)
 {
+    /// <summary>True for a struct declared in C# (a [KernelStruct] type), false for one from a C schema.</summary>
+    public bool IsCSharp => ClrNamespace is not null;
+
     /// <summary>Equal ignoring positions and origin: the test for a harmless repeated definition.</summary>
     public bool SameShape(StructDef other)
     {

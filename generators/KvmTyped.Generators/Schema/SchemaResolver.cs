@@ -95,10 +95,19 @@ internal static class SchemaResolver
                         result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ConflictingRedefinition,
                             "conflicting redefinition of '" + (s.IsUnion ? "union " : "struct ") + s.Name + "' (first defined at " + existing.Pos + ")", s.Pos));
                     }
+                    else if (s.IsCSharp || existing.IsCSharp)
+                    {
+                        // A C# declaration is a type of its own: a second definition of its struct would leave one of
+                        // the two without a view, so even an identical copy is refused.
+                        result.Diagnostics.Add(new SchemaDiagnostic(SchemaDiagnosticIds.ConflictingRedefinition,
+                            "'" + (s.IsUnion ? "union " : "struct ") + s.Name + "' is already defined at " + existing.Pos
+                            + "; a C# declaration must be the only definition of its struct", s.Pos));
+                    }
                     continue;
                 }
                 result.StructsByName[s.Name] = s;
                 result.Structs.Add(s);
+                if (s.Rejected) result.Broken.Add(s.Name);
             }
         }
 
@@ -415,7 +424,8 @@ internal static class SchemaResolver
         }
     }
 
-    private static void PropagateBroken(ResolvedSchema result)
+    /// <summary>Marks broken every struct that holds a broken one by value, until nothing changes.</summary>
+    internal static void PropagateBroken(ResolvedSchema result)
     {
         bool changed;
         do

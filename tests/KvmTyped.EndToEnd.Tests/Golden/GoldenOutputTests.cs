@@ -56,7 +56,7 @@ public class GoldenOutputTests
     /// <summary>Machine-specific paths replaced by names, longest first.</summary>
     private static string Normalize(string text)
     {
-        var cache = Path.Combine(Path.GetTempPath(), "kvmtyped-fixtures");
+        var cache = Fixtures.CacheDir;
         foreach (var (path, name) in new[] { (cache, "$CACHE"), (Fixtures.Root, "$FIXTURES"), (Fixtures.RepoRoot, "$REPO") }
                      .OrderByDescending(p => p.Item1.Length))
             text = text.Replace(path.TrimEnd('/'), name, StringComparison.Ordinal);
