@@ -24,7 +24,7 @@ public static class CommandLine
         ArgumentNullException.ThrowIfNull(stderr);
         // Whatever a command prints may hold bytes from a hostile file: no control character reaches the terminal.
         stdout = Output.Escaping(stdout);
-        stderr = Output.Escaping(stderr);
+        stderr = Output.Escaping(ApiTerms.Writer(stderr));
         return Guard(() => Parse(args, stdout, stderr), stderr, debug: args.Contains("--debug"));
     }
 
@@ -121,11 +121,12 @@ public static class CommandLine
 internal sealed class CommonOptions
 {
     public Option<string?> Namelist { get; } = new("--namelist", "-n") { Description = "namelist: vmlinux, System.map or kallsyms (default: the running kernel's symbols)", Recursive = true };
-    public Option<string?> Core { get; } = new("--core", "-c") { Description = "corefile: ELF vmcore, kdump-compressed dump or raw image (default: the live kernel)", Recursive = true };
+    public Option<string?> Core { get; } = new("--core", "-c") { Description = "corefile: ELF vmcore, kdump-compressed dump, LiME/AVML image, or with --raw a raw memory image (default: the live kernel)", Recursive = true };
     public Option<string?> Swap { get; } = new("--swap", "-s") { Description = "swap device or file", Recursive = true };
     public Option<bool> NoSearch { get; } = new("--nsrch") { Description = "KVM_NSRCH: open even when section files named by the core are missing", Recursive = true };
     public Option<bool> Write { get; } = new("--write") { Description = "open the corefile read-write (O_RDWR)", Recursive = true };
     public Option<string[]> Parts { get; } = new("--part") { Description = "another file of a split kdump set (makedumpfile --split), opened with the core; repeat for each", Recursive = true, Arity = ArgumentArity.ZeroOrMore };
+    public Option<bool> Raw { get; } = new("--raw") { Description = "read the core as a raw physical memory image (byte N is physical address N); without it a core must be an ELF core, a kdump-compressed file or a LiME/AVML image", Recursive = true };
     public Option<bool> Json { get; } = new("--json") { Description = "print JSON", Recursive = true };
     public Option<string?> Btf { get; } = new("--types", "--btf") { Description = "file with the kernel's types, when neither the namelist nor the image has them: raw BTF, an ELF file with .BTF, or a DWARF vmlinux (converted once, then cached)", Recursive = true };
     public Option<bool> Debug { get; } = new("--debug") { Description = "print the stack trace of an error", Recursive = true };
@@ -138,6 +139,7 @@ internal sealed class CommonOptions
         root.Options.Add(NoSearch);
         root.Options.Add(Write);
         root.Options.Add(Parts);
+        root.Options.Add(Raw);
         root.Options.Add(Json);
         root.Options.Add(Btf);
         root.Options.Add(Debug);
@@ -148,14 +150,27 @@ internal sealed class CommonOptions
     /// <param name="stderr">Where errors go.</param>
     /// <param name="symbolsOnly">The command reads no memory: open the namelist alone where that gives running addresses
     /// (the running kernel's kallsyms, no core named), so it works where /proc/kcore cannot be read.</param>
-    public Kvm? Open(ParseResult r, TextWriter stderr, bool symbolsOnly = false)
+    /// <param name="refuseUnfitTypes">When a type file is given (--types), refuse to go on unless it fits the kernel
+    /// (<see cref="Kvm.TryGetBtf"/>): whatever the command reads, a type file of another kernel is a mistake to report,
+    /// not to work around. <c>info</c> reports it in its own output instead.</param>
+    public Kvm? Open(ParseResult r, TextWriter stderr, bool symbolsOnly = false, bool refuseUnfitTypes = true)
+    {
+        var kvm = OpenImage(r, stderr, symbolsOnly);
+        if (kvm is null || !refuseUnfitTypes || kvm.TypesPath is null || kvm.TryGetBtf(out _, out var why))
+            return kvm;
+        stderr.WriteLine($"kvmtyped: {why}");
+        kvm.Dispose();
+        return null;
+    }
+
+    private Kvm? OpenImage(ParseResult r, TextWriter stderr, bool symbolsOnly)
     {
         symbolsOnly &= r.GetValue(Namelist) is null && r.GetValue(Core) is null && !r.GetValue(Write);
         var flags = (r.GetValue(Write) ? KvmOpenFlags.ReadWrite : KvmOpenFlags.ReadOnly) | (r.GetValue(NoSearch) ? KvmOpenFlags.NoSearch : 0);
         using var busy = TerminalBusy.Start(stderr, "opening " + (r.GetValue(Core) ?? (symbolsOnly ? "the live kernel's symbols" : "the live kernel")));
         try
         {
-            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { SymbolsOnly = symbolsOnly, ErrorWriter = TerminalBusy.Guard(busy, stderr), TypesPath = r.GetValue(Btf), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
+            return Kvm.Open(r.GetValue(Namelist), r.GetValue(Core), r.GetValue(Swap), flags, "kvmtyped", new KvmOpenOptions { SymbolsOnly = symbolsOnly, ErrorWriter = TerminalBusy.Guard(busy, stderr), TypesPath = r.GetValue(Btf), RawImage = r.GetValue(Raw), SplitFiles = r.GetValue(Parts) is { Length: > 0 } parts ? parts : null });
         }
         catch (KvmException)
         {

@@ -11,7 +11,7 @@ internal static class InfoCommand
         var cmd = new Command("info", "data model, machine, format, page size, release, segments and section files");
         cmd.SetAction(r =>
         {
-            using var kvm = common.Open(r, stderr);
+            using var kvm = common.Open(r, stderr, refuseUnfitTypes: false);
             if (kvm is null)
                 return CommandLine.Failure;
             var dump = kvm.DescribeDump();
@@ -71,7 +71,7 @@ internal static class InfoCommand
         foreach (var s in kvm.SectionFiles)
             o.WriteLine($"section file: {s.FileName} {s.PhysicalAddress:x}+{s.Size:x}{(s.Present ? "" : " (missing)")}");
         foreach (var w in kvm.Warnings)
-            o.WriteLine($"warning:      {w}");
+            o.WriteLine($"warning:      {ApiTerms.ToFlags(w)}");
     }
 
     /// <summary>Where the kernel's BTF comes from, or "none" and why.</summary>
@@ -83,7 +83,7 @@ internal static class InfoCommand
         }
         catch (KvmException e)
         {
-            return "none (" + e.Message + ")";
+            return "none (" + ApiTerms.ToFlags(e.Message) + ")";
         }
     }
 

@@ -45,7 +45,7 @@ internal static class Output
     public static TextWriter Escaping(TextWriter inner) => inner is EscapingWriter ? inner : new EscapingWriter(inner);
 
     /// <summary>The writer under an <see cref="Escaping"/> one (progress on a terminal writes its own carriage returns).</summary>
-    public static TextWriter Unescaped(TextWriter writer) => writer is EscapingWriter e ? e.Inner : writer;
+    public static TextWriter Unescaped(TextWriter writer) => ApiTerms.Unwrap(writer is EscapingWriter e ? e.Inner : writer);
 
     private sealed class EscapingWriter(TextWriter inner) : TextWriter(CultureInfo.InvariantCulture)
     {
