@@ -72,6 +72,27 @@ internal static class Output
         public override void Flush() => inner.Flush();
     }
 
+    /// <summary>A count, size or offset as a JSON number while a double holds it exactly (up to 2^53), above as a "0x…"
+    /// string (as addresses are written): the one rule for integers in every command's JSON.</summary>
+    public static void Number(Utf8JsonWriter w, string name, ulong value)
+    {
+        if (value <= 1UL << 53)
+            w.WriteNumber(name, value);
+        else
+            w.WriteString(name, Hex(value));
+    }
+
+    /// <summary>As <see cref="Number(Utf8JsonWriter, string, ulong)"/>; a negative value below -2^53 is "-0x…".</summary>
+    public static void Number(Utf8JsonWriter w, string name, long value)
+    {
+        if (value >= 0)
+            Number(w, name, (ulong)value);
+        else if (value >= -(1L << 53))
+            w.WriteNumber(name, value);
+        else
+            w.WriteString(name, "-" + Hex(unchecked((ulong)-(value + 1)) + 1));
+    }
+
     public static string Json(Action<Utf8JsonWriter> write)
     {
         using var ms = new MemoryStream();

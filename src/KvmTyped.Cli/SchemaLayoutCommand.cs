@@ -124,16 +124,16 @@ internal static class SchemaLayoutCommand
             {
                 w.WriteStartObject();
                 w.WriteString("name", s.Name);
-                w.WriteNumber("size", s.Size);
-                w.WriteNumber("align", s.Align);
+                Output.Number(w, "size", s.Size);
+                Output.Number(w, "align", s.Align);
                 w.WriteStartArray("fields");
                 foreach (var f in s.Fields)
                 {
                     w.WriteStartObject();
                     w.WriteString("name", f.Name);
-                    w.WriteNumber("offset", f.Offset);
-                    w.WriteNumber("size", f.Size);
-                    w.WriteNumber("bitOffset", f.BitOffset);
+                    Output.Number(w, "offset", f.Offset);
+                    Output.Number(w, "size", f.Size);
+                    Output.Number(w, "bitOffset", f.BitOffset);
                     w.WriteNumber("bitSize", f.BitSize);
                     w.WriteEndObject();
                 }
