@@ -56,7 +56,7 @@ internal static class InfoCommand
         ulong total = 0;
         foreach (var r in ranges)
             total += r.Length;
-        o.WriteLine($"memory:       {ranges.Count.ToString(inv)} ranges, {(total >> 20).ToString(inv)} MiB");
+        o.WriteLine($"memory:       {ranges.Count.ToString(inv)} {(ranges.Count == 1 ? "range" : "ranges")}, {(total >> 20).ToString(inv)} MiB");
         foreach (var r in ranges.Take(32))
             o.WriteLine($"  {r.Start:x12}-{r.End:x12}  {r.Origin}");
         if (ranges.Count > 32)

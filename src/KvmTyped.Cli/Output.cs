@@ -8,6 +8,15 @@ namespace KvmTyped.Cli;
 /// <summary>Formatting shared by the commands.</summary>
 internal static class Output
 {
+    /// <summary>Why a file cannot be read, as every command says it (perror's words, as the library's own file layer
+    /// says them): "No such file or directory", "Permission denied", else the system's message.</summary>
+    public static string FileError(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
+        UnauthorizedAccessException => "Permission denied",
+        _ => e.Message,
+    };
+
     public static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture);
 
     /// <summary>Text from the input (a dump, a namelist, a schema) made safe for a terminal, as dmesg does: every

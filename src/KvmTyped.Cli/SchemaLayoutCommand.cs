@@ -7,6 +7,9 @@ namespace KvmTyped.Cli;
 /// of a schema file, computed by the same parser and layout code the source generator uses.</summary>
 internal static class SchemaLayoutCommand
 {
+    /// <summary>The most diagnostics printed: a file that is not C at all gives one per line, and the first few say it.</summary>
+    internal const int MaxErrorsShown = 10;
+
     /// <summary>Runs the command. Exit 0 on success, 1 when the file is unreadable or has schema errors
     /// (printed as <c>kvmtyped: file:line:col: KVMTnnnn message</c>), 2 on a bad --model.</summary>
     /// <remarks>Without --model the LP64 layout is printed. In JSON, a bitfield's offset is the byte holding its
@@ -43,7 +46,10 @@ internal static class SchemaLayoutCommand
         var schema = SchemaResolver.Resolve(new[] { unit });
         if (schema.Diagnostics.Count > 0)
         {
-            foreach (var d in schema.Diagnostics) stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+            foreach (var d in schema.Diagnostics.Take(MaxErrorsShown))
+                stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+            if (schema.Diagnostics.Count > MaxErrorsShown)
+                stderr.WriteLine($"kvmtyped: {file}: {(schema.Diagnostics.Count - MaxErrorsShown).ToString(System.Globalization.CultureInfo.InvariantCulture)} more errors not shown (is it a C schema?)");
             return 1;
         }
 
@@ -109,7 +115,7 @@ internal static class SchemaLayoutCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return ("", e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message);
+            return ("", Output.FileError(e));
         }
     }
 

@@ -53,7 +53,7 @@ public sealed class KernelBtf
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new KvmException($"{path}: cannot read BTF: {e.Message}", e);
+            throw new KvmException($"{path}: {IO.RandomAccessFile.Describe(e, path)}", e);
         }
     }
 
