@@ -106,23 +106,7 @@ public sealed class HonestAnswersTests : IDisposable
     [Fact]
     public void A_raw_image_opens_when_asked_for()
     {
-        var raw = Path.Combine(_dir, "memory.raw");
-        using (var source = Kvm.Open(Map, Sample))
-        using (var f = File.Create(raw))
-        {
-            var buf = new byte[source.PageSize];
-            foreach (var r in source.DescribeDump().Ranges)
-            {
-                f.SetLength(Math.Max(f.Length, (long)r.End));
-                for (var a = r.Start; a < r.End; a += (ulong)buf.Length)
-                {
-                    if (!source.TryReadPhysical(a, buf, out _))
-                        continue; // a page the filtered dump left out stays a hole
-                    f.Position = (long)a;
-                    f.Write(buf);
-                }
-            }
-        }
+        var raw = RawCopyOfSample(_dir);
         Assert.Throws<KvmFormatException>(() => Kvm.Open(Map, raw));
         using (var kvm = Kvm.Open(Map, raw, options: new KvmOpenOptions { RawImage = true }))
             Assert.Equal("raw", kvm.FormatName);
@@ -144,6 +128,28 @@ public sealed class HonestAnswersTests : IDisposable
         {
             Libkvm.Options = saved;
         }
+    }
+
+    /// <summary>The sample's physical memory as a raw image in <paramref name="dir"/> (sparse: the pages the filtered
+    /// dump left out are holes).</summary>
+    internal static string RawCopyOfSample(string dir)
+    {
+        var raw = Path.Combine(dir, "memory.raw");
+        using var source = Kvm.Open(Map, Sample);
+        using var f = File.Create(raw);
+        var buf = new byte[source.PageSize];
+        foreach (var r in source.DescribeDump().Ranges)
+        {
+            f.SetLength(Math.Max(f.Length, (long)r.End));
+            for (var a = r.Start; a < r.End; a += (ulong)buf.Length)
+            {
+                if (!source.TryReadPhysical(a, buf, out _))
+                    continue;
+                f.Position = (long)a;
+                f.Write(buf);
+            }
+        }
+        return raw;
     }
 
     [Theory]
