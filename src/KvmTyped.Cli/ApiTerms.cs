@@ -16,7 +16,7 @@ internal static class ApiTerms
         ($"{nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.RawImage)}", "--raw"),
         ($"{nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.SplitFiles)}", "--part"),
         ($"{nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.SymbolsOnly)}", "no -c"),
-        ("as the namelist argument", "with -n"),
+        ("as the namelist argument", "(-n)"),
         ("the namelist argument", "-n"),
         ("the corefile argument", "-c"),
         ("the swapfile argument", "--swap"),

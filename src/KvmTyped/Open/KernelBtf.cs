@@ -206,7 +206,7 @@ public sealed class KernelBtf
             return true;
         }
         tried.Add($"image memory: {fromMemory}");
-        why = $"no BTF for this kernel (give a file with its types as {nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.TypesPath)}: BTF, e.g. from `pahole --btf_encode_detached`, or the kernel's DWARF vmlinux): {string.Join("; ", tried)}";
+        why = $"no BTF for this kernel (give a type file with {nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.TypesPath)}: BTF, e.g. from `pahole --btf_encode_detached`, or the kernel's DWARF vmlinux): {string.Join("; ", tried)}";
         // A dump cut short loses the kernel's own BTF with the rest: that is the cause to name first.
         if (fromMemoryIsRead && kvm.Truncation is { } truncated)
             why = $"{truncated}: {why}";

@@ -204,7 +204,7 @@ public sealed class HonestAnswersTests : IDisposable
         Assert.Contains("KvmOpenOptions.TypesPath", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("--types", e.Message, StringComparison.Ordinal);
         var (_, _, err) = Run("ps", "-n", Fixtures.Get(Dumps.I386Map), "-c", Fixtures.Get(Dumps.I386Kdump));
-        Assert.Contains("(give a file with its types as --types: ", err, StringComparison.Ordinal);
+        Assert.Contains("(give a type file with --types: ", err, StringComparison.Ordinal);
         Assert.DoesNotContain("KvmOpenOptions", err, StringComparison.Ordinal);
 
         // The i386 kernel keeps text symbols only in its kallsyms: a data symbol needs the namelist.
@@ -212,7 +212,7 @@ public sealed class HonestAnswersTests : IDisposable
         var missing = Assert.Throws<KvmException>(() => noMap.SymbolAddress("init_task"));
         Assert.EndsWith("give the kernel's System.map or vmlinux as the namelist argument", missing.Message, StringComparison.Ordinal);
         var (_, _, err2) = Run("ps", "-c", Fixtures.Get(Dumps.I386Kdump), "--types", Fixtures.Get("i386/vmlinux-6.1.0-50-686-pae.btf"));
-        Assert.EndsWith("give the kernel's System.map or vmlinux with -n" + Environment.NewLine, err2);
+        Assert.EndsWith("give the kernel's System.map or vmlinux (-n)" + Environment.NewLine, err2);
     }
 
     [Fact]
