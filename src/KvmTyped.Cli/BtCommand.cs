@@ -287,11 +287,5 @@ internal static class BtCommand
     }
 
     /// <summary>A count or offset as a JSON number, or as a "0x…" string above 2^53 (where JSON numbers lose digits).</summary>
-    internal static void Number(Utf8JsonWriter w, string name, ulong value)
-    {
-        if (value <= 1UL << 53)
-            w.WriteNumber(name, value);
-        else
-            w.WriteString(name, Output.Hex(value));
-    }
+    internal static void Number(Utf8JsonWriter w, string name, ulong value) => Output.Number(w, name, value);
 }

@@ -35,8 +35,7 @@ internal static class BtfDumpCommand
 
     private static string Message(string file, Exception e) => e switch
     {
-        FileNotFoundException or DirectoryNotFoundException => $"{file}: no such file",
-        UnauthorizedAccessException => $"{file}: permission denied",
+        FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => $"{file}: {Output.FileError(e)}",
         _ => e.Message,
     };
 }

@@ -11,7 +11,7 @@ internal static class InfoCommand
         var cmd = new Command("info", "data model, machine, format, page size, release, segments and section files");
         cmd.SetAction(r =>
         {
-            using var kvm = common.Open(r, stderr);
+            using var kvm = common.Open(r, stderr, refuseUnfitTypes: false);
             if (kvm is null)
                 return CommandLine.Failure;
             var dump = kvm.DescribeDump();
@@ -56,7 +56,7 @@ internal static class InfoCommand
         ulong total = 0;
         foreach (var r in ranges)
             total += r.Length;
-        o.WriteLine($"memory:       {ranges.Count.ToString(inv)} ranges, {(total >> 20).ToString(inv)} MiB");
+        o.WriteLine($"memory:       {ranges.Count.ToString(inv)} {(ranges.Count == 1 ? "range" : "ranges")}, {(total >> 20).ToString(inv)} MiB");
         foreach (var r in ranges.Take(32))
             o.WriteLine($"  {r.Start:x12}-{r.End:x12}  {r.Origin}");
         if (ranges.Count > 32)
@@ -71,7 +71,7 @@ internal static class InfoCommand
         foreach (var s in kvm.SectionFiles)
             o.WriteLine($"section file: {s.FileName} {s.PhysicalAddress:x}+{s.Size:x}{(s.Present ? "" : " (missing)")}");
         foreach (var w in kvm.Warnings)
-            o.WriteLine($"warning:      {w}");
+            o.WriteLine($"warning:      {ApiTerms.ToFlags(w)}");
     }
 
     /// <summary>Where the kernel's BTF comes from, or "none" and why.</summary>
@@ -83,7 +83,7 @@ internal static class InfoCommand
         }
         catch (KvmException e)
         {
-            return "none (" + e.Message + ")";
+            return "none (" + ApiTerms.ToFlags(e.Message) + ")";
         }
     }
 

@@ -32,8 +32,8 @@ internal static class LogCommand
                     foreach (var rec in records)
                     {
                         w.WriteStartObject();
-                        w.WriteNumber("seq", rec.Sequence);
-                        w.WriteNumber("ts", rec.TimestampNs);
+                        Output.Number(w, "seq", rec.Sequence);
+                        Output.Number(w, "ts", rec.TimestampNs);
                         w.WriteNumber("level", rec.Level);
                         w.WriteString("text", rec.Text);
                         w.WriteEndObject();

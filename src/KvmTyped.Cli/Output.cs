@@ -8,6 +8,15 @@ namespace KvmTyped.Cli;
 /// <summary>Formatting shared by the commands.</summary>
 internal static class Output
 {
+    /// <summary>Why a file cannot be read, as every command says it (perror's words, as the library's own file layer
+    /// says them): "No such file or directory", "Permission denied", else the system's message.</summary>
+    public static string FileError(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
+        UnauthorizedAccessException => "Permission denied",
+        _ => e.Message,
+    };
+
     public static string Hex(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture);
 
     /// <summary>Text from the input (a dump, a namelist, a schema) made safe for a terminal, as dmesg does: every
@@ -45,7 +54,7 @@ internal static class Output
     public static TextWriter Escaping(TextWriter inner) => inner is EscapingWriter ? inner : new EscapingWriter(inner);
 
     /// <summary>The writer under an <see cref="Escaping"/> one (progress on a terminal writes its own carriage returns).</summary>
-    public static TextWriter Unescaped(TextWriter writer) => writer is EscapingWriter e ? e.Inner : writer;
+    public static TextWriter Unescaped(TextWriter writer) => ApiTerms.Unwrap(writer is EscapingWriter e ? e.Inner : writer);
 
     private sealed class EscapingWriter(TextWriter inner) : TextWriter(CultureInfo.InvariantCulture)
     {
@@ -70,6 +79,27 @@ internal static class Output
         public override void WriteLine() => inner.WriteLine();
 
         public override void Flush() => inner.Flush();
+    }
+
+    /// <summary>A count, size or offset as a JSON number while a double holds it exactly (up to 2^53), above as a "0x…"
+    /// string (as addresses are written): the one rule for integers in every command's JSON.</summary>
+    public static void Number(Utf8JsonWriter w, string name, ulong value)
+    {
+        if (value <= 1UL << 53)
+            w.WriteNumber(name, value);
+        else
+            w.WriteString(name, Hex(value));
+    }
+
+    /// <summary>As <see cref="Number(Utf8JsonWriter, string, ulong)"/>; a negative value below -2^53 is "-0x…".</summary>
+    public static void Number(Utf8JsonWriter w, string name, long value)
+    {
+        if (value >= 0)
+            Number(w, name, (ulong)value);
+        else if (value >= -(1L << 53))
+            w.WriteNumber(name, value);
+        else
+            w.WriteString(name, "-" + Hex(unchecked((ulong)-(value + 1)) + 1));
     }
 
     public static string Json(Action<Utf8JsonWriter> write)

@@ -10,7 +10,7 @@ internal static class RdCommand
     public static Command Build(CommonOptions common, TextWriter stdout, TextWriter stderr)
     {
         var where = new Argument<string>("address") { Description = "ADDRESS, SYMBOL or SYMBOL+OFF (hex address; offset hex with 0x, else decimal)" };
-        var length = new Option<int>("--length", "-l") { Description = "bytes to read (default 64; with -s, the longest string)", DefaultValueFactory = _ => -1 };
+        var length = new Option<int?>("--length", "-l") { Description = "bytes to read, 1 or more (default 64, or four words with -w; with -s, the longest string, default 4096)" };
         var phys = new Option<bool>("--phys") { Description = "ADDRESS is a physical address" };
         var str = new Option<bool>("--string") { Description = "print a NUL-terminated string" };
         var word = new Option<int>("--width", "-w") { Description = "print words of 1, 2, 4 or 8 bytes (little-endian) instead of a hex dump" };
@@ -19,6 +19,24 @@ internal static class RdCommand
         // `-s` means string for rd (as in crash); the swap file stays reachable as --swap.
         cmd.SetAction(r =>
         {
+            // Usage errors before the image is opened: they need no dump to be found.
+            var given = r.GetValue(length);
+            var w = r.GetValue(word);
+            if (given is < 1)
+            {
+                stderr.WriteLine($"kvmtyped: -l {given.Value.ToString(CultureInfo.InvariantCulture)}: the length is a number of bytes, 1 or more");
+                return CommandLine.Usage;
+            }
+            if (w is not (0 or 1 or 2 or 4 or 8))
+            {
+                stderr.WriteLine("kvmtyped: -w takes 1, 2, 4 or 8");
+                return CommandLine.Usage;
+            }
+            if (w > 0 && !r.GetValue(str) && given is int l && l % w != 0)
+            {
+                stderr.WriteLine($"kvmtyped: -l {l.ToString(CultureInfo.InvariantCulture)} is not a whole number of {w.ToString(CultureInfo.InvariantCulture)}-byte words");
+                return CommandLine.Usage;
+            }
             using var kvm = common.Open(r, stderr);
             if (kvm is null)
                 return CommandLine.Failure;
@@ -28,7 +46,7 @@ internal static class RdCommand
                 stderr.WriteLine($"kvmtyped: {err}");
                 return CommandLine.Failure;
             }
-            var len = r.GetValue(length);
+            var len = given ?? -1;
             try
             {
                 if (r.GetValue(str))
@@ -45,12 +63,6 @@ internal static class RdCommand
                     else
                         stdout.WriteLine(s.TrimEnd('\n'));
                     return 0;
-                }
-                var w = r.GetValue(word);
-                if (w is not (0 or 1 or 2 or 4 or 8))
-                {
-                    stderr.WriteLine("kvmtyped: -w takes 1, 2, 4 or 8");
-                    return CommandLine.Usage;
                 }
                 if (len < 0)
                     len = w == 0 ? 64 : w * 4;

@@ -62,7 +62,7 @@ internal static class SchemaCheckCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"kvmtyped: {file}: {Output.Escape(e.Message)}");
+                stderr.WriteLine($"kvmtyped: {file}: {Output.Escape(Output.FileError(e))}");
                 return CommandLine.Failure;
             }
         }

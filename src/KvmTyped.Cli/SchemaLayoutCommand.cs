@@ -7,6 +7,21 @@ namespace KvmTyped.Cli;
 /// of a schema file, computed by the same parser and layout code the source generator uses.</summary>
 internal static class SchemaLayoutCommand
 {
+    /// <summary>The most diagnostics printed: a file that is not C at all gives one per line, and the first few say it.</summary>
+    internal const int MaxErrorsShown = 10;
+
+    /// <summary>Output.Number's rule (a JSON number up to 2^53, a "0x…" string above), here because this file is also
+    /// compiled without Output, into the generator's tests.</summary>
+    private static void Number(Utf8JsonWriter w, string name, long value)
+    {
+        if (value >= 0 && (ulong)value > 1UL << 53)
+            w.WriteString(name, "0x" + value.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        else if (value < -(1L << 53))
+            w.WriteString(name, "-0x" + (unchecked((ulong)-(value + 1)) + 1).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        else
+            w.WriteNumber(name, value);
+    }
+
     /// <summary>Runs the command. Exit 0 on success, 1 when the file is unreadable or has schema errors
     /// (printed as <c>kvmtyped: file:line:col: KVMTnnnn message</c>), 2 on a bad --model.</summary>
     /// <remarks>Without --model the LP64 layout is printed. In JSON, a bitfield's offset is the byte holding its
@@ -43,7 +58,10 @@ internal static class SchemaLayoutCommand
         var schema = SchemaResolver.Resolve(new[] { unit });
         if (schema.Diagnostics.Count > 0)
         {
-            foreach (var d in schema.Diagnostics) stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+            foreach (var d in schema.Diagnostics.Take(MaxErrorsShown))
+                stderr.WriteLine($"kvmtyped: {d.Pos}: {d.Id} {d.Message}");
+            if (schema.Diagnostics.Count > MaxErrorsShown)
+                stderr.WriteLine($"kvmtyped: {file}: {(schema.Diagnostics.Count - MaxErrorsShown).ToString(System.Globalization.CultureInfo.InvariantCulture)} more errors not shown (is it a C schema?)");
             return 1;
         }
 
@@ -109,7 +127,13 @@ internal static class SchemaLayoutCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return ("", e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message);
+            // The wording of Output.FileError (this file is also compiled without it, into the generator's tests).
+            return ("", e switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
+                UnauthorizedAccessException => "Permission denied",
+                _ => e.Message,
+            });
         }
     }
 
@@ -124,16 +148,16 @@ internal static class SchemaLayoutCommand
             {
                 w.WriteStartObject();
                 w.WriteString("name", s.Name);
-                w.WriteNumber("size", s.Size);
-                w.WriteNumber("align", s.Align);
+                Number(w, "size", s.Size);
+                Number(w, "align", s.Align);
                 w.WriteStartArray("fields");
                 foreach (var f in s.Fields)
                 {
                     w.WriteStartObject();
                     w.WriteString("name", f.Name);
-                    w.WriteNumber("offset", f.Offset);
-                    w.WriteNumber("size", f.Size);
-                    w.WriteNumber("bitOffset", f.BitOffset);
+                    Number(w, "offset", f.Offset);
+                    Number(w, "size", f.Size);
+                    Number(w, "bitOffset", f.BitOffset);
                     w.WriteNumber("bitSize", f.BitSize);
                     w.WriteEndObject();
                 }

@@ -42,6 +42,22 @@ internal static class SplitCommand
                     Progress = progress,
                 });
                 progress?.Dispose();
+                if (r.GetValue(common.Json))
+                {
+                    stdout.WriteLine(Output.Json(w =>
+                    {
+                        w.WriteStartArray();
+                        foreach (var f in files)
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("path", f);
+                            Output.Number(w, "size", new FileInfo(f).Length);
+                            w.WriteEndObject();
+                        }
+                        w.WriteEndArray();
+                    }));
+                    return 0;
+                }
                 foreach (var f in files)
                     stdout.WriteLine($"{f} {new FileInfo(f).Length.ToString(CultureInfo.InvariantCulture)}");
                 return 0;

@@ -75,6 +75,10 @@ internal sealed partial class BtfTypes
     /// else that of the blob's <c>long</c> integer (BTF has no size for pointers), else the base's; null when unknown.</summary>
     public int? PointerSize { get; }
 
+    /// <summary>The size of <c>long</c> the types themselves record (the kernel's word, so its pointer size), whatever
+    /// <see cref="PointerSize"/> the caller imposed; null when they name no <c>long</c>.</summary>
+    internal int? LongSize { get; private set; }
+
     /// <summary>The length of the string space up to the end of this blob's strings (a split blob's offsets continue here).</summary>
     internal uint StringsLength => _stringBase + (uint)_strings.Length;
 
@@ -178,7 +182,8 @@ internal sealed partial class BtfTypes
             fileOffset + typeStart, pointerSize ?? baseTypes?.PointerSize);
         int? detected = types.Validate();
         if (pointerSize is null && baseTypes?.PointerSize is null && detected is not null)
-            return new BtfTypes(source, baseTypes, bigEndian, words, start, count, types._strings, fileOffset + typeStart, detected);
+            types = new BtfTypes(source, baseTypes, bigEndian, words, start, count, types._strings, fileOffset + typeStart, detected);
+        types.LongSize = detected ?? baseTypes?.LongSize;
         return types;
     }
 

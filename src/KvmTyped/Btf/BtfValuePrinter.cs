@@ -150,7 +150,7 @@ internal sealed class BtfValuePrinter
                 w.WriteEndArray();
                 break;
             case BtfScalarValue { Kind: BtfScalarKind.Number } n:
-                w.WriteRawValue(n.Text);
+                JsonNumber.WriteText(w, n.Text);
                 break;
             case BtfScalarValue { Kind: BtfScalarKind.Bool } b:
                 w.WriteBooleanValue(b.Text == "true");

@@ -93,7 +93,8 @@ internal sealed unsafe class RandomAccessFile : IDisposable
         }
     }
 
-    private static string Describe(Exception e, string path) => Directory.Exists(path) ? "Is a directory" : e switch
+    /// <summary>Why <paramref name="path"/> cannot be opened, in perror's words: the one wording of file errors.</summary>
+    internal static string Describe(Exception e, string path) => Directory.Exists(path) ? "Is a directory" : e switch
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         ArgumentException when e is not ArgumentOutOfRangeException => "No such file or directory (empty or invalid path)",

@@ -14,7 +14,7 @@ public sealed record MemoryRange(ulong Start, ulong End, string Origin)
 /// <param name="HeaderVersion">The header's version (1-6).</param>
 /// <param name="Codecs">How its pages are stored, of "raw", "zlib", "lzo", "snappy", "zstd".</param>
 /// <param name="Flattened">A makedumpfile flattened stream (-F, QEMU's kdump formats).</param>
-/// <param name="Incomplete">Marked incomplete by the writer: some pages were not written.</param>
+/// <param name="Incomplete">Marked incomplete by the writer, or truncated (<see cref="Kvm.Truncation"/>): some pages are not in the file.</param>
 public sealed record KdumpInfo(int HeaderVersion, IReadOnlyList<string> Codecs, bool Flattened, bool Incomplete);
 
 /// <summary>The corefile, in format-neutral terms.</summary>

@@ -19,7 +19,7 @@ internal sealed record OpenedImage(
     KernelSymbols Symbols, IPhysicalMemory Physical, IKernelImageLayout Layout, SwapFile? Swap,
     DataModel DataModel, KernelMachine Machine, VmcoreInfo? VmcoreInfo, int PageSize,
     KvmOpenFlags Flags, bool IsLive, string NamelistPath, string CorePath, string? SwapPath,
-    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? TypesPath);
+    IReadOnlyList<SectionFileReference> Sections, int CpuCount, IReadOnlyList<string> Warnings, string? TypesPath, string? Truncation);
 
 /// <summary>The open contract of kvm_open(3KVM): sniff formats, open every file or none, apply the data-model rules.</summary>
 internal static class ImageOpener
@@ -61,6 +61,31 @@ internal static class ImageOpener
             var core = OpenCore(coreFile, options);
             owned.Remove(coreFile);
             owned.Add(core.Memory);
+            try
+            {
+                return OpenOnCore(namelist, corePath, namelistPath, swapfile, flags, options, live, writable, symbols, core, owned);
+            }
+            catch (KvmException e) when (core.Truncation is { } truncated && !e.Message.StartsWith(truncated, StringComparison.Ordinal))
+            {
+                // What fails on a truncated file (the kernel not found, the namelist taken for another kernel's) follows
+                // from the truncation: say that first.
+                throw new KvmOpenException($"{truncated}: {e.Message}", e);
+            }
+        }
+        catch
+        {
+            for (var i = owned.Count - 1; i >= 0; i--)
+                owned[i].Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The open once the corefile is read: the live kernel's symbols, section files, the swapfile, the
+    /// data-model rules, the kernel's place. Files it opens are added to <paramref name="owned"/>.</summary>
+    private static OpenedImage OpenOnCore(string? namelist, string corePath, string namelistPath, string? swapfile, KvmOpenFlags flags,
+        KvmOpenOptions options, bool live, bool writable, ISymbolTable? symbols, CoreParts core, List<IDisposable> owned)
+    {
+        {
             if (symbols is null && live)
             {
                 symbols = LiveKernel.OpenSymbols(options.LiveSymbolsPath, core.Memory, core.VmcoreInfo, core.Model, corePath, core.Warnings);
@@ -152,13 +177,7 @@ internal static class ImageOpener
             }
 
             return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
-                flags, live, namelistPath, corePath, swapfile, sections, live ? 0 : core.CpuCount, core.Warnings, options.TypesPath);
-        }
-        catch
-        {
-            for (var i = owned.Count - 1; i >= 0; i--)
-                owned[i].Dispose();
-            throw;
+                flags, live, namelistPath, corePath, swapfile, sections, live ? 0 : core.CpuCount, core.Warnings, options.TypesPath, core.Truncation);
         }
     }
 
@@ -172,7 +191,7 @@ internal static class ImageOpener
         if (!KallsymsTables.TryFromVmcoreInfo(vmi, out var tables, out var missing))
         {
             var why = vmi is null ? "it carries no VMCOREINFO" : $"its VMCOREINFO lacks {string.Join(", ", missing)} (Linux writes them since 6.0)";
-            throw new KvmOpenException($"{corePath}: no namelist was given, and the dump does not locate the kernel's own symbol table: {why}; give the kernel's System.map or vmlinux (-n)");
+            throw new KvmOpenException($"{corePath}: no namelist was given, and the dump does not locate the kernel's own symbol table: {why}; give the kernel's System.map or vmlinux as the namelist argument");
         }
         if (machine == KernelMachine.Arm64)
         {
@@ -180,7 +199,7 @@ internal static class ImageOpener
             return new DumpSymbolTable(KallsymsImage.Decode(window.TryReadVirtual, tables, model, corePath, machine), vmi!, window.Relocation);
         }
         if (machine is not (KernelMachine.X86_64 or KernelMachine.X86))
-            throw new KvmOpenException($"{corePath}: the kernel's symbols are read from the dump for x86 and arm64 kernels only, and this one is {machine.UnameName()}; give the kernel's System.map or vmlinux (-n)");
+            throw new KvmOpenException($"{corePath}: the kernel's symbols are read from the dump for x86 and arm64 kernels only, and this one is {machine.UnameName()}; give the kernel's System.map or vmlinux as the namelist argument");
         var text = X86TextLayout.Create(model, vmi, null, core.VirtualMaps);
         var kallsyms = KallsymsImage.Decode((ulong address, Span<byte> into, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure) => text.AddressSpace.TryReadVirtual(physical, address, into, out failure),
             tables, model, corePath, machine);
@@ -219,12 +238,21 @@ internal static class ImageOpener
         List<(ulong Virt, ulong Phys, ulong Size)> VirtualMaps, List<SectionFileReference> SectionRefs, int CpuCount, List<string> Warnings)
     {
         public int? PageSize { get; init; }
+
+        /// <summary>Why the corefile is shorter than its own headers say, or null.</summary>
+        public string? Truncation { get; init; }
     }
 
     private static CoreParts OpenCore(RandomAccessFile file, KvmOpenOptions options)
     {
         if (file.Length == 0)
             throw new KvmFormatException(file.Path, 0, "empty file: not a core");
+        if (options.RawImage)
+        {
+            if (file.Length < RawImageMinimum)
+                throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for a raw memory image (less than a page)");
+            return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
+        }
         var head = file.Unchecked(0, (int)Math.Min(file.Length, 64));
         if (ElfImage.HasMagic(head))
             return OpenElfCore(file);
@@ -238,17 +266,24 @@ internal static class ImageOpener
             var warnings = new List<string>();
             if (kdump.IsIncomplete)
                 warnings.Add($"{file.Path}: the dump is marked incomplete: some pages were not written");
+            if (kdump.Truncation is { } truncated)
+                warnings.Add($"{truncated}: pages stored past the end cannot be read");
             return new CoreParts(kdump, kdump.DataModelEvidence, kdump.Machine, kdump.VmcoreInfo, [], [], kdump.Header.CpuCount, warnings)
             {
                 PageSize = kdump.PageSize,
+                Truncation = kdump.Truncation,
             };
         }
         if (LimeMemory.IsLime(head))
             return new CoreParts(LimeMemory.Open(file), null, KernelMachine.Unknown, null, [], [], 0, []);
-        if (file.Length < 4096)
-            throw new KvmFormatException(file.Path, 0, $"{file.Length} bytes: too small for an ELF core, a kdump, a LiME file or a raw memory image");
-        return new CoreParts(new RawImageMemory(file), null, KernelMachine.Unknown, null, [], [], 0, []);
+        throw new KvmFormatException(file.Path, null, $"not a known dump format (tried {KnownFormats}); a raw physical memory image is read only when asked for ({nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.RawImage)})");
     }
+
+    /// <summary>The formats a corefile is recognised as, in the order they are tried, as messages name them.</summary>
+    internal const string KnownFormats = "ELF core, kdump-compressed (plain or flattened), LiME/AVML";
+
+    /// <summary>The smallest raw image taken: one page.</summary>
+    private const int RawImageMinimum = 4096;
 
     private static CoreParts OpenElfCore(RandomAccessFile file)
     {
@@ -304,7 +339,10 @@ internal static class ImageOpener
             if (r.VirtualAddress != 0)
                 maps.Add((r.VirtualAddress, r.PhysicalAddress, r.Size));
         }
-        return new CoreParts(memory, model, machine, vmi, maps, refs, cpus, warnings);
+        return new CoreParts(memory, model, machine, vmi, maps, refs, cpus, warnings)
+        {
+            Truncation = warnings.Count > 0 ? $"{file.Path} is truncated (a PT_LOAD segment extends past the end of the file)" : null,
+        };
     }
 
     /// <summary>Where the machine is silent, VMCOREINFO's addresses tell the pointer width.</summary>

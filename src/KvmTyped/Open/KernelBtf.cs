@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using KvmTyped.Btf;
 using KvmTyped.Dwarf;
+using KvmTyped.Formats;
 
 namespace KvmTyped;
 
@@ -52,7 +53,7 @@ public sealed class KernelBtf
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new KvmException($"{path}: cannot read BTF: {e.Message}", e);
+            throw new KvmException($"{path}: {IO.RandomAccessFile.Describe(e, path)}", e);
         }
     }
 
@@ -79,8 +80,77 @@ public sealed class KernelBtf
         return kvm.Btf;
     }
 
-    /// <summary>Looks for the BTF of an opened image, in the order the remarks give.</summary>
+    /// <summary>Looks for the BTF of an opened image, in the order the remarks give, and refuses one that does not fit the
+    /// kernel (<see cref="Fits"/>).</summary>
     internal static bool TryFind(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
+    {
+        if (!TryFindAny(kvm, out btf, out why))
+            return false;
+        if (Fits(btf.Types, kvm.DataModel, kvm.VmcoreInfoData, out var misfit))
+            return true;
+        why = $"{btf.Source}: the BTF does not fit this kernel ({kvm.ImageName}): {misfit}";
+        btf = null;
+        return false;
+    }
+
+    /// <summary>The most contradictions a refusal lists.</summary>
+    private const int MaxMisfitsNamed = 4;
+
+    /// <summary>Whether <paramref name="types"/> can describe a kernel of <paramref name="model"/> whose VMCOREINFO is
+    /// <paramref name="vmcoreInfo"/>: the size of <c>long</c> the types record is the kernel's pointer size, and every
+    /// struct size (<c>SIZE(list_head)</c>, <c>SIZE(page)</c>…) and member offset (<c>OFFSET(uts_namespace.name)</c>…)
+    /// VMCOREINFO gives is the one the types give, where they name that struct and member. VMCOREINFO is written by
+    /// the kernel itself, so where they disagree the types are another kernel's (another architecture's, another
+    /// build's). Names the types lack are not evidence either way.</summary>
+    internal static bool Fits(BtfTypes types, DataModel model, VmcoreInfo? vmcoreInfo, [NotNullWhen(false)] out string? why)
+    {
+        int pointer = model == DataModel.LP64 ? 8 : 4;
+        if (types.LongSize is int word && word != pointer)
+        {
+            why = $"its long is {word} bytes, but the kernel is {model} ({pointer}-byte pointers)";
+            return false;
+        }
+        var misfits = new List<string>();
+        if (vmcoreInfo is not null)
+        {
+            foreach (var (key, value) in vmcoreInfo.Entries.OrderBy(e => e.Key, StringComparer.Ordinal))
+            {
+                if (misfits.Count >= MaxMisfitsNamed)
+                    break;
+                if (key.StartsWith("SIZE(", StringComparison.Ordinal) && key.EndsWith(')'))
+                {
+                    var name = key[5..^1];
+                    if (vmcoreInfo.Size(name) is not ulong size || !types.TryFindComposite(name, out int id))
+                        continue;
+                    long btfSize = types.SizeOf(id);
+                    if ((ulong)btfSize != size)
+                        misfits.Add($"struct {name} is {btfSize} bytes, but VMCOREINFO's SIZE({name}) is {size}");
+                }
+                else if (key.StartsWith("OFFSET(", StringComparison.Ordinal) && key.EndsWith(')'))
+                {
+                    var path = key[7..^1];
+                    var dot = path.IndexOf('.', StringComparison.Ordinal);
+                    if (dot <= 0 || path.IndexOf('.', dot + 1) >= 0 || vmcoreInfo.Offset(path) is not ulong offset
+                        || !types.TryFindComposite(path[..dot], out int id))
+                        continue;
+                    var member = path[(dot + 1)..];
+                    foreach (var field in types.GetFlattenedMembers(id))
+                    {
+                        if (field.Name != member || field.IsBitfield)
+                            continue;
+                        if ((ulong)field.Offset != offset)
+                            misfits.Add($"{path} is at offset {field.Offset}, but VMCOREINFO's OFFSET({path}) is {offset}");
+                        break;
+                    }
+                }
+            }
+        }
+        why = misfits.Count == 0 ? null : string.Join("; ", misfits);
+        return why is null;
+    }
+
+    /// <summary>The first BTF found, in the order the remarks give.</summary>
+    private static bool TryFindAny(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
     {
         if (kvm.TypesPath is { } btfPath)
         {
@@ -109,7 +179,8 @@ public sealed class KernelBtf
             }
             catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException)
             {
-                tried.Add($"namelist {kvm.NamelistPath}: {e.Message}");
+                // The namelist is named once: the readers' messages start with its path too.
+                var namelistWhy = $"namelist {kvm.NamelistPath}: {WithoutPath(e.Message, kvm.NamelistPath)}";
                 try
                 {
                     if (TryDwarf(kvm.NamelistPath, out btf, out var noDwarf))
@@ -117,11 +188,11 @@ public sealed class KernelBtf
                         why = null;
                         return true;
                     }
-                    tried.Add(noDwarf);
+                    tried.Add($"{namelistWhy}; {WithoutPath(noDwarf, kvm.NamelistPath)}");
                 }
                 catch (Exception d) when (d is KvmException or IOException or UnauthorizedAccessException)
                 {
-                    tried.Add($"namelist {kvm.NamelistPath} DWARF: {d.Message}");
+                    tried.Add($"{namelistWhy}; its DWARF: {WithoutPath(d.Message, kvm.NamelistPath)}");
                 }
             }
         }
@@ -129,19 +200,27 @@ public sealed class KernelBtf
         {
             tried.Add($"namelist {kvm.NamelistPath} ({kvm.Symbols.Kind}) is not an ELF vmlinux");
         }
-        if (TryFromMemory(kvm, out btf, out var fromMemory))
+        if (TryFromMemory(kvm, out btf, out var fromMemory, out var fromMemoryIsRead))
         {
             why = null;
             return true;
         }
         tried.Add($"image memory: {fromMemory}");
-        why = $"no BTF for this kernel (give a type file with --types: BTF, e.g. from `pahole --btf_encode_detached`, or the kernel's DWARF vmlinux): {string.Join("; ", tried)}";
+        why = $"no BTF for this kernel (give a type file with {nameof(KvmOpenOptions)}.{nameof(KvmOpenOptions.TypesPath)}: BTF, e.g. from `pahole --btf_encode_detached`, or the kernel's DWARF vmlinux): {string.Join("; ", tried)}";
+        // A dump cut short loses the kernel's own BTF with the rest: that is the cause to name first.
+        if (fromMemoryIsRead && kvm.Truncation is { } truncated)
+            why = $"{truncated}: {why}";
         return false;
     }
 
-    private static bool TryFromMemory(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why)
+    /// <summary><paramref name="message"/> without a leading "<paramref name="path"/>: ".</summary>
+    private static string WithoutPath(string message, string path) =>
+        message.StartsWith(path + ": ", StringComparison.Ordinal) ? message[(path.Length + 2)..] : message;
+
+    private static bool TryFromMemory(Kvm kvm, [NotNullWhen(true)] out KernelBtf? btf, [NotNullWhen(false)] out string? why, out bool readFailed)
     {
         btf = null;
+        readFailed = false;
         if (!kvm.TryGetSymbol("__start_BTF", out var start) || !kvm.TryGetSymbol("__stop_BTF", out var stop))
         {
             why = "the namelist has no __start_BTF/__stop_BTF (kernel built without CONFIG_DEBUG_INFO_BTF)";
@@ -156,6 +235,7 @@ public sealed class KernelBtf
         if (!kvm.TryReadVirtual(start, blob, out var failure))
         {
             why = failure;
+            readFailed = true;
             return false;
         }
         var name = $"image memory (0x{start:x}-0x{stop:x})";

@@ -131,6 +131,10 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>The name <see cref="TypesPath"/> had when it took BTF only.</summary>
     public string? BtfPath => _image.TypesPath;
 
+    /// <summary>Why the corefile is shorter than its own headers say (it was cut short: a copy that stopped, a disk that
+    /// filled), or null. Memory stored past the end cannot be read; <see cref="Warnings"/> says so too.</summary>
+    public string? Truncation => _image.Truncation;
+
     /// <summary>Non-fatal findings of the open (e.g. a truncated segment).</summary>
     public IReadOnlyList<string> Warnings => _image.Warnings;
 
@@ -146,7 +150,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
         if (physical is KdumpFile k)
         {
             var codecs = k.ScanCodecs().ToString().ToLowerInvariant().Split(", ", StringSplitOptions.RemoveEmptyEntries);
-            kdump = new KdumpInfo(k.Header.Version, codecs, k.IsFlattened, k.IsIncomplete);
+            kdump = new KdumpInfo(k.Header.Version, codecs, k.IsFlattened, k.IsIncomplete || k.Truncation is not null);
         }
         return new DumpInfo(physical.FormatName, [.. physical.Ranges.Select(r => new MemoryRange(r.Start, r.End, r.Origin))], kdump);
     }
@@ -179,7 +183,7 @@ public sealed class Kvm : IDisposable, IKernelMemory, IKernelTypeOffsets
     /// <summary>Why a symbol the library needs is not there, naming what would supply it.</summary>
     internal string MissingSymbol(string name) =>
         _image.Symbols.Table is DumpSymbolTable
-            ? $"{NamelistPath}: the kernel's own symbol table (kallsyms in the dump) has no symbol \"{name}\": kernels built without CONFIG_KALLSYMS_ALL keep text symbols only; give the kernel's System.map or vmlinux (-n)"
+            ? $"{NamelistPath}: the kernel's own symbol table (kallsyms in the dump) has no symbol \"{name}\": kernels built without CONFIG_KALLSYMS_ALL keep text symbols only; give the kernel's System.map or vmlinux as the namelist argument"
             : $"{NamelistPath}: no symbol \"{name}\"";
 
     /// <summary>Looks up a symbol's running (relocated) address.</summary>

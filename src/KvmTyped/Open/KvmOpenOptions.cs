@@ -24,6 +24,12 @@ public sealed record KvmOpenOptions
     /// <summary>The other files of a split kdump set (makedumpfile --split), opened together with the corefile.</summary>
     public IReadOnlyList<string>? SplitFiles { get; init; }
 
+    /// <summary>Read the corefile as a raw physical memory image: byte N of the file is physical address N (a
+    /// <c>/dev/mem</c> copy, LiME's <c>format=padded</c>, a VM's memory file). A raw image says nothing about itself, so
+    /// any file would pass for one: without this option a corefile that is not an ELF core, a kdump-compressed file or a
+    /// LiME/AVML image is refused as not a known dump format.</summary>
+    public bool RawImage { get; init; }
+
     /// <summary>Read pages a dump leaves out (excluded by makedumpfile) as zeros instead of failing.</summary>
     public bool ZeroFillExcludedPages { get; init; }
 

@@ -26,6 +26,7 @@ internal static class LiveKernel
     {
         if (writable)
             throw new KvmOpenException($"{path}: the live kernel is opened read-only; O_RDWR is refused (kvmtyped never writes to a running kernel)");
+        HostPlatform.RequireLinuxFile(path, "the running kernel's memory");
         if (!File.Exists(path) && !Directory.Exists(path))
         {
             throw new KvmOpenException($"{path}: No such file or directory - the live kernel cannot be examined without it " +
@@ -56,7 +57,7 @@ internal static class LiveKernel
     {
         try
         {
-            return File.Exists(LockdownPath) ? File.ReadAllText(LockdownPath) : null;
+            return HostPlatform.LinuxFiles && File.Exists(LockdownPath) ? File.ReadAllText(LockdownPath) : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

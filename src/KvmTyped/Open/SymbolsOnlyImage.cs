@@ -44,7 +44,7 @@ internal static class SymbolsOnlyImage
             var machine = symbols.Machine != KernelMachine.Unknown ? symbols.Machine : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
             var layout = new NoMemoryLayout(model);
             return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), new NoPhysicalMemory(), layout, null, model, machine,
-                null, 4096, flags, live, namelistPath, corefile ?? options.LiveCorePath, null, [], 0, [], options.TypesPath);
+                null, 4096, flags, live, namelistPath, corefile ?? options.LiveCorePath, null, [], 0, [], options.TypesPath, null);
         }
         catch
         {

@@ -68,6 +68,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// size is 0), so the text is read until end of file, never by length and never in small pieces.</summary>
     internal static TextSymbolTable OpenKallsyms(string path)
     {
+        HostPlatform.RequireLinuxFile(path, "the running kernel's symbol table");
         byte[] text;
         try
         {

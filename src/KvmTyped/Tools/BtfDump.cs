@@ -201,7 +201,7 @@ public static class BtfDump
                 int r = types.Resolve(id);
                 json.WriteStartObject();
                 json.WriteString("name", types.NameOf(r));
-                json.WriteNumber("size", types.SizeOf(r));
+                JsonNumber.Write(json, "size", types.SizeOf(r));
                 json.WriteStartArray("fields");
                 foreach (var f in types.GetFlattenedMembers(r))
                 {
@@ -209,13 +209,13 @@ public static class BtfDump
                     json.WriteString("name", f.Name);
                     if (f.IsBitfield)
                     {
-                        json.WriteNumber("bitOffset", f.BitOffset);
+                        JsonNumber.Write(json, "bitOffset", f.BitOffset);
                         json.WriteNumber("bitSize", f.BitSize);
                     }
                     else
                     {
-                        json.WriteNumber("offset", f.Offset);
-                        json.WriteNumber("size", f.Size);
+                        JsonNumber.Write(json, "offset", f.Offset);
+                        JsonNumber.Write(json, "size", f.Size);
                     }
                     json.WriteEndObject();
                 }

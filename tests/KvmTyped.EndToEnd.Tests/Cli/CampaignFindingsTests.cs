@@ -65,7 +65,7 @@ public sealed class CampaignFindingsTests : IDisposable
         Assert.Contains("more than the 16 MiB a schema file may have", e);
         (code, _, e) = Run("schema", "layout", Path.Combine(_dir.FullName, "none.h"));
         Assert.Equal(1, code);
-        Assert.EndsWith("none.h: no such file" + Environment.NewLine, e);
+        Assert.EndsWith("none.h: No such file or directory" + Environment.NewLine, e);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public class ErrorPolicyTests
     {
         var (code, err) = Guard(() => throw new FileNotFoundException("gone", "/no/such/file"));
         Assert.Equal(CommandLine.Failure, code);
-        Assert.Equal("kvmtyped: /no/such/file: no such file" + Environment.NewLine, err);
+        Assert.Equal("kvmtyped: /no/such/file: No such file or directory" + Environment.NewLine, err);
         (code, err) = Guard(() => throw new UnauthorizedAccessException("Access to the path '/root/x' is denied."));
         Assert.Equal(CommandLine.Failure, code);
         Assert.Equal("kvmtyped: Access to the path '/root/x' is denied." + Environment.NewLine, err);

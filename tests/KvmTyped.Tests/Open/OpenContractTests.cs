@@ -209,13 +209,27 @@ public class RawImageTests
             f.Position = (long)Images.Lp64Phys;
             f.Write(Images.Page());
         }
-        using var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), path);
+        var raw = new KvmOpenOptions { RawImage = true };
+        using var kvm = Kvm.Open(d.Text("map", Images.Lp64Map), path, options: raw);
         Assert.Equal("raw", kvm.FormatName);
         Assert.Equal(DataModel.LP64, kvm.DataModel);
         Assert.Equal(Images.Banner, kvm.ReadCString(kvm.SymbolAddress("linux_banner")));
         Assert.Throws<KvmReadException>(() => kvm.ReadPhysical(Images.Lp64Phys + 0x2000, new byte[1]));
-        using var kvm32 = Kvm.Open(d.Text("map32", Images.Ilp32Map), path);
+        using var kvm32 = Kvm.Open(d.Text("map32", Images.Ilp32Map), path, options: raw);
         Assert.Equal(DataModel.ILP32, kvm32.DataModel);
         Assert.Equal(Images.Banner, kvm32.ReadCString(kvm32.SymbolAddress("linux_banner")));
+    }
+
+    [Fact]
+    public void A_file_of_no_known_format_is_refused_unless_a_raw_image_is_asked_for()
+    {
+        using var d = new TempDir();
+        var path = d.File("mem", new byte[8192]);
+        var map = d.Text("map", Images.Lp64Map);
+        var e = Assert.Throws<KvmFormatException>(() => Kvm.Open(map, path));
+        Assert.Equal($"{path}: not a known dump format (tried ELF core, kdump-compressed (plain or flattened), LiME/AVML); a raw physical memory image is read only when asked for (KvmOpenOptions.RawImage)", e.Message);
+        var small = d.File("small", new byte[100]);
+        var tooSmall = Assert.Throws<KvmFormatException>(() => Kvm.Open(map, small, options: new KvmOpenOptions { RawImage = true }));
+        Assert.Contains("too small for a raw memory image", tooSmall.Message, StringComparison.Ordinal);
     }
 }

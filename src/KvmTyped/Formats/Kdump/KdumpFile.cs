@@ -50,7 +50,53 @@ internal sealed class KdumpFile : IPhysicalMemory
         _ranges = new Lazy<IReadOnlyList<PhysicalRange>>(ComputeRanges, LazyThreadSafetyMode.ExecutionAndPublication);
         (VmcoreInfoBytes, NoteBytes) = ReadNotes(parts[0]);
         VmcoreInfo = VmcoreInfoBytes.Length > 0 ? VmcoreInfo.Parse(VmcoreInfoBytes.Span) : null;
+        Truncation = parts.Select(FindTruncation).FirstOrDefault(t => t is not null);
     }
+
+    /// <summary>How many descriptors, from the last one back, <see cref="FindTruncation"/> reads for the end of the data.</summary>
+    internal const int TruncationProbeDescriptors = 1024;
+
+    /// <summary>Why a file is shorter than its own tables say, or null when it is not: its page descriptor table runs past
+    /// the end of the file, or its last pages' data does. makedumpfile and QEMU write page data in pfn order after the
+    /// table, so the last descriptor holds the end of the data: it is read instead of the whole table, passing over (at
+    /// most <see cref="TruncationProbeDescriptors"/> of) those that say nothing of the end, the shared zero page and the
+    /// unwritten (offset 0) descriptors of an incomplete dump. One damaged descriptor elsewhere is not a truncation: it
+    /// fails its own page only.</summary>
+    private static string? FindTruncation(KdumpPart part)
+    {
+        long length = part.Storage.Length;
+        if (part.DescriptorCount == 0)
+            return null;
+        ulong tableBytes = part.DescriptorCount * KdumpPart.DescriptorSize;
+        if (part.DescriptorCount > (ulong)long.MaxValue / KdumpPart.DescriptorSize || (ulong)part.DescriptorsOffset + tableBytes > (ulong)length)
+        {
+            if (part.Header.IsIncomplete)
+                return null;
+            return $"{part.Path} is truncated: the file ends at byte {length}, but its {part.DescriptorCount} page descriptors alone run to byte {(ulong)part.DescriptorsOffset + tableBytes}";
+        }
+        bool big = part.Header.IsBigEndian;
+        Span<byte> d = stackalloc byte[KdumpPart.DescriptorSize];
+        long end = 0;
+        ulong first = part.DescriptorCount > TruncationProbeDescriptors ? part.DescriptorCount - TruncationProbeDescriptors : 0;
+        for (ulong i = part.DescriptorCount; i-- > first;)
+        {
+            if (!part.TryReadDescriptor(i, d))
+                continue;
+            long offset = big ? BinaryPrimitives.ReadInt64BigEndian(d) : BinaryPrimitives.ReadInt64LittleEndian(d);
+            uint size = big ? BinaryPrimitives.ReadUInt32BigEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[8..]);
+            if (offset <= 0 || offset == part.SharedZeroPageOffset || size == 0 || offset > long.MaxValue - size)
+                continue;
+            end = offset + size;
+            break;
+        }
+        return end > length
+            ? $"{part.Path} is truncated: the file ends at byte {length}, but its last pages are stored up to byte {end}"
+            : null;
+    }
+
+    /// <summary>Why the dump is shorter than its own tables say (<see cref="FindTruncation"/>), or null: pages stored past
+    /// the end cannot be read, and a failure to read one names this first.</summary>
+    public string? Truncation { get; }
 
     /// <inheritdoc/>
     public string FormatName => IsFlattened ? "kdump-compressed (flattened)" : "kdump-compressed";
@@ -362,7 +408,7 @@ internal sealed class KdumpFile : IPhysicalMemory
         {
             failure = part.Header.IsIncomplete
                 ? $"physical address 0x{address:x} (pfn 0x{pfn:x}) was not written: the dump is incomplete ({part.Path}: its descriptor at 0x{at:x} is past the end of the file)"
-                : $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{at:x} lies past the end of the file";
+                : $"{part.Path} is truncated: the page descriptor of pfn 0x{pfn:x} (physical address 0x{address:x}) at offset 0x{at:x} lies past the end of the {part.Storage.Length}-byte file";
             return false;
         }
         bool big = part.Header.IsBigEndian;
@@ -380,7 +426,9 @@ internal sealed class KdumpFile : IPhysicalMemory
         {
             failure = desc.Size > (uint)PageSize || desc.Size == 0
                 ? $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{at:x}: size {desc.Size} is not in 1..{PageSize}"
-                : $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{at:x}: data at 0x{desc.Offset:x} (+{desc.Size}) lies outside the {part.Storage.Length}-byte file";
+                : Truncation is not null && desc.Offset > 0 && desc.Offset + desc.Size > part.Storage.Length
+                    ? $"{part.Path} is truncated: the page of pfn 0x{pfn:x} (physical address 0x{address:x}) is stored at 0x{desc.Offset:x} (+{desc.Size}), past the end of the {part.Storage.Length}-byte file"
+                    : $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{at:x}: data at 0x{desc.Offset:x} (+{desc.Size}) lies outside the {part.Storage.Length}-byte file";
             return false;
         }
         failure = null;
@@ -496,7 +544,7 @@ internal sealed class KdumpFile : IPhysicalMemory
                 var span = buffer.AsSpan(0, count * KdumpPart.DescriptorSize);
                 if (!part.Storage.TryRead(at, span))
                 {
-                    if (part.Header.IsIncomplete)
+                    if (part.Header.IsIncomplete || Truncation is not null)
                         break;
                     throw new KvmFormatException(part.Path, at, "page descriptors pass the end of the file");
                 }
