@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
+using KvmTyped.EndToEnd.Tests.Linux;
 using KvmTyped.Linux;
 using KvmTyped.TestSupport;
 using Xunit.Abstractions;
@@ -194,32 +195,7 @@ public sealed partial class Arm64BacktraceTests(ITestOutputHelper output)
         var symbolizer = KernelSymbolizer.For(kvm);
         var sections = TruthJson().GetProperty("modules").EnumerateArray().Single(m => m.GetProperty("name").GetString() == name)
             .GetProperty("sections").EnumerateObject().ToDictionary(p => p.Name, p => Truth.Hex(p.Value.GetString()!));
-        using var elf = ELFReader.Load<ulong>(Path.Combine(Fixtures.Root, Folder, name + ".ko"));
-        var symtab = (ISymbolTable)elf.GetSection(".symtab");
-        var functions = symtab.Entries.Cast<SymbolEntry<ulong>>()
-            .Where(s => s.Type == SymbolType.Function && s.Name.Length > 0 && s.PointedSectionIndex is > 0 and < 0xff00)
-            .Where(s => sections.ContainsKey(s.PointedSection.Name) && !s.PointedSection.Name.StartsWith(".init", StringComparison.Ordinal) && !s.PointedSection.Name.StartsWith(".exit", StringComparison.Ordinal))
-            .ToList();
-        Assert.NotEmpty(functions);
-        var byAddress = functions.ToLookup(s => sections[s.PointedSection.Name] + s.Value, s => s.Name);
-        var checkedAddresses = 0;
-        foreach (var s in functions)
-        {
-            var start = sections[s.PointedSection.Name] + s.Value;
-            foreach (var address in new[] { start, start + Math.Max(s.Size, 1) - 1 })
-            {
-                var named = symbolizer.Symbolize(address);
-                Assert.Equal(name, named.Module);
-                Assert.Contains(named.Name, byAddress[named.SymbolAddress]);
-                Assert.Equal(start, named.SymbolAddress);
-                checkedAddresses++;
-            }
-            if (s.Binding == SymbolBinding.Global)
-            {
-                Assert.True(symbolizer.TryLookup(s.Name, out var found, out var module), $"{s.Name} is not found");
-                Assert.Equal((name, start), (module, found.Address));
-            }
-        }
-        output.WriteLine($"{name}: {functions.Count} functions, {checkedAddresses} addresses named as the .ko names them");
+        var (functions, addresses) = ModuleKoCheck.Check(symbolizer, name, Path.Combine(Fixtures.Root, Folder, name + ".ko"), sections);
+        output.WriteLine($"{name}: {functions} functions, {addresses} addresses named as the .ko names them");
     }
 }

@@ -60,33 +60,8 @@ public class ModuleTruthTests(ITestOutputHelper output)
         using var kvm = Open();
         var symbolizer = KernelSymbolizer.For(kvm);
         var sections = Truth().Single(t => t.Name == name).Sections;
-        using var elf = ELFReader.Load<ulong>(Path.Combine(Fixtures.Root, "amd64/panic-kaslr", name + ".ko"));
-        var symtab = (ISymbolTable)elf.GetSection(".symtab");
-        var functions = symtab.Entries.Cast<SymbolEntry<ulong>>()
-            .Where(s => s.Type == SymbolType.Function && s.Name.Length > 0 && s.PointedSectionIndex is > 0 and < 0xff00)
-            .Where(s => sections.ContainsKey(s.PointedSection.Name) && !s.PointedSection.Name.StartsWith(".init", StringComparison.Ordinal) && !s.PointedSection.Name.StartsWith(".exit", StringComparison.Ordinal))
-            .ToList();
-        Assert.NotEmpty(functions);
-        var byAddress = functions.ToLookup(s => sections[s.PointedSection.Name] + s.Value, s => s.Name);
-        var checkedAddresses = 0;
-        foreach (var s in functions)
-        {
-            var start = sections[s.PointedSection.Name] + s.Value;
-            foreach (var address in new[] { start, start + Math.Max(s.Size, 1) - 1 })
-            {
-                var named = symbolizer.Symbolize(address);
-                Assert.Equal(name, named.Module);
-                Assert.Contains(named.Name, byAddress[named.SymbolAddress]);
-                Assert.Equal(start, named.SymbolAddress);
-                checkedAddresses++;
-            }
-            if (s.Binding == SymbolBinding.Global)
-            {
-                Assert.True(symbolizer.TryLookup(s.Name, out var found, out var module), $"{s.Name} is not found");
-                Assert.Equal((name, start), (module, found.Address));
-            }
-        }
-        output.WriteLine($"{name}: {functions.Count} functions, {checkedAddresses} addresses named as the .ko names them");
+        var (functions, addresses) = ModuleKoCheck.Check(symbolizer, name, Path.Combine(Fixtures.Root, "amd64/panic-kaslr", name + ".ko"), sections);
+        output.WriteLine($"{name}: {functions} functions, {addresses} addresses named as the .ko names them");
     }
 
     [Fact]
