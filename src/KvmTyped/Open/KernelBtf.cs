@@ -152,16 +152,17 @@ public sealed class KernelBtf
             why = $"__start_BTF 0x{start:x} .. __stop_BTF 0x{stop:x} is not a plausible BTF size (at most {MaxImageBtfLength >> 20} MiB)";
             return false;
         }
-        var blob = new byte[stop - start];
-        if (!kvm.TryReadVirtual(start, blob, out var failure))
-        {
-            why = failure;
-            return false;
-        }
         var name = $"image memory (0x{start:x}-0x{stop:x})";
         try
         {
-            btf = new KernelBtf(BtfTypes.Parse(new ReadOnlyMemory<byte>(blob), sourceName: name, pointerSize: kvm.PointerSize), name);
+            // Read section by section into the arrays the types keep: the blob is never held whole beside them.
+            var types = BtfTypes.Read(kvm.TryReadVirtual, start, (long)(stop - start), name, kvm.PointerSize, out var failure);
+            if (types is null)
+            {
+                why = failure!;
+                return false;
+            }
+            btf = new KernelBtf(types, name);
             why = null;
             return true;
         }
