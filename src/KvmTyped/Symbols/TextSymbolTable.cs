@@ -25,7 +25,10 @@ internal sealed class TextSymbolTable : ISymbolTable
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
     private readonly ConcurrentDictionary<string, KernelSymbol?>? _scanned;
+    private readonly Lazy<bool> _checked;
     private int _scans;
+
+    private static readonly System.Buffers.SearchValues<byte> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF"u8);
 
     private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model)
     {
@@ -39,6 +42,37 @@ internal sealed class TextSymbolTable : ISymbolTable
         // answers its first name lookups from the lines that hold the name.
         if (kind == "System.map")
             _scanned = new ConcurrentDictionary<string, KernelSymbol?>(StringComparer.Ordinal);
+        _checked = new Lazy<bool>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>Checks every line as <see cref="Build"/> does, with the same messages, without building anything: a
+    /// damaged namelist is refused at its first use whichever way its names are looked up.</summary>
+    private bool CheckLines()
+    {
+        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
+        var lineNo = 0;
+        while (!text.IsEmpty)
+        {
+            lineNo++;
+            var nl = text.IndexOf((byte)'\n');
+            var line = nl >= 0 ? text[..nl] : text;
+            text = nl >= 0 ? text[(nl + 1)..] : default;
+            if (line.IsEmpty)
+                continue;
+            var sp = line.IndexOf((byte)' ');
+            if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' || line[..sp].ContainsAnyExcept(HexDigits))
+                throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
+            var rest = line[(sp + 3)..];
+            var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
+            var name = tab >= 0 ? rest[..tab] : rest;
+            if (name.Length > 0 && name[^1] == (byte)'\r')
+                name = name[..^1];
+            if (name.IsEmpty)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
+            if (name.Length > MaxNameLength)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+        }
+        return true;
     }
 
     /// <inheritdoc />
@@ -185,6 +219,7 @@ internal sealed class TextSymbolTable : ISymbolTable
         {
             if (Interlocked.Increment(ref _scans) > MaxScannedLookups)
                 return _index.Value.TryLookup(name, out symbol);
+            _ = _checked.Value; // every line is checked once, as the index checks them, before the first answer
             found = Scan(name);
             _scanned[name] = found;
         }

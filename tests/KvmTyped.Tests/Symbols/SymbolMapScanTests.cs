@@ -55,13 +55,23 @@ public class SymbolMapScanTests
     }
 
     [Fact]
-    public void A_damaged_line_holding_the_name_is_refused_with_its_line_number()
+    public void A_damaged_line_anywhere_is_refused_at_the_first_lookup_as_the_index_refuses_it()
     {
         using var d = new TempDir();
-        using var t = Map(d, "map", "ffffffff81000000 T _text\nffffffff81000010 T fine\nfffffffg81000020 T broken\n");
-        Assert.True(t.TryLookup("fine", out _));
-        var e = Assert.Throws<KvmFormatException>(() => t.TryLookup("broken", out _));
-        Assert.Contains("line 3: not \"ADDRESS TYPE NAME\"", e.Message, StringComparison.Ordinal);
+        foreach (var (bad, message) in new[]
+        {
+            ("fffffffg81000020 T broken\n", "line 3: not \"ADDRESS TYPE NAME\""),
+            ("ffffffff81000020 T \n", "line 3: not \"ADDRESS TYPE NAME\""),
+            ("ffffffff81000020 T \r\n", "line 3: empty symbol name"),
+            ("ffffffff81000020 T " + new string('n', TextSymbolTable.MaxNameLength + 1) + "\n", $"line 3: a symbol name of {TextSymbolTable.MaxNameLength + 1} bytes"),
+        })
+        {
+            var text = "ffffffff81000000 T _text\nffffffff81000010 T fine\n" + bad + "ffffffff81000030 T after\n";
+            using var scanning = Map(d, "scanning", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => scanning.TryLookup("fine", out _)).Message, StringComparison.Ordinal);
+            using var indexed = Map(d, "indexed", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => indexed.Count).Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
