@@ -88,7 +88,7 @@ internal static class BacktraceBench
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: false);
         var sw = Stopwatch.StartNew();
-        var code = CommandLine.Run(args, stdout, stderr);
+        var code = KvmTyped.Cli.CommandLine.Run(args, stdout, stderr);
         sw.Stop();
         process.Refresh();
         var run = new Timing(sw.Elapsed.TotalMilliseconds, (process.TotalProcessorTime - cpu).TotalMilliseconds,

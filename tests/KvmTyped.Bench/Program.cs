@@ -17,8 +17,12 @@ using KvmTyped.TestSupport;
 // 4. a core read by position through the block cache (the /proc/kcore path) against the mapped one, and LiME files.
 // Last: DWARF to BTF conversion of the Debian -dbg vmlinux, when tests/Shared/fetch-dbg.sh has cached it.
 // `-- bt [rounds] [DUMP NAMELIST]` instead: kvmtyped bt --all beside ps on the sample (BacktraceBench.cs).
+// `-- bdn [--short] [BenchmarkDotNet arguments, e.g. --filter *Random*]`: the random and sequential read benchmarks
+// above under BenchmarkDotNet (MicroBenchmarks.cs).
 if (args is ["bt", ..])
     Environment.Exit(KvmTyped.Bench.BacktraceBench.Run(args[1..]));
+if (args is ["bdn", ..])
+    Environment.Exit(KvmTyped.Bench.MicroBenchmarks.Run(args[1..]));
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 3.0;
 var fixtures = new[]
 {

@@ -99,12 +99,57 @@ internal sealed partial class BtfTypes
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static BtfTypes Parse(ReadOnlySpan<byte> blob, BtfTypes? baseTypes, string source, long fileOffset, int? pointerSize)
     {
+        var layout = CheckHeader(blob[..Math.Min(blob.Length, MinHeaderLength)], blob.Length, baseTypes, source, fileOffset, pointerSize);
+        var strSpan = blob.Slice((int)layout.StrStart, (int)layout.StrLen);
+        CheckStrings(strSpan, layout, baseTypes, source, fileOffset);
+        var words = new uint[layout.TypeLen / 4];
+        MemoryMarshal.Cast<byte, uint>(blob.Slice((int)layout.TypeStart, (int)layout.TypeLen)).CopyTo(words);
+        return FromSections(words, strSpan.ToArray(), layout, baseTypes, source, fileOffset, pointerSize);
+    }
+
+    /// <summary>Reads a BTF blob of <paramref name="length"/> bytes at <paramref name="address"/> through
+    /// <paramref name="read"/> and parses it: the header first, then the type section straight into the words the
+    /// types are kept in and the string section into its own array, so the blob is never held a second time
+    /// (the kernel's BTF read from a dump's memory is several MiB).</summary>
+    /// <returns>The types, or null with <paramref name="failure"/> saying which read failed.</returns>
+    /// <exception cref="KvmFormatException">The blob is damaged or hostile.</exception>
+    internal static BtfTypes? Read(ReadMemory read, ulong address, long length, string source, int? pointerSize, out string? failure)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        Span<byte> head = stackalloc byte[MinHeaderLength];
+        head = head[..(int)Math.Min(length, MinHeaderLength)];
+        if (!read(address, head, out failure))
+            return null;
+        var layout = CheckHeader(head, length, null, source, 0, pointerSize);
+        // In the blob's order (types, then strings), so a read that fails names the first address a whole read would.
+        var words = new uint[layout.TypeLen / 4];
+        if (!read(address + (ulong)layout.TypeStart, MemoryMarshal.AsBytes(words.AsSpan()), out failure))
+            return null;
+        var strings = new byte[layout.StrLen];
+        if (!read(address + (ulong)layout.StrStart, strings, out failure))
+            return null;
+        CheckStrings(strings, layout, null, source, 0);
+        return FromSections(words, strings, layout, null, source, 0, pointerSize);
+    }
+
+    /// <summary>Reads <paramref name="destination"/>'s length of bytes at <paramref name="address"/> (kernel memory, as
+    /// Kvm.TryReadVirtual reads it; this file is also built into the schema build task, which has no Kvm).</summary>
+    /// <returns>Whether every byte was read; when not, <paramref name="failure"/> says why.</returns>
+    internal delegate bool ReadMemory(ulong address, Span<byte> destination, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure);
+
+    /// <summary>Where a blob's sections are (offsets from its start) and its byte order, from a checked header.</summary>
+    private readonly record struct SectionLayout(bool BigEndian, long TypeStart, long TypeLen, long StrStart, long StrLen);
+
+    /// <summary>Checks the header (its first <see cref="MinHeaderLength"/> bytes, or fewer when the blob is shorter)
+    /// of a blob of <paramref name="blobLength"/> bytes, and places its sections.</summary>
+    private static SectionLayout CheckHeader(ReadOnlySpan<byte> blob, long blobLength, BtfTypes? baseTypes, string source, long fileOffset, int? pointerSize)
+    {
         if (pointerSize is not (null or 4 or 8))
             throw new ArgumentOutOfRangeException(nameof(pointerSize), pointerSize, "a pointer is 4 or 8 bytes");
         KvmFormatException Fail(long at, string what) => new(source, fileOffset + at, what);
 
-        if (blob.Length < 8)
-            throw Fail(0, $"BTF blob of {blob.Length} bytes is shorter than its {MinHeaderLength}-byte header");
+        if (blobLength < 8)
+            throw Fail(0, $"BTF blob of {blobLength} bytes is shorter than its {MinHeaderLength}-byte header");
         bool bigEndian;
         if (BinaryPrimitives.ReadUInt16LittleEndian(blob) == Magic)
             bigEndian = false;
@@ -119,30 +164,39 @@ internal sealed partial class BtfTypes
         long hdrLen = U32(blob[4..]);
         if (hdrLen < MinHeaderLength)
             throw Fail(4, $"BTF header length {hdrLen} is shorter than {MinHeaderLength}");
-        if (hdrLen > blob.Length)
-            throw Fail(4, $"BTF header length {hdrLen} runs past the end of the {blob.Length}-byte blob");
+        if (hdrLen > blobLength)
+            throw Fail(4, $"BTF header length {hdrLen} runs past the end of the {blobLength}-byte blob");
         long typeOff = U32(blob[8..]), typeLen = U32(blob[12..]), strOff = U32(blob[16..]), strLen = U32(blob[20..]);
         long typeStart = hdrLen + typeOff, typeEnd = typeStart + typeLen;
         long strStart = hdrLen + strOff, strEnd = strStart + strLen;
-        if (typeEnd > blob.Length)
-            throw Fail(8, $"BTF type section [0x{typeStart:x}, 0x{typeEnd:x}) runs past the end of the {blob.Length}-byte blob");
-        if (strEnd > blob.Length)
-            throw Fail(16, $"BTF string section [0x{strStart:x}, 0x{strEnd:x}) runs past the end of the {blob.Length}-byte blob");
+        if (typeEnd > blobLength)
+            throw Fail(8, $"BTF type section [0x{typeStart:x}, 0x{typeEnd:x}) runs past the end of the {blobLength}-byte blob");
+        if (strEnd > blobLength)
+            throw Fail(16, $"BTF string section [0x{strStart:x}, 0x{strEnd:x}) runs past the end of the {blobLength}-byte blob");
         if (typeLen > 0 && strLen > 0 && typeStart < strEnd && strStart < typeEnd)
             throw Fail(8, $"BTF type section [0x{typeStart:x}, 0x{typeEnd:x}) overlaps the string section [0x{strStart:x}, 0x{strEnd:x})");
         if (typeLen % 4 != 0)
             throw Fail(12, $"BTF type section length {typeLen} is not a multiple of 4");
-
-        var strSpan = blob.Slice((int)strStart, (int)strLen);
-        if (baseTypes is null && (strLen == 0 || strSpan[0] != 0))
-            throw Fail(strStart, "BTF string section does not start with the empty string");
-        if (strLen > 0 && strSpan[^1] != 0)
-            throw Fail(strEnd - 1, "BTF string section does not end with a NUL");
         if ((baseTypes?.StringsLength ?? 0) + strLen > int.MaxValue)
             throw Fail(20, "BTF string space exceeds 2 GiB");
+        return new SectionLayout(bigEndian, typeStart, typeLen, strStart, strLen);
+    }
 
-        var words = new uint[typeLen / 4];
-        MemoryMarshal.Cast<byte, uint>(blob.Slice((int)typeStart, (int)typeLen)).CopyTo(words);
+    private static void CheckStrings(ReadOnlySpan<byte> strSpan, SectionLayout layout, BtfTypes? baseTypes, string source, long fileOffset)
+    {
+        if (baseTypes is null && (layout.StrLen == 0 || strSpan[0] != 0))
+            throw new KvmFormatException(source, fileOffset + layout.StrStart, "BTF string section does not start with the empty string");
+        if (layout.StrLen > 0 && strSpan[^1] != 0)
+            throw new KvmFormatException(source, fileOffset + layout.StrStart + layout.StrLen - 1, "BTF string section does not end with a NUL");
+    }
+
+    /// <summary>The records of a type section (its <paramref name="words"/> as stored: swapped here when the blob's
+    /// byte order is not the host's) and the string section, checked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static BtfTypes FromSections(uint[] words, byte[] strings, SectionLayout layout, BtfTypes? baseTypes, string source, long fileOffset, int? pointerSize)
+    {
+        KvmFormatException Fail(long at, string what) => new(source, fileOffset + at, what);
+        var (bigEndian, typeStart) = (layout.BigEndian, layout.TypeStart);
         if (bigEndian == BitConverter.IsLittleEndian)
             BinaryPrimitives.ReverseEndianness(words, words);
 
@@ -178,7 +232,7 @@ internal sealed partial class BtfTypes
             at += 3 + extra;
         }
 
-        var types = new BtfTypes(source, baseTypes, bigEndian, words, start, count, strSpan.ToArray(),
+        var types = new BtfTypes(source, baseTypes, bigEndian, words, start, count, strings,
             fileOffset + typeStart, pointerSize ?? baseTypes?.PointerSize);
         int? detected = types.Validate();
         if (pointerSize is null && baseTypes?.PointerSize is null && detected is not null)

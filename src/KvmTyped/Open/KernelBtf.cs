@@ -231,17 +231,19 @@ public sealed class KernelBtf
             why = $"__start_BTF 0x{start:x} .. __stop_BTF 0x{stop:x} is not a plausible BTF size (at most {MaxImageBtfLength >> 20} MiB)";
             return false;
         }
-        var blob = new byte[stop - start];
-        if (!kvm.TryReadVirtual(start, blob, out var failure))
-        {
-            why = failure;
-            readFailed = true;
-            return false;
-        }
         var name = $"image memory (0x{start:x}-0x{stop:x})";
         try
         {
-            btf = new KernelBtf(BtfTypes.Parse(new ReadOnlyMemory<byte>(blob), sourceName: name, pointerSize: kvm.PointerSize), name);
+            // Read section by section into the arrays the types keep: the blob is never held whole beside them.
+            var types = BtfTypes.Read(kvm.TryReadVirtual, start, (long)(stop - start), name, kvm.PointerSize, out var failure);
+            if (types is null)
+            {
+                // Only a read of the dump's memory gives no types without an exception.
+                why = failure!;
+                readFailed = true;
+                return false;
+            }
+            btf = new KernelBtf(types, name);
             why = null;
             return true;
         }

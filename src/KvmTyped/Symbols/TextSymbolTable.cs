@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using KvmTyped.IO;
@@ -15,9 +16,19 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>The longest symbol name accepted (KSYM_NAME_LEN is 512 since Linux 6.1).</summary>
     public const int MaxNameLength = 4096;
 
+    /// <summary>The most name lookups a System.map answers by scanning its text before it indexes every line: a
+    /// command asks for a few dozen names (ps about ten), which a scan answers in far less time and memory than
+    /// parsing 130,000 lines into an index; a caller asking for many names gets the index.</summary>
+    public const int MaxScannedLookups = 64;
+
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
+    private readonly ConcurrentDictionary<string, KernelSymbol?>? _scanned;
+    private readonly Lazy<bool> _checked;
+    private int _scans;
+
+    private static readonly System.Buffers.SearchValues<byte> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF"u8);
 
     private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model)
     {
@@ -27,6 +38,41 @@ internal sealed class TextSymbolTable : ISymbolTable
         _text = text;
         DataModel = model;
         _index = new Lazy<SymbolIndex>(Build, LazyThreadSafetyMode.ExecutionAndPublication);
+        // kallsyms text is the kernel's own and is indexed whole (its lines are checked at first use); a System.map
+        // answers its first name lookups from the lines that hold the name.
+        if (kind == "System.map")
+            _scanned = new ConcurrentDictionary<string, KernelSymbol?>(StringComparer.Ordinal);
+        _checked = new Lazy<bool>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>Checks every line as <see cref="Build"/> does, with the same messages, without building anything: a
+    /// damaged namelist is refused at its first use whichever way its names are looked up.</summary>
+    private bool CheckLines()
+    {
+        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
+        var lineNo = 0;
+        while (!text.IsEmpty)
+        {
+            lineNo++;
+            var nl = text.IndexOf((byte)'\n');
+            var line = nl >= 0 ? text[..nl] : text;
+            text = nl >= 0 ? text[(nl + 1)..] : default;
+            if (line.IsEmpty)
+                continue;
+            var sp = line.IndexOf((byte)' ');
+            if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' || line[..sp].ContainsAnyExcept(HexDigits))
+                throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
+            var rest = line[(sp + 3)..];
+            var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
+            var name = tab >= 0 ? rest[..tab] : rest;
+            if (name.Length > 0 && name[^1] == (byte)'\r')
+                name = name[..^1];
+            if (name.IsEmpty)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
+            if (name.Length > MaxNameLength)
+                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+        }
+        return true;
     }
 
     /// <inheritdoc />
@@ -166,7 +212,76 @@ internal sealed class TextSymbolTable : ISymbolTable
     }
 
     /// <inheritdoc />
-    public bool TryLookup(string name, out KernelSymbol symbol) => _index.Value.TryLookup(name, out symbol);
+    public bool TryLookup(string name, out KernelSymbol symbol)
+    {
+        if (_scanned is null || _index.IsValueCreated || !IsScannable(name))
+            return _index.Value.TryLookup(name, out symbol);
+        if (!_scanned.TryGetValue(name, out var found))
+        {
+            if (Interlocked.Increment(ref _scans) > MaxScannedLookups)
+                return _index.Value.TryLookup(name, out symbol);
+            _ = _checked.Value; // every line is checked once, as the index checks them, before the first answer
+            found = Scan(name);
+            _scanned[name] = found;
+        }
+        symbol = found.GetValueOrDefault();
+        return found.HasValue;
+    }
+
+    /// <summary>A name the scan finds exactly as the index would: printable ASCII without the separators that end a
+    /// name field (the index decodes names as UTF-8; ASCII bytes compare the same either way).</summary>
+    private static bool IsScannable(string name)
+    {
+        if (name.Length is 0 or > MaxNameLength)
+            return false;
+        foreach (var c in name)
+        {
+            if (c is <= ' ' or > '~')
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>The symbol <see cref="Build"/> would index under <paramref name="name"/>, found from the lines whose
+    /// name field is <paramref name="name"/>: the first such line, or the first global one after it when the first is
+    /// local. A line found this way is checked as <see cref="Build"/> checks it.</summary>
+    private KernelSymbol? Scan(string name)
+    {
+        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
+        Span<byte> needle = name.Length <= 256 ? stackalloc byte[name.Length] : new byte[name.Length];
+        Encoding.ASCII.GetBytes(name, needle);
+        KernelSymbol? first = null; // the first line with the name, while it is a local one
+        var from = 0;
+        while (from < text.Length)
+        {
+            var hit = text[from..].IndexOf(needle);
+            if (hit < 0)
+                break;
+            var at = from + hit;
+            from = at + 1;
+            // The name field starts after "ADDRESS T " and ends at a tab, a space, a line end or the end of the text
+            // (a \r before those is dropped, as Build drops it).
+            if (at < 3 || text[at - 1] != (byte)' ' || text[at - 3] != (byte)' ')
+                continue;
+            var end = at + needle.Length;
+            if (end < text.Length && text[end] == (byte)'\r')
+                end++;
+            if (end < text.Length && text[end] is not ((byte)'\n' or (byte)'\t' or (byte)' '))
+                continue;
+            var lineStart = text[..(at - 3)].LastIndexOf((byte)'\n') + 1;
+            var address = text[lineStart..(at - 3)];
+            if (address.Contains((byte)' '))
+                continue; // the name is a later word of another line's name field
+            if (address.IsEmpty || address.Length > 16 ||
+                !ulong.TryParse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var addr))
+                throw new KvmFormatException(Source, null, $"line {text[..lineStart].Count((byte)'\n') + 1}: not \"ADDRESS TYPE NAME\"");
+            var symbol = new KernelSymbol(name, addr, (char)text[at - 2]);
+            if (char.IsAsciiLetterUpper(symbol.Type))
+                return symbol; // the first global line: the index keeps it whether or not a local one came before
+            first ??= symbol;
+        }
+        return first;
+    }
 
     /// <inheritdoc />
     public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNearest(address, out symbol);

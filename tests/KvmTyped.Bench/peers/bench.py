@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The peers benchmark: kvmtyped beside libkdumpfile and drgn, same job, same dump, whole processes.
 
-usage: bench.py --native BIN --vmlinux VMLINUX --cache DIR [--rounds N] [--dump NAME]... [--job JOB]...
+usage: bench.py --native BIN --vmlinux VMLINUX --cache DIR [--rounds N] [--dump NAME]... [--job ps|log|bt|mod]...
                 [--allow-differences]
 (run.sh builds BIN and finds the rest; see README.md.)
 
@@ -127,6 +127,72 @@ def log_lines(tool, text):
     return out
 
 
+KVM_BT_TASK = re.compile(r"^PID: (\S+)\s+TASK: ([0-9a-f-]+)\s+CPU: \S+\s+COMMAND: \"(.*)\"")
+KVM_BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]+\] (\? )?(.*) at ([0-9a-f]+)$")
+KVM_BT_SYMBOL = re.compile(r"^([^+ ]+)\+0x([0-9a-f]+)/0x[0-9a-f]+(?: \[\S+\])?$")
+
+
+def bt_tasks(tool, text):
+    """{task address: (title, [frame], note)}, a frame (pc, symbol, symbol address, reliable); note: why the walk
+    stopped or drgn's error. kvmtyped's register lines and stack-change lines carry no frame and are left out;
+    drgn's inlined frames (DWARF) are counted in the frame after them, which has the same pc, as ("inline", n)."""
+    tasks, frames, inline = {}, None, 0
+    for line in text.splitlines():
+        if tool == "kvmtyped":
+            m = KVM_BT_TASK.match(line)
+            if m:
+                frames = []
+                tasks[int(m.group(2), 16)] = (f"pid {m.group(1)} {m.group(3)}", frames, "")
+                continue
+            m = KVM_BT_FRAME.match(line)
+            if m:
+                sym = KVM_BT_SYMBOL.match(m.group(2))
+                pc = int(m.group(3), 16)
+                name, start = (sym.group(1), pc - int(sym.group(2), 16)) if sym else ("?", 0)
+                frames.append((pc, name, start, not m.group(1), 0))
+            elif line.strip().startswith("(stopped:"):
+                key = next(reversed(tasks))
+                tasks[key] = tasks[key][:2] + (line.strip(),)
+            elif line.strip() and not re.match(r"^\s+(--- <|[A-Z_0-9]+: )", line):
+                raise SystemExit(f"{tool}: unexpected bt line: {line!r}")
+            continue
+        parts = line.split(" ")
+        if parts[0] == "TASK":
+            frames, inline = [], 0
+            tasks[int(parts[1], 16)] = (f"pid {parts[2]} {' '.join(parts[3:])}", frames, "")
+        elif parts[0] == "inline":
+            inline += 1
+        elif parts[0] == "error":
+            key = next(reversed(tasks))
+            tasks[key] = tasks[key][:2] + (line,)
+        elif len(parts) == 3:
+            frames.append((int(parts[0], 16), parts[1], int(parts[2], 16), True, inline))
+            inline = 0
+        else:
+            raise SystemExit(f"{tool}: unexpected bt line: {line!r}")
+    return tasks
+
+
+MOD_KVM = re.compile(r"^([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+(\d+)\s+\S+\s+\d+$")
+
+
+def mod_rows(tool, text):
+    """[(name, base, size)] in list order; kvmtyped's header line left out."""
+    rows = []
+    lines = text.splitlines()
+    for line in lines[1:] if tool == "kvmtyped" else lines:
+        if tool == "kvmtyped":
+            m = MOD_KVM.match(line)
+            row = m and (m.group(2), int(m.group(3), 16), int(m.group(4)))
+        else:
+            p = line.split(" ")
+            row = len(p) == 3 and (p[0], int(p[1], 16), int(p[2]))
+        if not row:
+            raise SystemExit(f"{tool}: unexpected mod line: {line!r}")
+        rows.append(row)
+    return rows
+
+
 # ---- comparing, with each known limit of a peer named ----
 
 IDLE_ELSEWHERE = ("idle task of another CPU: it is on no task list; the lean script walks init_task.tasks only "
@@ -166,6 +232,82 @@ def compare_ps(peer, ours, theirs):
     return explained, unexplained
 
 
+INLINED = ("inlined calls: drgn expands them from the DWARF vmlinux (a frame per inlined function, at the pc of the "
+           "function it is inlined into); kvmtyped unwinds the machine's frames with ORC and System.map, which know "
+           "no inlining")
+LABEL = ("a label inside a function: System.map has no symbol sizes, so kvmtyped names the nearest symbol at or below "
+         "the pc (secondary_startup_64_no_verify, entry_SYSCALL_64_after_hwframe); drgn's ELF symbol table has sizes "
+         "and names the function that holds the label")
+UNPROVEN = ("a frame kvmtyped marks `?`: its unwinder could not prove the return address (it was found by scanning "
+            "the stack), drgn's unwinder reached the same pc as a frame")
+SCANNED = ("a `?` frame only kvmtyped prints: a kernel text address left on the stack between two unwound frames "
+           "(crash prints these too); drgn prints the frames it unwinds and nothing else")
+ALIAS = ("one address, several names (__do_sys_pause, __x64_sys_pause, __ia32_sys_pause): kvmtyped takes the one the "
+         "kernel's own kallsyms would print (scripts/kallsyms.c's order), drgn the ELF symbol table's global one")
+NO_STACK = ("an exited task: its kernel stack is freed; kvmtyped says so and stops, drgn fails to read it "
+            "(not mapped in an ELF dump, page not present in a kdump)")
+
+
+def compare_bt(peer, ours, theirs):
+    """Per task (by task_struct address), the frames matched by pc in order; a difference either has a reason named
+    above, shown once with its count and first cases, or is unexplained."""
+    explained, unexplained = {}, []
+
+    def explain(why, text):
+        explained.setdefault(why, []).append(text)
+
+    for addr, (title, mine, note) in ours.items():
+        if addr not in theirs:
+            unexplained.append(("only in kvmtyped's output", f"{addr:x} {title}"))
+            continue
+        _, other, error = theirs[addr]
+        where = f"{addr:x} {title}"
+        if error or note:
+            gone = "address is not mapped" in error or "Page not present" in error
+            if not mine and not other and gone and "no kernel stack" in note:
+                explain(NO_STACK, where)
+            else:
+                unexplained.append(("the walk ended otherwise", f"{where}: kvmtyped {note or 'ok'}; {peer} {error or 'ok'}"))
+            continue
+        for f in other:
+            if f[4]:
+                explain(INLINED, f"{where}: {f[4]} before {f[1]}")
+        sm = difflib.SequenceMatcher(a=[f[0] for f in mine], b=[f[0] for f in other], autojunk=False)
+        for op, i1, i2, j1, j2 in sm.get_opcodes():
+            if op == "equal":
+                for a, b in zip(mine[i1:i2], other[j1:j2]):
+                    if not a[3]:
+                        explain(UNPROVEN, f"{where}: {a[1]} at {a[0]:x}")
+                    if a[1] == b[1]:
+                        continue
+                    if b[2] < a[2] <= a[0]:
+                        explain(LABEL, f"{where}: kvmtyped {a[1]}, {peer} {b[1]}")
+                    elif b[2] == a[2]:
+                        explain(ALIAS, f"{where}: kvmtyped {a[1]}, {peer} {b[1]}")
+                    else:
+                        unexplained.append(("frame names differ", f"{where}: at {a[0]:x} kvmtyped {a[1]}, {peer} {b[1]}"))
+            elif op == "delete" and all(not f[3] for f in mine[i1:i2]):
+                for f in mine[i1:i2]:
+                    explain(SCANNED, f"{where}: ? {f[1]} at {f[0]:x}")
+            else:
+                a = " ".join(f"{'? ' if not f[3] else ''}{f[1]}" for f in mine[i1:i2]) or "-"
+                b = " ".join(f[1] for f in other[j1:j2]) or "-"
+                unexplained.append(("frames differ", f"{where}: kvmtyped {a}\n       {peer}: {b}"))
+    for addr, (title, _, _) in theirs.items():
+        if addr not in ours:
+            unexplained.append((f"only in {peer}'s output", f"{addr:x} {title}"))
+    summary = [(why, f"{len(cases)}x, e.g. " + "; ".join(cases[:3])) for why, cases in explained.items()]
+    return summary, unexplained
+
+
+def compare_mod(peer, ours, theirs):
+    if ours == theirs:
+        return [], []
+    diff = "\n".join(difflib.unified_diff([f"{n} {b:x} {s}" for n, b, s in ours],
+                                          [f"{n} {b:x} {s}" for n, b, s in theirs], "kvmtyped", peer, lineterm="", n=1))
+    return [], [("module lists differ", diff)]
+
+
 def compare_log(peer, ours, theirs):
     if ours == theirs:
         return [], []
@@ -191,11 +333,20 @@ def jobs(native, vmlinux):
             "drgn": lambda d, m: drgn + [d, HERE / "drgn_log.py"],
             "compare": compare_log, "normalise": log_lines,
         },
-        # Planned: kvmtyped has no `bt --all` and no `mod` yet. When it has, give each a "kvmtyped" command and
-        # its peers here (drgn: prog.stack_trace(task) for every task; the module list from `modules` with
-        # list_for_each_entry), plus a normaliser and a comparison, and they join the default jobs.
-        "bt": {"kvmtyped": None, "why": "`kvmtyped bt --all` does not exist yet"},
-        "mod": {"kvmtyped": None, "why": "`kvmtyped mod` does not exist yet"},
+        "bt": {
+            "kvmtyped": lambda d, m: [native, "bt", "--all", "-n", m, "-c", d],
+            "libkdumpfile": "cannot: libkdumpfile reads memory; a stack unwinder (ORC or frame pointers) and the "
+                            "kernel's symbols are not part of it",
+            "drgn": lambda d, m: drgn + [d, HERE / "drgn_bt.py"],
+            "compare": compare_bt, "normalise": bt_tasks, "unit": "tasks",
+        },
+        "mod": {
+            "kvmtyped": lambda d, m: [native, "mod", "-n", m, "-c", d],
+            "libkdumpfile": "cannot: the lean script has struct task_struct's offsets only; the module list needs "
+                            "struct module's, which it does not carry",
+            "drgn": lambda d, m: drgn + [d, HERE / "drgn_mod.py"],
+            "compare": compare_mod, "normalise": mod_rows, "unit": "modules",
+        },
     }
 
 
@@ -228,7 +379,7 @@ def main():
     ap.add_argument("--cache", required=True, type=Path)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--dump", action="append", help="dump name (repeatable); default: " + " ".join(DEFAULT_DUMPS))
-    ap.add_argument("--job", action="append", help="ps, log (repeatable; bt and mod are placeholders); default: ps log")
+    ap.add_argument("--job", action="append", help="ps, log, bt, mod (repeatable); default: all four")
     ap.add_argument("--allow-differences", action="store_true",
                     help="time even when outputs differ in ways no known limit explains")
     a = ap.parse_args()
@@ -247,11 +398,8 @@ def main():
     for name in a.dump or DEFAULT_DUMPS:
         ready, sysmap, what = DUMPS[name]
         dump = ready(a.cache)
-        for jname in a.job or ["ps", "log"]:
+        for jname in a.job or ["ps", "log", "bt", "mod"]:
             job = all_jobs[jname]
-            if job["kvmtyped"] is None:
-                print(f"\n== {jname}: skipped, {job['why']}")
-                continue
             print(f"\n== {name} ({what}; {dump.stat().st_size / 2**20:.1f} MiB): {jname}")
             timed, outputs, expect, notes = [], {}, {}, {}
             for tool in TOOLS:
@@ -282,7 +430,7 @@ def main():
                 explained, unexplained = job["compare"](tool, outputs["kvmtyped"], outputs[tool])
                 n = len(outputs[tool])
                 if not explained and not unexplained:
-                    print(f"   check {tool}: the same {n} {'rows' if jname == 'ps' else 'lines'} as kvmtyped")
+                    print(f"   check {tool}: the same {n} {job.get('unit', 'rows' if jname == 'ps' else 'lines')} as kvmtyped")
                     continue
                 print(f"   check {tool}: {len(explained)} explained and {len(unexplained)} unexplained differences "
                       f"({n} against kvmtyped's {len(outputs['kvmtyped'])}):")

@@ -323,7 +323,14 @@ internal sealed class KdumpFile : IPhysicalMemory
             int inPage = (int)(address & _pageMask);
             int n = Math.Min(destination.Length, PageSize - inPage);
             var page = _cache.TryGet(pfn);
-            if (page is null)
+            if (page is null && n == PageSize)
+            {
+                // A whole page asked for and not cached (a large read: the kernel's BTF, a stack, a log ring): decoded
+                // straight into the destination, neither allocated nor cached, as such reads rarely come back.
+                if (!TryReadPage(pfn, address, destination[..n], out failure))
+                    return false;
+            }
+            else if (page is null)
             {
                 page = LoadPage(pfn, address, out failure);
                 if (page is null)
@@ -332,7 +339,7 @@ internal sealed class KdumpFile : IPhysicalMemory
                     return false;
                 }
             }
-            page.AsSpan(inPage, n).CopyTo(destination);
+            page?.AsSpan(inPage, n).CopyTo(destination);
             destination = destination[n..];
             if (destination.Length > 0 && address > ulong.MaxValue - (ulong)n)
             {
@@ -362,6 +369,34 @@ internal sealed class KdumpFile : IPhysicalMemory
         {
             failure = e.Message;
             return null;
+        }
+    }
+
+    /// <summary>Decodes the page of <paramref name="pfn"/> into <paramref name="page"/> (a page long), uncached.</summary>
+    private bool TryReadPage(ulong pfn, ulong address, Span<byte> page, [NotNullWhen(false)] out string? failure)
+    {
+        try
+        {
+            if (!Locate(pfn, address, out var part, out var desc, out failure))
+            {
+                if (desc.Offset != -2)
+                {
+                    failure ??= "unreadable";
+                    return false;
+                }
+                page.Clear();
+                failure = null;
+                return true;
+            }
+            if (Decode(part!, pfn, desc, page, out failure))
+                return true;
+            failure ??= "unreadable";
+            return false;
+        }
+        catch (KvmException e)
+        {
+            failure = e.Message;
+            return false;
         }
     }
 
@@ -437,26 +472,31 @@ internal sealed class KdumpFile : IPhysicalMemory
 
     private byte[]? Decode(KdumpPart part, ulong pfn, PageDescriptor desc, out string? failure)
     {
+        var page = new byte[PageSize];
+        return Decode(part, pfn, desc, page, out failure) ? page : null;
+    }
+
+    private bool Decode(KdumpPart part, ulong pfn, PageDescriptor desc, Span<byte> page, out string? failure)
+    {
         if (!TryCodec(desc.Flags, out var codec))
         {
             failure = $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{desc.At:x}: unknown compression flags 0x{desc.Flags:x}";
-            return null;
+            return false;
         }
-        var page = new byte[PageSize];
         if (codec == PageCodec.Raw)
         {
             if (desc.Size != (uint)PageSize)
             {
                 failure = $"{part.Path}: page descriptor of pfn 0x{pfn:x} at offset 0x{desc.At:x}: uncompressed page of {desc.Size} bytes, not {PageSize}";
-                return null;
+                return false;
             }
             if (!part.Storage.TryRead(desc.Offset, page))
             {
                 failure = $"{part.Path}: data of pfn 0x{pfn:x} at offset 0x{desc.Offset:x} is not in the file";
-                return null;
+                return false;
             }
             failure = null;
-            return page;
+            return true;
         }
         var buffer = ArrayPool<byte>.Shared.Rent((int)desc.Size);
         try
@@ -465,12 +505,12 @@ internal sealed class KdumpFile : IPhysicalMemory
             if (!part.Storage.TryRead(desc.Offset, src))
             {
                 failure = $"{part.Path}: data of pfn 0x{pfn:x} at offset 0x{desc.Offset:x} is not in the file";
-                return null;
+                return false;
             }
             if (!PageCompression.TryDecode(codec, src, page, out var error))
             {
                 failure = $"{part.Path}: page of pfn 0x{pfn:x} (data at offset 0x{desc.Offset:x}, {desc.Size} bytes): {error}";
-                return null;
+                return false;
             }
         }
         finally
@@ -478,7 +518,7 @@ internal sealed class KdumpFile : IPhysicalMemory
             ArrayPool<byte>.Shared.Return(buffer);
         }
         failure = null;
-        return page;
+        return true;
     }
 
     private static bool TryCodec(uint flags, out PageCodec codec)

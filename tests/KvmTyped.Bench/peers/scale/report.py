@@ -2,10 +2,11 @@
 """report.py [--rounds N] [--native BIN] [--format F]... — kvmtyped at scale, on the dumps make-dumps.sh made.
 
 For each stage (≈60, 1,000, 5,000, 10,000 tasks) and each form of the dump (QEMU's paging-off ELF, its
-flattened kdump-zlib, the same reassembled), whole-process runs of `kvmtyped info` (open), `ps` and `log`,
+flattened kdump-zlib, the same reassembled), whole-process runs of `kvmtyped info` (open), `ps`, `log` and `bt --all`,
 and the lean libkdumpfile script beside `ps` where libkdumpfile opens the file, alternating, N rounds
 (default 10): median wall time, CPU time and peak RSS (wait4). Before timing, `ps` is checked: its row count against
-the guest's own count of /proc tasks (plus the idle tasks, which /proc does not list), and the lean
+the guest's own count of /proc tasks (plus the idle tasks, which /proc does not list), `bt --all`'s task count
+against `ps`'s, and the lean
 script's rows against kvmtyped's, as ../bench.py compares them. Then, per command and form, a least-squares
 line over the stages: the fixed start-up cost (its intercept) and the cost per 1,000 tasks (its slope).
 """
@@ -27,6 +28,7 @@ CACHE = Path(os.environ.get("KVMTYPED_SCALE_CACHE",
 FORMS = {"elf": "paging-off ELF", "kdump-zlib": "kdump-zlib, flattened (as QEMU wrote it)",
          "kdump": "kdump-zlib, reassembled (makedumpfile -R)"}
 LEAN_OPENS = {"elf", "kdump"}          # libkdumpfile refuses the flattened stream
+COMMANDS = ("info", "ps", "log", "bt", "lean ps")
 
 
 def stages():
@@ -66,12 +68,13 @@ def main():
     status = 0
     for form in a.format or list(FORMS):
         print(f"\n== {FORMS[form]}")
-        print(f"{'':>20}  " + "  ".join(f"{c:^20}" for c in ("info", "ps", "log", "lean ps")))
+        print(f"{'':>20}  " + "  ".join(f"{c:^20}" for c in COMMANDS))
         print(f"{'stage':>6} {'tasks':>6} {'MiB':>6}  " + "  ".join(
-            f"{'wall':>6} {'cpu':>6} {'RSS':>6}" for _ in range(4)) + f"  {'ps/lean':>7}")
+            f"{'wall':>6} {'cpu':>6} {'RSS':>6}" for _ in COMMANDS) + f"  {'ps/lean':>7}")
         for meta in found:
             dump = CACHE / f"tasks-{meta['stage']}.{form}"
             commands = {c: [native, c, "-n", sysmap, "-c", dump] for c in ("info", "ps", "log")}
+            commands["bt"] = [native, "bt", "--all", "-n", sysmap, "-c", dump]
             if form in LEAN_OPENS:
                 commands["lean ps"] = [bench.PYTHON, bench.LEAN, dump, sysmap]
             expect, rows = {}, {}
@@ -83,6 +86,8 @@ def main():
                 expect[name] = bench.digest(out)
                 if name.endswith("ps"):
                     rows[name] = bench.ps_rows("kvmtyped" if name == "ps" else "libkdumpfile", out.read_text())
+                if name == "bt":
+                    rows[name] = bench.bt_tasks("kvmtyped", out.read_text())
             notes = check(meta, rows)
             status |= any(n.startswith("UNEXPLAINED") for n in notes)
             samples = {name: [] for name in commands}
@@ -95,7 +100,7 @@ def main():
                     samples[name].append((wall, cpu, rss / 1024))
             tasks = len(rows["ps"])
             cells, med = [], {}
-            for name in ("info", "ps", "log", "lean ps"):
+            for name in COMMANDS:
                 if name not in samples:
                     cells.append(f"{'-':>6} {'-':>6} {'-':>6}")
                     continue
@@ -129,6 +134,12 @@ def check(meta, rows):
     if len(ours) - idle != meta["guest_tasks"]:
         notes.append(f"UNEXPLAINED: kvmtyped ps lists {len(ours) - idle} tasks besides {idle} idle tasks; "
                      f"the guest's /proc counted {meta['guest_tasks']}")
+    traced = {a for a, (_, frames, note) in rows["bt"].items() if frames or note}
+    listed = {bench.KVM_PS.match(r[4]).group(4) for r in ours}
+    if len(rows["bt"]) != len(ours) or {f"{a:016x}" for a in rows["bt"]} != listed:
+        notes.append(f"UNEXPLAINED: bt --all shows {len(rows['bt'])} tasks, ps lists {len(ours)}")
+    elif len(traced) != len(ours):
+        notes.append(f"UNEXPLAINED: bt --all has no frame and no reason for {len(ours) - len(traced)} tasks")
     if "lean ps" in rows:
         explained, unexplained = bench.compare_ps("libkdumpfile", ours, rows["lean ps"])
         reasons = {}

@@ -1,0 +1,98 @@
+using KvmTyped.IO;
+using KvmTyped.Symbols;
+using KvmTyped.TestSupport;
+using KvmTyped.Tests.TestSupport;
+
+namespace KvmTyped.Tests.Symbols;
+
+/// <summary>A System.map answers its first name lookups by scanning its text; the answers must be the index's.</summary>
+public class SymbolMapScanTests
+{
+    private static TextSymbolTable Map(TempDir d, string name, string text) =>
+        TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text(name, text), writable: false));
+
+    /// <summary>The same lookups on two tables over one text: one scanning, one whose index was built first
+    /// (<see cref="TextSymbolTable.Count"/> builds it).</summary>
+    private static void SameAsIndex(string text, IEnumerable<string> names)
+    {
+        using var d = new TempDir();
+        using var scanning = Map(d, "scanning", text);
+        using var indexed = Map(d, "indexed", text);
+        Assert.True(indexed.Count > 0);
+        foreach (var name in names)
+        {
+            var found = indexed.TryLookup(name, out var expected);
+            Assert.Equal((found, expected), (scanning.TryLookup(name, out var got), got));
+        }
+    }
+
+    [Fact]
+    public void Duplicates_separators_and_partial_words_give_the_index_answer()
+    {
+        const string text =
+            "ffffffff81000000 T _text\n" +
+            "ffffffff81000010 t dup_local_first\n" +   // local, then global: the global one
+            "ffffffff81000020 T dup_local_first\n" +
+            "ffffffff81000030 T dup_global_first\n" +  // global, then local: the global one
+            "ffffffff81000040 t dup_global_first\n" +
+            "ffffffff81000050 t only_local\n" +        // two locals: the first
+            "ffffffff81000060 t only_local\n" +
+            "ffffffff81000070 D crlf_name\r\n" +
+            "ffffffff81000080 d tabbed\t[mod]\n" +
+            "ffffffff81000090 T several words target\n" + // "target" is no name field here
+            "ffffffff810000a0 T target_longer\n" +
+            "ffffffff810000b0 T xtarget\n" +
+            "ffffffff810000c0 B target\n" +
+            "ffffffff810000d0 T last_no_newline";
+        SameAsIndex(text, ["_text", "dup_local_first", "dup_global_first", "only_local", "crlf_name", "crlf_name\r", "tabbed",
+            "tabbed\t[mod]", "several", "words", "target", "target_longer", "xtarget", "last_no_newline", "absent", "T", "ffffffff81000000"]);
+        using var d = new TempDir();
+        using var t = Map(d, "map", text);
+        Assert.True(t.TryLookup("target", out var s));
+        Assert.Equal(new KernelSymbol("target", 0xffffffff810000c0, 'B'), s);
+        Assert.True(t.TryLookup("dup_local_first", out s));
+        Assert.Equal(0xffffffff81000020UL, s.Address);
+    }
+
+    [Fact]
+    public void A_damaged_line_anywhere_is_refused_at_the_first_lookup_as_the_index_refuses_it()
+    {
+        using var d = new TempDir();
+        foreach (var (bad, message) in new[]
+        {
+            ("fffffffg81000020 T broken\n", "line 3: not \"ADDRESS TYPE NAME\""),
+            ("ffffffff81000020 T \n", "line 3: not \"ADDRESS TYPE NAME\""),
+            ("ffffffff81000020 T \r\n", "line 3: empty symbol name"),
+            ("ffffffff81000020 T " + new string('n', TextSymbolTable.MaxNameLength + 1) + "\n", $"line 3: a symbol name of {TextSymbolTable.MaxNameLength + 1} bytes"),
+        })
+        {
+            var text = "ffffffff81000000 T _text\nffffffff81000010 T fine\n" + bad + "ffffffff81000030 T after\n";
+            using var scanning = Map(d, "scanning", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => scanning.TryLookup("fine", out _)).Message, StringComparison.Ordinal);
+            using var indexed = Map(d, "indexed", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => indexed.Count).Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Lookups_beyond_the_scan_budget_use_the_index_and_agree()
+    {
+        var text = string.Concat(Enumerable.Range(0, 500).Select(i => $"{0xffffffff81000000 + (ulong)i * 16:x16} {(i % 3 == 0 ? 't' : 'T')} sym_{i % 200}\n"));
+        SameAsIndex(text, Enumerable.Range(0, TextSymbolTable.MaxScannedLookups * 2).Select(i => $"sym_{i * 3 % 250}"));
+    }
+
+    [Fact]
+    public void The_fixture_map_answers_as_its_index_does()
+    {
+        var path = Fixtures.Get("amd64/System.map-6.1.0-56-amd64");
+        var lines = File.ReadAllLines(path);
+        var rnd = new Random(14);
+        // Names a command asks for, names defined twice (local and global), and random ones.
+        var names = new List<string> { "init_task", "runqueues", "__per_cpu_offset", "_stext", "_text", "linux_banner", "nr_cpu_ids", "modules", "__cpu_possible_mask", "no_such_symbol" };
+        var counts = lines.Select(l => l.Split(' ')[2]).GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key).Take(20);
+        names.AddRange(counts);
+        names.AddRange(Enumerable.Range(0, TextSymbolTable.MaxScannedLookups - names.Count).Select(_ => lines[rnd.Next(lines.Length)].Split(' ')[2]));
+        Assert.Equal(TextSymbolTable.MaxScannedLookups, names.Count);
+        SameAsIndex(File.ReadAllText(path), names);
+    }
+}
