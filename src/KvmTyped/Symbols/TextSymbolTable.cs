@@ -59,18 +59,7 @@ internal sealed class TextSymbolTable : ISymbolTable
             text = nl >= 0 ? text[(nl + 1)..] : default;
             if (line.IsEmpty)
                 continue;
-            var sp = line.IndexOf((byte)' ');
-            if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' || line[..sp].ContainsAnyExcept(HexDigits))
-                throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
-            var rest = line[(sp + 3)..];
-            var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
-            var name = tab >= 0 ? rest[..tab] : rest;
-            if (name.Length > 0 && name[^1] == (byte)'\r')
-                name = name[..^1];
-            if (name.IsEmpty)
-                throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
-            if (name.Length > MaxNameLength)
-                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+            _ = SplitLine(line, lineNo, out _, out _);
         }
         return true;
     }
@@ -179,6 +168,28 @@ internal sealed class TextSymbolTable : ISymbolTable
         return sp;
     }
 
+    /// <summary>One line's fields, checked: an address of 1 to 16 hex digits, a one-letter type, a name of 1 to
+    /// <see cref="MaxNameLength"/> bytes (a module or a carriage return after it is dropped).</summary>
+    /// <exception cref="KvmFormatException">The line is not "ADDRESS TYPE NAME".</exception>
+    private ReadOnlySpan<byte> SplitLine(ReadOnlySpan<byte> line, int lineNo, out ReadOnlySpan<byte> address, out char type)
+    {
+        var sp = line.IndexOf((byte)' ');
+        if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' || line[..sp].ContainsAnyExcept(HexDigits))
+            throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
+        address = line[..sp];
+        type = (char)line[sp + 1];
+        var rest = line[(sp + 3)..];
+        var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
+        var name = tab >= 0 ? rest[..tab] : rest;
+        if (name.Length > 0 && name[^1] == (byte)'\r')
+            name = name[..^1];
+        if (name.IsEmpty)
+            throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
+        if (name.Length > MaxNameLength)
+            throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+        return name;
+    }
+
     private SymbolIndex Build()
     {
         ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
@@ -192,20 +203,8 @@ internal sealed class TextSymbolTable : ISymbolTable
             text = nl >= 0 ? text[(nl + 1)..] : default;
             if (line.IsEmpty)
                 continue;
-            var sp = line.IndexOf((byte)' ');
-            if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' ||
-                !ulong.TryParse(line[..sp], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var addr))
-                throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
-            var type = (char)line[sp + 1];
-            var rest = line[(sp + 3)..];
-            var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
-            var name = tab >= 0 ? rest[..tab] : rest;
-            if (name.Length > 0 && name[^1] == (byte)'\r')
-                name = name[..^1];
-            if (name.IsEmpty)
-                throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
-            if (name.Length > MaxNameLength)
-                throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+            var name = SplitLine(line, lineNo, out var address, out var type);
+            var addr = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
         return new SymbolIndex(list, i => char.IsAsciiLetterUpper(list[i].Type), kallsymsOrder: Kind == "kallsyms");
