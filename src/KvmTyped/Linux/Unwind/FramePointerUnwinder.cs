@@ -165,16 +165,7 @@ internal sealed class FramePointerUnwinder
     private Registers ReadRegs(ulong at)
     {
         if (_lp64)
-        {
-            var r = Kernel.X86_64.pt_regs.At(_memory, at);
-            var (cs, ss) = PtRegsSegments.Read(_memory, at);
-            return new Registers(
-            [
-                new("ip", r.ip), new("sp", r.sp), new("flags", r.flags), new("ax", r.ax), new("bx", r.bx), new("cx", r.cx), new("dx", r.dx),
-                new("si", r.si), new("di", r.di), new("bp", r.bp), new("r8", r.r8), new("r9", r.r9), new("r10", r.r10), new("r11", r.r11),
-                new("r12", r.r12), new("r13", r.r13), new("r14", r.r14), new("r15", r.r15), new("orig_ax", r.orig_ax), new("cs", cs), new("ss", ss),
-            ], full: true, at);
-        }
+            return PtRegsSegments.ReadRegisters(_memory, at);
         var p = Kernel.I386.pt_regs.At(_memory, at);
         return new Registers(
         [

@@ -305,17 +305,7 @@ internal sealed class OrcUnwinder
         return true;
     }
 
-    private Registers ReadPtRegs(ulong at)
-    {
-        var r = pt_regs.At(_memory, at);
-        var (cs, ss) = PtRegsSegments.Read(_memory, at);
-        return new Registers(
-        [
-            new("ip", r.ip), new("sp", r.sp), new("flags", r.flags), new("ax", r.ax), new("bx", r.bx), new("cx", r.cx), new("dx", r.dx),
-            new("si", r.si), new("di", r.di), new("bp", r.bp), new("r8", r.r8), new("r9", r.r9), new("r10", r.r10), new("r11", r.r11),
-            new("r12", r.r12), new("r13", r.r13), new("r14", r.r14), new("r15", r.r15), new("orig_ax", r.orig_ax), new("cs", cs), new("ss", ss),
-        ], full: true, at);
-    }
+    private Registers ReadPtRegs(ulong at) => PtRegsSegments.ReadRegisters(_memory, at);
 
     /// <summary>The hardware's iret frame: the members of the pt_regs at <paramref name="regsAt"/> from ip on.</summary>
     private Registers ReadIretFrame(ulong regsAt)
