@@ -3,8 +3,9 @@ using KvmTyped.Types;
 
 namespace KvmTyped.Linux.Unwind;
 
-/// <summary>An x86-64 struct pt_regs read as a register set, and its code and stack segment selectors, whichever layout the kernel has: whole
-/// unsigned longs before 6.9, the low 16 bits of a union with FRED's fields since (schemas/linux/arch/x86_64/ptrace.h).</summary>
+/// <summary>An x86-64 struct pt_regs read as a register set, and its code and stack segment selectors whichever layout
+/// the kernel has: whole unsigned longs before 6.9, the low 16 bits of a union with FRED's fields since
+/// (schemas/linux/arch/x86_64/ptrace.h).</summary>
 internal static class PtRegsSegments
 {
     /// <summary>cs and ss of the pt_regs at <paramref name="at"/>; zero where the kernel's layout has neither form.</summary>
