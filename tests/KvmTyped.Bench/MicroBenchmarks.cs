@@ -72,8 +72,14 @@ public class RandomReads
         VirtualKvmElf();
     }
 
-    /// <summary>512 pages of the direct map that the dump holds, 65,536 random addresses in them (as Program.cs).</summary>
-    private static ulong[] DirectMapAddresses(Kvm kvm)
+    /// <summary>512 pages of the direct map that the dump holds, 65,536 random addresses in them (seed 2): the random
+    /// virtual reads of every bench mode.</summary>
+    internal static ulong[] DirectMapAddresses(Kvm kvm) => DirectMapAddresses(kvm, out _);
+
+    /// <inheritdoc cref="DirectMapAddresses(Kvm)"/>
+    /// <param name="kvm">The dump.</param>
+    /// <param name="pageCount">How many pages the addresses fall in.</param>
+    internal static ulong[] DirectMapAddresses(Kvm kvm, out int pageCount)
     {
         var pageOffset = kvm.PageOffset ?? throw new InvalidOperationException("no direct map");
         var pages = new List<ulong>();
@@ -84,6 +90,7 @@ public class RandomReads
                 pages.Add(pageOffset + pa);
         }
         var rnd = new Random(2);
+        pageCount = pages.Count;
         return [.. Enumerable.Range(0, Reads).Select(_ => pages[rnd.Next(pages.Count)] + (ulong)rnd.Next(0, 4096 - 8))];
     }
 

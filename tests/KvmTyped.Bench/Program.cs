@@ -279,17 +279,8 @@ Console.WriteLine("== random 8-byte kernel-virtual reads through Kvm on cached p
 foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d31.kdump", "amd64/System.map-6.1.0-56-amd64"), ("amd64/nokaslr/dump.elf.gz", "amd64/System.map-6.1.0-56-amd64") })
 {
     using var kvm = KvmTyped.Kvm.Open(Fixtures.Get(mapName), Fixtures.Get(coreName));
-    var pageOffset = kvm.PageOffset ?? throw new InvalidOperationException("no direct map");
     // 512 pages of kernel data that the dump holds, reached through the direct map.
-    var pages = new List<ulong>();
-    var probe = new byte[8];
-    for (ulong pa = 0x1000000; pages.Count < 512 && pa < 0x8000000; pa += 0x3000)
-        if (kvm.TryReadVirtual(pageOffset + pa, probe, out _))
-            pages.Add(pageOffset + pa);
-    var addresses = new ulong[1 << 16];
-    var rnd = new Random(2);
-    for (int i = 0; i < addresses.Length; i++)
-        addresses[i] = pages[rnd.Next(pages.Count)] + (ulong)rnd.Next(0, 4096 - 8);
+    var addresses = KvmTyped.Bench.RandomReads.DirectMapAddresses(kvm, out var pageCount);
     var eight = new byte[8];
     foreach (var a in addresses)
         kvm.TryReadVirtual(a, eight, out _);
@@ -310,7 +301,7 @@ foreach (var (coreName, mapName) in new[] { ("amd64/kdump-kaslr/vmcore.mdf-lzo-d
         rates.Add(reads / sw.Elapsed.TotalSeconds / 1e6);
     }
     rates.Sort();
-    Console.WriteLine($"{coreName}: {rates[2]:F1} M reads/s median on one thread ({pages.Count} pages), {alloc} bytes allocated in the last round");
+    Console.WriteLine($"{coreName}: {rates[2]:F1} M reads/s median on one thread ({pageCount} pages), {alloc} bytes allocated in the last round");
 }
 
 ArchComparison(seconds);
@@ -627,16 +618,7 @@ static void ArchComparison(double seconds)
         }
         psTimes.Sort();
 
-        var pageOffset = kvm.PageOffset ?? throw new InvalidOperationException("no direct map");
-        var pages = new List<ulong>();
-        var probe = new byte[8];
-        for (ulong offset = 0x1000000; pages.Count < 512 && offset < 0x8000000; offset += 0x3000)
-            if (kvm.TryReadVirtual(pageOffset + offset, probe, out _))
-                pages.Add(pageOffset + offset);
-        var addresses = new ulong[1 << 16];
-        var rnd = new Random(2);
-        for (int i = 0; i < addresses.Length; i++)
-            addresses[i] = pages[rnd.Next(pages.Count)] + (ulong)rnd.Next(0, 4096 - 8);
+        var addresses = KvmTyped.Bench.RandomReads.DirectMapAddresses(kvm, out var pageCount);
         var eight = new byte[8];
         foreach (var a in addresses)
             kvm.TryReadVirtual(a, eight, out _);
@@ -654,6 +636,6 @@ static void ArchComparison(double seconds)
             rates.Add(reads / sw.Elapsed.TotalSeconds / 1e6);
         }
         rates.Sort();
-        Console.WriteLine($"{coreName} ({kvm.Machine}): ps of {tasks} tasks warm median {psTimes[psTimes.Count / 2]:F2} ms; random reads {rates[2]:F1} M/s median on one thread ({pages.Count} pages)");
+        Console.WriteLine($"{coreName} ({kvm.Machine}): ps of {tasks} tasks warm median {psTimes[psTimes.Count / 2]:F2} ms; random reads {rates[2]:F1} M/s median on one thread ({pageCount} pages)");
     }
 }
