@@ -49,18 +49,9 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// damaged namelist is refused at its first use whichever way its names are looked up.</summary>
     private bool CheckLines()
     {
-        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
-        var lineNo = 0;
-        while (!text.IsEmpty)
-        {
-            lineNo++;
-            var nl = text.IndexOf((byte)'\n');
-            var line = nl >= 0 ? text[..nl] : text;
-            text = nl >= 0 ? text[(nl + 1)..] : default;
-            if (line.IsEmpty)
-                continue;
-            _ = SplitLine(line, lineNo, out _, out _);
-        }
+        var lines = new Lines(Text);
+        while (lines.Next(out var line))
+            _ = SplitLine(line, lines.Number, out _, out _);
         return true;
     }
 
@@ -168,6 +159,34 @@ internal sealed class TextSymbolTable : ISymbolTable
         return sp;
     }
 
+    /// <summary>The whole text: the bytes read from a stream, or the mapped file.</summary>
+    private ReadOnlySpan<byte> Text => _text ?? _file!.Unchecked(0, (int)_file.Length);
+
+    /// <summary>The non-empty lines of a text, with their 1-based line numbers (empty lines counted).</summary>
+    private ref struct Lines(ReadOnlySpan<byte> text)
+    {
+        private ReadOnlySpan<byte> _rest = text;
+
+        /// <summary>The number of the line <see cref="Next"/> gave last.</summary>
+        public int Number { get; private set; }
+
+        /// <summary>The next non-empty line (without its newline), or false at the end.</summary>
+        public bool Next(out ReadOnlySpan<byte> line)
+        {
+            while (!_rest.IsEmpty)
+            {
+                Number++;
+                var nl = _rest.IndexOf((byte)'\n');
+                line = nl >= 0 ? _rest[..nl] : _rest;
+                _rest = nl >= 0 ? _rest[(nl + 1)..] : default;
+                if (!line.IsEmpty)
+                    return true;
+            }
+            line = default;
+            return false;
+        }
+    }
+
     /// <summary>One line's fields, checked: an address of 1 to 16 hex digits, a one-letter type, a name of 1 to
     /// <see cref="MaxNameLength"/> bytes (a module or a carriage return after it is dropped).</summary>
     /// <exception cref="KvmFormatException">The line is not "ADDRESS TYPE NAME".</exception>
@@ -192,18 +211,12 @@ internal sealed class TextSymbolTable : ISymbolTable
 
     private SymbolIndex Build()
     {
-        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
+        var text = Text;
         var list = new List<KernelSymbol>(text.Length / 36);
-        var lineNo = 0;
-        while (!text.IsEmpty)
+        var lines = new Lines(text);
+        while (lines.Next(out var line))
         {
-            lineNo++;
-            var nl = text.IndexOf((byte)'\n');
-            var line = nl >= 0 ? text[..nl] : text;
-            text = nl >= 0 ? text[(nl + 1)..] : default;
-            if (line.IsEmpty)
-                continue;
-            var name = SplitLine(line, lineNo, out var address, out var type);
+            var name = SplitLine(line, lines.Number, out var address, out var type);
             var addr = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
@@ -246,7 +259,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// local. A line found this way is checked as <see cref="Build"/> checks it.</summary>
     private KernelSymbol? Scan(string name)
     {
-        ReadOnlySpan<byte> text = _text ?? _file!.Unchecked(0, (int)_file.Length);
+        var text = Text;
         Span<byte> needle = name.Length <= 256 ? stackalloc byte[name.Length] : new byte[name.Length];
         Encoding.ASCII.GetBytes(name, needle);
         KernelSymbol? first = null; // the first line with the name, while it is a local one
