@@ -210,12 +210,65 @@ public static class FuzzTargets
 
     private static void BtfTarget(byte[] input)
     {
+        ReadAsUsed(input);
         var btf = KernelBtf.Load(Scratch(input), pointerSize: 8);
         var output = new StringWriter();
         Each(
             () => BtfDump.WriteText(btf, [], output),
             () => ReadEveryType(btf.Types),
             () => SchemaImport.Complete(btf, FirstStructs(btf.Types, 4)));
+    }
+
+    /// <summary>The input as a kernel's BTF in memory, read as it is used (<see cref="BtfTypes.Read"/>) in pieces of 4
+    /// to 64 bytes, so that lookups stop, resume and cross pieces: the names of the first structs parsing finds, one
+    /// no type has, then every type. It must refuse exactly the blobs parsing refuses.</summary>
+    private static void ReadAsUsed(byte[] input)
+    {
+        BtfTypes? parsed;
+        try
+        {
+            parsed = BtfTypes.Parse(input, null, "fuzz", 8);
+        }
+        catch (KvmFormatException)
+        {
+            parsed = null;
+        }
+        bool ok;
+        try
+        {
+            var read = BtfTypes.Read(
+                (ulong address, Span<byte> destination, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure) =>
+                {
+                    input.AsSpan((int)(address - 0x1000), destination.Length).CopyTo(destination);
+                    failure = null;
+                    return true;
+                },
+                0x1000, input.Length, "fuzz", 8, out _, chunkBytes: 4 * (1 + input.Length % 16))!;
+            if (parsed is not null)
+            {
+                foreach (var name in FirstStructs(parsed, 4))
+                {
+                    if (!read.TryFind(name, BtfKind.Struct, out var id) && !read.TryFind(name, BtfKind.Union, out id))
+                        throw new InvalidOperationException($"read as used, the BTF has no {name}");
+                    try
+                    {
+                        read.GetFlattenedMembers(id);
+                    }
+                    catch (KvmFormatException)
+                    {
+                        // As parsed whole (a nesting too deep, a size that overflows); the whole blob is checked below.
+                    }
+                }
+            }
+            read.TryFind("no such type", BtfKind.Struct, out _);
+            ok = read.Count >= 0;
+        }
+        catch (KvmFormatException)
+        {
+            ok = false;
+        }
+        if (ok != parsed is not null)
+            throw new InvalidOperationException($"parsing {(parsed is null ? "refuses" : "accepts")} the blob, reading it as used does not");
     }
 
     private static IEnumerable<string> FirstStructs(BtfTypes types, int count)

@@ -120,6 +120,7 @@ internal sealed partial class BtfTypes
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private NameIndex BuildNameIndex()
     {
+        ReadAll();
         int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, _count * 2));
         var buckets = new int[size];
         var next = new int[_count];
@@ -165,12 +166,41 @@ internal sealed partial class BtfTypes
     /// <returns>Whether one was found.</returns>
     public bool TryFind(string name, BtfKind kind, out int id)
     {
-        foreach (int candidate in FindAll(name))
+        ArgumentNullException.ThrowIfNull(name);
+        id = 0;
+        return name.Length > 0 && TryFind(Encoding.UTF8.GetBytes(name), (uint)kind, out id);
+    }
+
+    private bool TryFind(byte[] utf8, uint kind, out int id)
+    {
+        if (Base is not null && Base.TryFind(utf8, kind, out id))
+            return true;
+        if (_pending is null)
         {
-            if (KindOf(candidate) == kind)
+            var index = _names.Value;
+            uint h = HashName(utf8);
+            for (int local = index.Buckets[h & (uint)(index.Buckets.Length - 1)]; local != 0; local = index.Next[local - 1])
             {
-                id = candidate;
-                return true;
+                int at = _start[local - 1];
+                if ((_words[at + 1] >> 24 & 0x1f) == kind && StringBytes(_words[at]).SequenceEqual(utf8))
+                {
+                    id = FirstId + local - 1;
+                    return true;
+                }
+            }
+        }
+        else
+        {
+            // A blob read as it is used: the records in id order, read as far as the first with the name. The few
+            // names a tool looks up are early in a kernel's BTF; an index would need every name read first.
+            for (int local = 0; local < Volatile.Read(ref _count) || TryReadRecord(local); local++)
+            {
+                int at = _start[local];
+                if ((_words[at + 1] >> 24 & 0x1f) == kind && _words[at] != 0 && StringBytes(_words[at]).SequenceEqual(utf8))
+                {
+                    id = FirstId + local;
+                    return true;
+                }
             }
         }
         id = 0;

@@ -30,15 +30,18 @@ internal sealed partial class BtfTypes
 
     private readonly uint[] _words;
     private readonly int[] _start;
-    private readonly int _count;
+    // The records parsed: all of them, unless _pending (a blob read from memory as it is used) has more to read.
+    private int _count;
     private readonly byte[] _strings;
     private readonly uint _stringBase;
     private readonly long _typeSectionFileOffset;
     private readonly Lazy<NameIndex> _names;
+    private readonly PendingBlob? _pending;
 
     private BtfTypes(string source, BtfTypes? baseTypes, bool bigEndian, uint[] words, int[] start, int count,
-        byte[] strings, long typeSectionFileOffset, int? pointerSize)
+        byte[] strings, long typeSectionFileOffset, int? pointerSize, PendingBlob? pending = null)
     {
+        _pending = pending;
         SourceName = source;
         Base = baseTypes;
         IsBigEndian = bigEndian;
@@ -66,18 +69,28 @@ internal sealed partial class BtfTypes
     public int FirstId { get; }
 
     /// <summary>The last type id this blob defines (ids run from 0 = void through here).</summary>
-    public int LastId => FirstId + _count - 1;
+    public int LastId => FirstId + ReadAll()._count - 1;
 
     /// <summary>The number of types this blob itself defines.</summary>
-    public int Count => _count;
+    public int Count => ReadAll()._count;
 
     /// <summary>The size of a pointer in bytes: given to <see cref="Parse(ReadOnlySpan{byte}, BtfTypes?, string?, int?)"/>,
     /// else that of the blob's <c>long</c> integer (BTF has no size for pointers), else the base's; null when unknown.</summary>
-    public int? PointerSize { get; }
+    public int? PointerSize { get; private set; }
 
     /// <summary>The size of <c>long</c> the types themselves record (the kernel's word, so its pointer size), whatever
     /// <see cref="PointerSize"/> the caller imposed; null when they name no <c>long</c>.</summary>
-    internal int? LongSize { get; private set; }
+    internal int? LongSize
+    {
+        get
+        {
+            if (_longSize is null && _pending is not null)
+                ReadUntilLong();
+            return _longSize ?? Base?.LongSize;
+        }
+    }
+
+    private int? _longSize;
 
     /// <summary>The length of the string space up to the end of this blob's strings (a split blob's offsets continue here).</summary>
     internal uint StringsLength => _stringBase + (uint)_strings.Length;
@@ -105,31 +118,6 @@ internal sealed partial class BtfTypes
         var words = new uint[layout.TypeLen / 4];
         MemoryMarshal.Cast<byte, uint>(blob.Slice((int)layout.TypeStart, (int)layout.TypeLen)).CopyTo(words);
         return FromSections(words, strSpan.ToArray(), layout, baseTypes, source, fileOffset, pointerSize);
-    }
-
-    /// <summary>Reads a BTF blob of <paramref name="length"/> bytes at <paramref name="address"/> through
-    /// <paramref name="read"/> and parses it: the header first, then the type section straight into the words the
-    /// types are kept in and the string section into its own array, so the blob is never held a second time
-    /// (the kernel's BTF read from a dump's memory is several MiB).</summary>
-    /// <returns>The types, or null with <paramref name="failure"/> saying which read failed.</returns>
-    /// <exception cref="KvmFormatException">The blob is damaged or hostile.</exception>
-    internal static BtfTypes? Read(ReadMemory read, ulong address, long length, string source, int? pointerSize, out string? failure)
-    {
-        ArgumentNullException.ThrowIfNull(read);
-        Span<byte> head = stackalloc byte[MinHeaderLength];
-        head = head[..(int)Math.Min(length, MinHeaderLength)];
-        if (!read(address, head, out failure))
-            return null;
-        var layout = CheckHeader(head, length, null, source, 0, pointerSize);
-        // In the blob's order (types, then strings), so a read that fails names the first address a whole read would.
-        var words = new uint[layout.TypeLen / 4];
-        if (!read(address + (ulong)layout.TypeStart, MemoryMarshal.AsBytes(words.AsSpan()), out failure))
-            return null;
-        var strings = new byte[layout.StrLen];
-        if (!read(address + (ulong)layout.StrStart, strings, out failure))
-            return null;
-        CheckStrings(strings, layout, null, source, 0);
-        return FromSections(words, strings, layout, null, source, 0, pointerSize);
     }
 
     /// <summary>Reads <paramref name="destination"/>'s length of bytes at <paramref name="address"/> (kernel memory, as
@@ -210,48 +198,57 @@ internal sealed partial class BtfTypes
             int id = firstId + count;
             if (at + 3 > words.Length)
                 throw Fail(recordOffset, $"BTF type id {id}: record truncated by the end of the type section");
-            uint info = words[at + 1];
-            int kind = (int)(info >> 24) & 0x1f;
-            int vlen = (int)(info & 0xffff);
-            int extra = kind switch
-            {
-                1 or 14 or 17 => 1,
-                2 or 7 or 8 or 9 or 10 or 11 or 12 or 16 or 18 => 0,
-                3 => 3,
-                4 or 5 or 15 or 19 => 3 * vlen,
-                6 or 13 => 2 * vlen,
-                _ => -1,
-            };
-            if (extra < 0)
-                throw Fail(recordOffset, $"BTF type id {id}: unknown kind {kind} (this reader knows kinds 1-19, and version-1 BTF has no layout section to skip an unknown kind by)");
-            if ((long)at + 3 + extra > words.Length)
-                throw Fail(recordOffset, $"BTF type id {id} ({(BtfKind)kind}) with vlen {vlen} runs past the end of the type section");
-            if ((long)firstId + count >= int.MaxValue)
-                throw Fail(recordOffset, "too many BTF type ids");
+            int length = RecordLength(words[at + 1], id, words.Length - at, source, fileOffset + recordOffset);
             start[count++] = at;
-            at += 3 + extra;
+            at += length;
         }
 
         var types = new BtfTypes(source, baseTypes, bigEndian, words, start, count, strings,
             fileOffset + typeStart, pointerSize ?? baseTypes?.PointerSize);
-        int? detected = types.Validate();
+        int? detected = types.Validate(0, count, (uint)types.LastId);
         if (pointerSize is null && baseTypes?.PointerSize is null && detected is not null)
-            types = new BtfTypes(source, baseTypes, bigEndian, words, start, count, types._strings, fileOffset + typeStart, detected);
-        types.LongSize = detected ?? baseTypes?.LongSize;
+            types.PointerSize = detected;
+        types._longSize = detected;
         return types;
     }
 
-    /// <summary>Pass 2: every name inside the string space, every referenced id defined, sizes and widths sane.
-    /// Returns the size of <c>long</c> when the blob names one. A tight loop accepts the good records; a record
-    /// it doubts is checked again by <see cref="ValidateOne"/>, which says what is wrong.</summary>
+    /// <summary>The length in words of the record of type <paramref name="id"/> whose info word is
+    /// <paramref name="info"/>: it depends only on kind and vlen. <paramref name="left"/> words are left in the type
+    /// section from the record's start (at least 3).</summary>
+    /// <exception cref="KvmFormatException">An unknown kind, a record running past the section, too many ids.</exception>
+    private static int RecordLength(uint info, int id, long left, string source, long recordOffset)
+    {
+        int kind = (int)(info >> 24) & 0x1f;
+        int vlen = (int)(info & 0xffff);
+        int extra = kind switch
+        {
+            1 or 14 or 17 => 1,
+            2 or 7 or 8 or 9 or 10 or 11 or 12 or 16 or 18 => 0,
+            3 => 3,
+            4 or 5 or 15 or 19 => 3 * vlen,
+            6 or 13 => 2 * vlen,
+            _ => -1,
+        };
+        if (extra < 0)
+            throw new KvmFormatException(source, recordOffset, $"BTF type id {id}: unknown kind {kind} (this reader knows kinds 1-19, and version-1 BTF has no layout section to skip an unknown kind by)");
+        if (3L + extra > left)
+            throw new KvmFormatException(source, recordOffset, $"BTF type id {id} ({(BtfKind)kind}) with vlen {vlen} runs past the end of the type section");
+        if (id == int.MaxValue)
+            throw new KvmFormatException(source, recordOffset, "too many BTF type ids");
+        return 3 + extra;
+    }
+
+    /// <summary>Pass 2 over records [<paramref name="from"/>, <paramref name="to"/>): every name inside the string
+    /// space, every referenced id at most <paramref name="lastId"/>, sizes and widths sane. Returns the size of
+    /// <c>long</c> when those records name one. A tight loop accepts the good records; a record it doubts is checked
+    /// again by <see cref="ValidateOne"/>, which says what is wrong.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int? Validate()
+    private int? Validate(int from, int to, uint lastId)
     {
         int? longSize = null;
-        uint lastId = (uint)LastId;
         uint strings = StringsLength;
         ReadOnlySpan<uint> w = _words;
-        for (int i = 0; i < _count; i++)
+        for (int i = from; i < to; i++)
         {
             int at = _start[i];
             uint info = w[at + 1];
@@ -320,14 +317,13 @@ internal sealed partial class BtfTypes
                     break;
             }
             if (!ok)
-                ValidateOne(i);
+                ValidateOne(i, lastId);
         }
         return longSize;
     }
 
-    private void ValidateOne(int i)
+    private void ValidateOne(int i, uint lastId)
     {
-        uint lastId = (uint)LastId;
         uint stringsLength = StringsLength;
         int at = _start[i];
         int id = FirstId + i;
@@ -447,7 +443,7 @@ internal sealed partial class BtfTypes
     {
         long? offset = null;
         var owner = Owner(id);
-        if (id >= owner.FirstId && id <= owner.LastId)
+        if (id >= owner.FirstId && id - owner.FirstId < Volatile.Read(ref owner._count))
             offset = owner.RecordFileOffset(id - owner.FirstId);
         return new KvmFormatException(owner.SourceName, offset, $"BTF type id {id}: {what}");
     }
@@ -462,10 +458,11 @@ internal sealed partial class BtfTypes
 
     private int RecordStart(int id, out BtfTypes owner)
     {
-        if ((uint)id > (uint)LastId || id == 0)
-            throw new ArgumentOutOfRangeException(nameof(id), id, $"type id out of range 1..{LastId}");
         owner = Owner(id);
-        return owner._start[id - owner.FirstId];
+        int local = id - owner.FirstId;
+        if (id <= 0 || local < 0 || local >= Volatile.Read(ref owner._count) && !owner.TryReadRecord(local))
+            throw OutOfRange(id);
+        return owner._start[local];
     }
 
     /// <summary>Reads the common header of type <paramref name="id"/> (0 = void).</summary>
@@ -504,6 +501,8 @@ internal sealed partial class BtfTypes
         uint local = offset - _stringBase;
         if (local >= (uint)_strings.Length)
             throw new ArgumentOutOfRangeException(nameof(offset), offset, "string offset outside the BTF string space");
+        if (_pending is not null)
+            return PendingString((int)local);
         var s = _strings.AsSpan((int)local);
         return s[..s.IndexOf((byte)0)];
     }

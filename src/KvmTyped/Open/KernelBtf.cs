@@ -17,11 +17,15 @@ public sealed class KernelBtf
     /// <summary>The largest BTF read from the image's memory.</summary>
     public const long MaxImageBtfLength = 64L << 20;
 
-    private KernelBtf(BtfTypes types, string source)
+    private KernelBtf(BtfTypes types, string source, bool imageMemory = false)
     {
         Types = types;
         Source = source;
+        _imageMemory = imageMemory;
     }
+
+    /// <summary>Whether the types are the kernel's own, read from its memory through its own symbols.</summary>
+    private readonly bool _imageMemory;
 
     /// <summary>The kernel's types.</summary>
     internal BtfTypes Types { get; }
@@ -86,7 +90,9 @@ public sealed class KernelBtf
     {
         if (!TryFindAny(kvm, out btf, out why))
             return false;
-        if (Fits(btf.Types, kvm.DataModel, kvm.VmcoreInfoData, out var misfit))
+        // The kernel's own BTF is this kernel's: only its word is checked. Comparing it with VMCOREINFO's sizes would
+        // read nearly all of it (the printk structs are far in), where a tool's structs are among its first types.
+        if (Fits(btf.Types, kvm.DataModel, btf._imageMemory ? null : kvm.VmcoreInfoData, out var misfit))
             return true;
         why = $"{btf.Source}: the BTF does not fit this kernel ({kvm.ImageName}): {misfit}";
         btf = null;
@@ -243,7 +249,7 @@ public sealed class KernelBtf
                 readFailed = true;
                 return false;
             }
-            btf = new KernelBtf(types, name);
+            btf = new KernelBtf(types, name, imageMemory: true);
             why = null;
             return true;
         }
