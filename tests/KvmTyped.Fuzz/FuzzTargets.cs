@@ -248,15 +248,20 @@ public static class FuzzTargets
             {
                 foreach (var name in FirstStructs(parsed, 4))
                 {
-                    if (!read.TryFind(name, BtfKind.Struct, out var id) && !read.TryFind(name, BtfKind.Union, out id))
-                        throw new InvalidOperationException($"read as used, the BTF has no {name}");
-                    try
+                    foreach (var kind in new[] { BtfKind.Struct, BtfKind.Union })
                     {
-                        read.GetFlattenedMembers(id);
-                    }
-                    catch (KvmFormatException)
-                    {
-                        // As parsed whole (a nesting too deep, a size that overflows); the whole blob is checked below.
+                        if ((parsed.TryFind(name, kind, out var p), p) != (read.TryFind(name, kind, out var r), r))
+                            throw new InvalidOperationException($"read as used, the BTF's {kind} {name} is {r}, parsed {p}");
+                        if (r == 0)
+                            continue;
+                        try
+                        {
+                            read.GetFlattenedMembers(r);
+                        }
+                        catch (KvmFormatException)
+                        {
+                            // As parsed whole (a nesting too deep, a size that overflows); the whole blob is checked below.
+                        }
                     }
                 }
             }

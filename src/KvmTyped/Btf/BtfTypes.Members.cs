@@ -121,6 +121,7 @@ internal sealed partial class BtfTypes
     private NameIndex BuildNameIndex()
     {
         ReadAll();
+        ReadAllStrings();
         int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, _count * 2));
         var buckets = new int[size];
         var next = new int[_count];

@@ -43,9 +43,9 @@ internal sealed partial class BtfTypes
         var strings = GC.AllocateUninitializedArray<byte>((int)layout.StrLen);
         var pending = new PendingBlob(read, address + (ulong)layout.TypeStart, address + (ulong)layout.StrStart, strings.Length, chunkBytes);
         // In the blob's order (types, then strings), so a read that fails names the first address a whole read would.
-        if (!pending.TryReadWords(words, layout.BigEndian, out failure)
-            || strings.Length > 0 && !pending.TryReadStrings(strings, 0, out failure)
-            || strings.Length > 0 && !pending.TryReadStrings(strings, (strings.Length - 1) / chunkBytes, out failure))
+        if (!pending.TryReadWords(words, layout.BigEndian, rest: false, out failure)
+            || strings.Length > 0 && !pending.TryReadStrings(strings, 0, 1, out failure)
+            || strings.Length > 0 && !pending.TryReadStrings(strings, (strings.Length - 1) / chunkBytes, 1, out failure))
             return null;
         CheckStrings(strings, layout, null, source, 0);
         var types = new BtfTypes(source, null, layout.BigEndian, words, GC.AllocateUninitializedArray<int>(words.Length / 3 + 1), 0, strings,
@@ -57,10 +57,13 @@ internal sealed partial class BtfTypes
         return types;
     }
 
-    /// <summary>What of a blob read from memory is read so far, and how to read the rest. Its lock guards the reads.</summary>
+    /// <summary>What of a blob read from memory is read so far, and how to read the rest. Its lock guards the reads.
+    /// Each read asks for as much as was read before it (at least a chunk), so a lookup that must go on to the end, as
+    /// one for a name no type has does, costs a few reads, not one per chunk.</summary>
     private sealed class PendingBlob(ReadMemory read, ulong types, ulong strings, int stringLength, int chunkBytes)
     {
         private readonly bool[] _stringChunks = new bool[(stringLength + chunkBytes - 1) / chunkBytes];
+        private int _stringChunksRead;
 
         /// <summary>How many bytes one read asks for.</summary>
         public int ChunkBytes => chunkBytes;
@@ -74,10 +77,12 @@ internal sealed partial class BtfTypes
         /// <summary>Whether every record is parsed and the whole blob checked.</summary>
         public volatile bool Complete;
 
-        /// <summary>Reads the next piece of the type section into <paramref name="words"/>, in host byte order.</summary>
-        public bool TryReadWords(uint[] words, bool bigEndian, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        /// <summary>Reads the next piece of the type section into <paramref name="words"/>, in host byte order: a chunk,
+        /// or as much as is read already, or with <paramref name="rest"/> everything left.</summary>
+        public bool TryReadWords(uint[] words, bool bigEndian, bool rest, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
         {
-            int from = WordsRead, count = Math.Min(chunkBytes / 4, words.Length - from);
+            int from = WordsRead, left = words.Length - from;
+            int count = rest ? left : Math.Min(Math.Max(chunkBytes / 4, from), left);
             var piece = words.AsSpan(from, count);
             if (!read(types + 4UL * (ulong)from, MemoryMarshal.AsBytes(piece), out failure))
                 return false;
@@ -90,16 +95,35 @@ internal sealed partial class BtfTypes
         /// <summary>Whether string chunk <paramref name="chunk"/> is read (without taking the lock).</summary>
         public bool HasStrings(int chunk) => Volatile.Read(ref _stringChunks[chunk]);
 
-        /// <summary>Reads string chunk <paramref name="chunk"/> into <paramref name="into"/>.</summary>
-        public bool TryReadStrings(byte[] into, int chunk, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        /// <summary>Reads string chunk <paramref name="chunk"/> into <paramref name="into"/>, with the unread chunks
+        /// after it up to as many as are read already (<paramref name="most"/> at most).</summary>
+        public bool TryReadStrings(byte[] into, int chunk, int most, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
         {
             failure = null;
             if (HasStrings(chunk))
                 return true;
+            int n = 1, limit = Math.Min(most, Math.Max(1, _stringChunksRead));
+            while (n < limit && chunk + n < _stringChunks.Length && !_stringChunks[chunk + n])
+                n++;
             int from = chunk * chunkBytes;
-            if (!read(strings + (ulong)from, into.AsSpan(from, Math.Min(chunkBytes, into.Length - from)), out failure))
+            int length = (int)Math.Min((long)n * chunkBytes, into.Length - from);
+            if (!read(strings + (ulong)from, into.AsSpan(from, length), out failure))
                 return false;
-            Volatile.Write(ref _stringChunks[chunk], true);
+            for (int c = chunk; c < chunk + n; c++)
+                Volatile.Write(ref _stringChunks[c], true);
+            _stringChunksRead += n;
+            return true;
+        }
+
+        /// <summary>Reads every string chunk not read yet, each run of them in one read.</summary>
+        public bool TryReadAllStrings(byte[] into, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? failure)
+        {
+            failure = null;
+            for (int c = 0; c < _stringChunks.Length; c++)
+            {
+                if (!HasStrings(c) && !TryReadStrings(into, c, int.MaxValue, out failure))
+                    return false;
+            }
             return true;
         }
 
@@ -142,11 +166,12 @@ internal sealed partial class BtfTypes
         }
     }
 
-    /// <summary>Reads and parses the next piece of the type section. Called under the pending blob's lock.</summary>
-    private void ReadMoreTypes()
+    /// <summary>Reads and parses the next piece of the type section, or with <paramref name="rest"/> all of it. Called
+    /// under the pending blob's lock.</summary>
+    private void ReadMoreTypes(bool rest = false)
     {
         var p = _pending!;
-        if (!p.TryReadWords(_words, IsBigEndian, out var failure))
+        if (!p.TryReadWords(_words, IsBigEndian, rest, out var failure))
             throw new KvmReadException(p.TypesAt(p.WordsRead), $"{SourceName}: reading its types: {failure}");
         ParseRead();
     }
@@ -165,7 +190,7 @@ internal sealed partial class BtfTypes
         }
     }
 
-    /// <summary>Reads every record not read yet (a blob parsed whole has none).</summary>
+    /// <summary>Reads every record not read yet (a blob parsed whole has none), the rest of the types in one read.</summary>
     private BtfTypes ReadAll()
     {
         if (_pending is { Complete: false } p)
@@ -173,10 +198,22 @@ internal sealed partial class BtfTypes
             lock (p)
             {
                 while (!p.Complete)
-                    ReadMoreTypes();
+                    ReadMoreTypes(rest: true);
             }
         }
         return this;
+    }
+
+    /// <summary>Reads every string not read yet: before a pass over all the names.</summary>
+    private void ReadAllStrings()
+    {
+        if (_pending is not { } p)
+            return;
+        lock (p)
+        {
+            if (!p.TryReadAllStrings(_strings, out var failure))
+                throw new KvmReadException(p.StringsAt(0), $"{SourceName}: reading its strings: {failure}");
+        }
     }
 
     /// <summary>Reads records until one names <c>long</c> or there are no more.</summary>
@@ -201,7 +238,7 @@ internal sealed partial class BtfTypes
             {
                 lock (p)
                 {
-                    if (!p.TryReadStrings(_strings, chunk, out var failure))
+                    if (!p.TryReadStrings(_strings, chunk, int.MaxValue, out var failure))
                         throw new KvmReadException(p.StringsAt(chunk * size), $"{SourceName}: reading its strings: {failure}");
                 }
             }
