@@ -92,6 +92,18 @@ internal static class LiveGuest
         return path;
     }
 
+    /// <summary>Runs the tool's install script with <paramref name="prefix"/>; returns the native executable its
+    /// <c>bin/kvmtyped</c> links to, after checking that the script printed that link.</summary>
+    public static string Install(string prefix)
+    {
+        var (code, log) = Run("bash", [Path.Combine(Fixtures.RepoRoot, "src/KvmTyped.Cli/install.sh"), prefix]);
+        var link = Path.Combine(prefix, "bin", "kvmtyped");
+        var target = Path.Combine(prefix, "lib", "kvmtyped", "KvmTyped.Cli");
+        if (code != 0 || !log.Contains(link, StringComparison.Ordinal) || new FileInfo(link).ResolveLinkTarget(true)?.FullName != target)
+            throw new InvalidOperationException($"src/KvmTyped.Cli/install.sh {prefix} failed (exit {code}):\n{Tail(log, 40)}");
+        return target;
+    }
+
     /// <summary>The last lines of a log.</summary>
     public static string Tail(string log, int lines) => string.Join('\n', log.Split('\n').TakeLast(lines));
 
@@ -137,8 +149,9 @@ public sealed class LiveGuestFactAttribute : FactAttribute
     }
 }
 
-/// <summary>The native builds, published once for all the live tests: kvmtyped (src/KvmTyped.Cli, -p:NativeCli=true)
-/// and the libkvm facade program (tests/KvmTyped.LiveFacade).</summary>
+/// <summary>The native builds, published once for all the live tests: kvmtyped, installed by the documented default
+/// install (src/KvmTyped.Cli/install.sh, NativeAOT) into a prefix here, and the libkvm facade program
+/// (tests/KvmTyped.LiveFacade).</summary>
 public sealed class NativeBuilds : IDisposable
 {
     private readonly Lazy<(string Cli, string Facade)> _builds;
@@ -148,7 +161,7 @@ public sealed class NativeBuilds : IDisposable
     {
         Folder = Directory.CreateTempSubdirectory("kvmtyped-live-").FullName;
         _builds = new Lazy<(string, string)>(() => LiveGuest.Missing() is { } why ? throw new InvalidOperationException($"{why}: .ci/run installs these") : (
-            LiveGuest.Publish("src/KvmTyped.Cli/KvmTyped.Cli.csproj", Path.Combine(Folder, "cli"), "KvmTyped.Cli", "-p:NativeCli=true"),
+            LiveGuest.Install(Path.Combine(Folder, "cli")),
             LiveGuest.Publish("tests/KvmTyped.LiveFacade/KvmTyped.LiveFacade.csproj", Path.Combine(Folder, "facade"), "KvmTyped.LiveFacade")));
         _guest = new Lazy<(string Log, Dictionary<string, (string Text, int Rc)> Blocks)>(RunGuest);
     }
