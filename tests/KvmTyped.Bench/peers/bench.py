@@ -353,15 +353,26 @@ def jobs(native, vmlinux):
 TOOLS = ["kvmtyped", "libkdumpfile", "drgn"]
 
 
+# Peak RSS is taken by GNU time around the command: a process forked from this script inherits its peak RSS
+# (the kernel carries the pre-exec image's high-water mark across exec), so wait4's ru_maxrss would never be
+# below this script's own ~18 MiB. time itself is ~2 MiB, and its fork and exec cost every tool the same.
+GNU_TIME = "/usr/bin/time"
+
+
 def run(cmd, out_path):
     """One whole-process run: (exit status, wall s, cpu s, peak RSS KiB)."""
+    if not os.access(GNU_TIME, os.X_OK):
+        sys.exit(f"bench.py: needs GNU time ({GNU_TIME}: apt-get install time, or install.sh)")
+    rss_path = f"{out_path}.rss"
     with open(out_path, "wb") as out, open(f"{out_path}.err", "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss_path] + [str(c) for c in cmd],
+                             stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    lines = Path(rss_path).read_text().split()
+    return p.returncode, wall, ru.ru_utime + ru.ru_stime, int(lines[-1]) if lines else 0
 
 
 def digest(path):

@@ -4,7 +4,7 @@
 For each stage (≈60, 1,000, 5,000, 10,000 tasks) and each form of the dump (QEMU's paging-off ELF, its
 flattened kdump-zlib, the same reassembled), whole-process runs of `kvmtyped info` (open), `ps`, `log` and `bt --all`,
 and the lean libkdumpfile script beside `ps` where libkdumpfile opens the file, alternating, N rounds
-(default 10): median wall time, CPU time and peak RSS (wait4). Before timing, `ps` is checked: its row count against
+(default 10): median wall time, CPU time and peak RSS (GNU time). Before timing, `ps` is checked: its row count against
 the guest's own count of /proc tasks (plus the idle tasks, which /proc does not list), `bt --all`'s task count
 against `ps`'s, and the lean
 script's rows against kvmtyped's, as ../bench.py compares them. Then, per command and form, a least-squares
