@@ -254,6 +254,8 @@ public static class SchemaImport
                 if (m.IsBitfield)
                 {
                     int unitBytes = IntSize(type);
+                    if (unitBytes is not (1 or 2 or 4 or 8 or 16))
+                        return null; // a bitfield of no integer's size (hostile BTF: a struct of size 0) has no unit
                     long unit = unitBytes * 8L;
                     if (!packed && at / unit != (at + m.BitfieldSize - 1) / unit)
                         at = (at + unit - 1) / unit * unit;

@@ -107,4 +107,16 @@ public class RelocatorSchemaImportTests
         var e = Assert.Throws<KvmException>(() => SchemaImport.Complete(btf, ["level1999"]));
         Assert.Contains("more than 512 deep", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_bitfield_of_a_type_with_no_integer_size_is_refused_not_divided_by()
+    {
+        // Found by the btf fuzz target: a kind-flag bitfield whose type is an empty struct had a unit of 0 bits.
+        var b = new BtfBuilder();
+        int empty = b.Struct("empty", 0);
+        b.Struct("odd", 4, ("bits", empty, 0, 3));
+        var btf = BtfTypes.Parse(b.Build(), sourceName: "o.btf", pointerSize: 8);
+        Assert.Equal("o.btf: the layout of struct odd cannot be written as a schema",
+            Assert.Throws<KvmException>(() => SchemaImport.Complete(btf, ["odd"])).Message);
+    }
 }
