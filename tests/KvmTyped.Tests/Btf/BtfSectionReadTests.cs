@@ -85,6 +85,16 @@ public class BtfSectionReadTests
         AssertEachByteReadOnce(reads);
     }
 
+    /// <summary>An int and structs s0…s1999 of two int members: the last records lie beyond the first pieces.</summary>
+    private static byte[] ManyStructs()
+    {
+        var b = new BtfBuilder();
+        var i = b.Int("int", 4, encoding: 1);
+        for (int n = 0; n < 2000; n++)
+            b.Struct($"s{n}", 8, ("a", i, 0, 0), ("b", i, 32, 0));
+        return b.Build();
+    }
+
     private static void AssertEachByteReadOnce(List<(ulong At, int Length)> reads)
     {
         var sorted = reads.OrderBy(r => r.At).ToList();
@@ -120,12 +130,7 @@ public class BtfSectionReadTests
     [Fact]
     public void Damage_past_the_first_piece_is_refused_when_reached_as_parsing_refuses_it()
     {
-        var b = new BtfBuilder();
-        var i = b.Int("int", 4, encoding: 1);
-        // Enough structs that the last ones lie beyond the first piece of the type section.
-        for (int n = 0; n < 2000; n++)
-            b.Struct($"s{n}", 8, ("a", i, 0, 0), ("b", i, 32, 0));
-        var good = b.Build();
+        var good = ManyStructs();
         int typesLength = BitConverter.ToInt32(good, 12);
         Assert.True(typesLength > 2 * BtfTypes.PendingChunkBytes);
 
@@ -153,11 +158,7 @@ public class BtfSectionReadTests
     [Fact]
     public void A_piece_that_cannot_be_read_later_is_a_read_error_naming_its_address()
     {
-        var b = new BtfBuilder();
-        var i = b.Int("int", 4, encoding: 1);
-        for (int n = 0; n < 2000; n++)
-            b.Struct($"s{n}", 8, ("a", i, 0, 0), ("b", i, 32, 0));
-        var blob = b.Build();
+        var blob = ManyStructs();
         long hole = 24 + 3 * BtfTypes.PendingChunkBytes;
         var read = BtfTypes.Read(Memory(blob, [], hole), At, blob.Length, "k", 8, out var failure);
         Assert.Null(failure);
