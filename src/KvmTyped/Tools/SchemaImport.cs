@@ -322,12 +322,27 @@ public static class SchemaImport
             return Declare(a.ElementType, name + "[]", deps, "    ");
         }
 
+        /// <summary>Most whole bytes a gap before a bitfield is padded with one unnamed bitfield each; a wider gap is one
+        /// byte array (a hostile struct of gigabytes would otherwise take a line per byte).</summary>
+        private const int MaxBytePadLines = 16;
+
         private void PadBits(List<string> lines, long from, long to)
         {
+            if (from % 8 != 0 && from < to)
+            {
+                long w = Math.Min(8 - from % 8, to - from);
+                lines.Add($"    unsigned char : {w};");
+                from += w;
+            }
+            if ((to - from) / 8 > MaxBytePadLines)
+            {
+                long bytes = (to - from) / 8;
+                lines.Add($"    unsigned char __kvmtyped_pad{_pad++}[{bytes}];");
+                from += bytes * 8;
+            }
             while (from < to)
             {
-                long room = 8 - from % 8;
-                long w = Math.Min(room, to - from);
+                long w = Math.Min(8, to - from);
                 lines.Add($"    unsigned char : {w};");
                 from += w;
             }

@@ -119,4 +119,29 @@ public class RelocatorSchemaImportTests
         Assert.Equal("o.btf: the layout of struct odd cannot be written as a schema",
             Assert.Throws<KvmException>(() => SchemaImport.Complete(btf, ["odd"])).Message);
     }
+
+    [Fact]
+    public void A_wide_gap_before_a_bitfield_is_one_byte_array_not_a_line_per_byte()
+    {
+        // Found by the btf fuzz target: a bitfield a gigabyte into a struct took a line per byte (1.2 GB of text).
+        var b = new BtfBuilder();
+        int u32 = b.Int("unsigned int", 4);
+        int ch = b.Int("char", 1, encoding: 1);
+        b.Struct("far", 112, ("a", ch, 0, 0), ("flags", u32, 8 + 8 * 100 + 3, 3));
+        int u3 = b.Int("unsigned int", 4, bits: 3); // a bitfield as older encoders wrote it: 32-bit offsets
+        b.Struct("huge", 1u << 28, ("a", ch, 0, 0), ("flags", u3, 8 * ((1u << 28) - 4), 0));
+        var btf = BtfTypes.Parse(b.Build(), sourceName: "g.btf", pointerSize: 8);
+        var text = SchemaImport.Complete(btf, ["far", "huge"]);
+        Assert.Contains("""
+            struct far {
+                char a;
+                unsigned char __kvmtyped_pad0[100];
+                unsigned char : 3;
+                unsigned int flags : 3;
+                unsigned char __kvmtyped_pad1[10];
+            };
+            """.Replace("\r\n", "\n", StringComparison.Ordinal), text, StringComparison.Ordinal);
+        Assert.Contains($"unsigned char __kvmtyped_pad2[{(1 << 28) - 5}];", text, StringComparison.Ordinal);
+        Assert.True(text.Length < 2000, $"{text.Length} characters");
+    }
 }
