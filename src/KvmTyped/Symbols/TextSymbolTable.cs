@@ -25,7 +25,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
     private readonly ConcurrentDictionary<string, KernelSymbol?>? _scanned;
-    private readonly Lazy<bool> _checked;
+    private readonly Lazy<int> _checked;
     private int _scans;
 
     private static readonly System.Buffers.SearchValues<byte> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF"u8);
@@ -42,17 +42,22 @@ internal sealed class TextSymbolTable : ISymbolTable
         // answers its first name lookups from the lines that hold the name.
         if (kind == "System.map")
             _scanned = new ConcurrentDictionary<string, KernelSymbol?>(StringComparer.Ordinal);
-        _checked = new Lazy<bool>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
+        _checked = new Lazy<int>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>Checks every line as <see cref="Build"/> does, with the same messages, without building anything: a
     /// damaged namelist is refused at its first use whichever way its names are looked up.</summary>
-    private bool CheckLines()
+    /// <returns>How many symbols the lines hold (one a line, as <see cref="Build"/> indexes them).</returns>
+    private int CheckLines()
     {
         var lines = new Lines(Text);
+        int count = 0;
         while (lines.Next(out var line))
+        {
             _ = SplitLine(line, lines.Number, out _, out _);
-        return true;
+            count++;
+        }
+        return count;
     }
 
     /// <inheritdoc />
@@ -68,7 +73,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     public KernelMachine Machine => KernelMachine.Unknown;
 
     /// <inheritdoc />
-    public int Count => _index.Value.Count;
+    public int Count => _scanned is null || _index.IsValueCreated ? _index.Value.Count : _checked.Value;
 
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(RandomAccessFile file)

@@ -11,14 +11,16 @@ public class SymbolMapScanTests
     private static TextSymbolTable Map(TempDir d, string name, string text) =>
         TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text(name, text), writable: false));
 
-    /// <summary>The same lookups on two tables over one text: one scanning, one whose index was built first
-    /// (<see cref="TextSymbolTable.Count"/> builds it).</summary>
+    /// <summary>The same lookups on two tables over one text: one scanning, one whose index was built first (an
+    /// address lookup builds it); the count the scanning table gives from its check of the lines is the index's.</summary>
     private static void SameAsIndex(string text, IEnumerable<string> names)
     {
         using var d = new TempDir();
         using var scanning = Map(d, "scanning", text);
         using var indexed = Map(d, "indexed", text);
+        indexed.TryFindNearest(ulong.MaxValue, out _);
         Assert.True(indexed.Count > 0);
+        Assert.Equal(indexed.Count, scanning.Count);
         foreach (var name in names)
         {
             var found = indexed.TryLookup(name, out var expected);
