@@ -327,7 +327,7 @@ internal sealed class KdumpFile : IPhysicalMemory
             {
                 // A whole page asked for and not cached (a large read: the kernel's BTF, a stack, a log ring): decoded
                 // straight into the destination, neither allocated nor cached, as such reads rarely come back.
-                if (!TryReadPage(pfn, address, destination[..n], out failure))
+                if (!TryReadPage(pfn, address, destination[..n], out failure, out _))
                     return false;
             }
             else if (page is null)
@@ -353,28 +353,25 @@ internal sealed class KdumpFile : IPhysicalMemory
     }
 
     /// <summary>Reads the page of <paramref name="pfn"/> (decoded) or says why not; pages are cached.</summary>
+    /// <summary>The page of <paramref name="pfn"/>, decoded and cached (the shared zero page for one the dump stores as
+    /// zeros), or null with the reason.</summary>
     private byte[]? LoadPage(ulong pfn, ulong address, out string? failure)
     {
-        try
-        {
-            if (!Locate(pfn, address, out var part, out var desc, out failure))
-                return desc.Offset == -2 ? _zeroPage : null;
-            long generation = _cache.Generation;
-            var page = Decode(part!, pfn, desc, out failure);
-            if (page is not null)
-                _cache.Add(pfn, page, generation);
-            return page;
-        }
-        catch (KvmException e)
-        {
-            failure = e.Message;
+        long generation = _cache.Generation;
+        var page = GC.AllocateUninitializedArray<byte>(PageSize);
+        if (!TryReadPage(pfn, address, page, out failure, out bool zero))
             return null;
-        }
+        if (zero)
+            return _zeroPage;
+        _cache.Add(pfn, page, generation);
+        return page;
     }
 
-    /// <summary>Decodes the page of <paramref name="pfn"/> into <paramref name="page"/> (a page long), uncached.</summary>
-    private bool TryReadPage(ulong pfn, ulong address, Span<byte> page, [NotNullWhen(false)] out string? failure)
+    /// <summary>Decodes the page of <paramref name="pfn"/> into <paramref name="page"/> (a page long), uncached;
+    /// <paramref name="zero"/> says the dump stores it as zeros (excluded zero pages).</summary>
+    private bool TryReadPage(ulong pfn, ulong address, Span<byte> page, [NotNullWhen(false)] out string? failure, out bool zero)
     {
+        zero = false;
         try
         {
             if (!Locate(pfn, address, out var part, out var desc, out failure))
@@ -385,6 +382,7 @@ internal sealed class KdumpFile : IPhysicalMemory
                     return false;
                 }
                 page.Clear();
+                zero = true;
                 failure = null;
                 return true;
             }
@@ -468,12 +466,6 @@ internal sealed class KdumpFile : IPhysicalMemory
         }
         failure = null;
         return true;
-    }
-
-    private byte[]? Decode(KdumpPart part, ulong pfn, PageDescriptor desc, out string? failure)
-    {
-        var page = new byte[PageSize];
-        return Decode(part, pfn, desc, page, out failure) ? page : null;
     }
 
     private bool Decode(KdumpPart part, ulong pfn, PageDescriptor desc, Span<byte> page, out string? failure)
