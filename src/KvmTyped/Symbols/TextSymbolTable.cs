@@ -261,7 +261,7 @@ internal sealed class TextSymbolTable : ISymbolTable
 
     /// <summary>The symbol <see cref="Build"/> would index under <paramref name="name"/>, found from the lines whose
     /// name field is <paramref name="name"/>: the first such line, or the first global one after it when the first is
-    /// local. A line found this way is checked as <see cref="Build"/> checks it.</summary>
+    /// local. Called once every line has been checked (<see cref="CheckLines"/>).</summary>
     private KernelSymbol? Scan(string name)
     {
         var text = Text;
@@ -289,9 +289,8 @@ internal sealed class TextSymbolTable : ISymbolTable
             var address = text[lineStart..(at - 3)];
             if (address.Contains((byte)' '))
                 continue; // the name is a later word of another line's name field
-            if (address.IsEmpty || address.Length > 16 ||
-                !ulong.TryParse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var addr))
-                throw new KvmFormatException(Source, null, $"line {text[..lineStart].Count((byte)'\n') + 1}: not \"ADDRESS TYPE NAME\"");
+            // The line's first field, checked with every line before the first scan (CheckLines): 1 to 16 hex digits.
+            var addr = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
             var symbol = new KernelSymbol(name, addr, (char)text[at - 2]);
             if (char.IsAsciiLetterUpper(symbol.Type))
                 return symbol; // the first global line: the index keeps it whether or not a local one came before
