@@ -85,100 +85,98 @@ internal static class ImageOpener
     private static OpenedImage OpenOnCore(string? namelist, string corePath, string namelistPath, string? swapfile, KvmOpenFlags flags,
         KvmOpenOptions options, bool live, bool writable, ISymbolTable? symbols, CoreParts core, List<IDisposable> owned)
     {
+        if (symbols is null && live)
         {
-            if (symbols is null && live)
-            {
-                symbols = LiveKernel.OpenSymbols(options.LiveSymbolsPath, core.Memory, core.VmcoreInfo, core.Model, corePath, core.Warnings);
-                owned.Add(symbols);
-            }
-
-            var sections = new List<SectionFileReference>();
-            IPhysicalMemory physical = core.Memory;
-            if (core.SectionRefs.Count > 0)
-            {
-                var dir = Path.GetDirectoryName(Path.GetFullPath(corePath)) ?? ".";
-                var opened = new List<(SectionFileReference, RandomAccessFile?)>();
-                foreach (var r in core.SectionRefs)
-                {
-                    var p = Path.Combine(dir, r.FileName);
-                    if (!File.Exists(p))
-                    {
-                        if ((flags & KvmOpenFlags.NoSearch) == 0)
-                            throw new KvmOpenException($"{corePath}: section file {r.FileName} is missing (looked in {dir})");
-                        opened.Add((r, null));
-                        sections.Add(r with { Present = false });
-                        continue;
-                    }
-                    var f = RandomAccessFile.Open(p, writable);
-                    owned.Add(f);
-                    if ((ulong)f.Length < r.Size)
-                        throw new KvmOpenException($"{p}: section file holds {f.Length} bytes, but {corePath} says its section has {r.Size}");
-                    opened.Add((r, f));
-                    sections.Add(r with { Present = true });
-                }
-                physical = new SectionedPhysicalMemory(core.Memory, opened);
-                owned.Clear();
-                if (symbols is not null)
-                    owned.Add(symbols);
-                owned.Add(physical);
-            }
-
-            SwapFile? swap = null;
-            if (swapfile is not null)
-            {
-                swap = SwapFile.Open(swapfile);
-                owned.Add(swap);
-            }
-
-            // Data-model rules (DESIGN.md): the kernel's model, from each file; they must agree.
-            var coreModel = core.Model ?? ModelFromVmcoreInfo(core.VmcoreInfo);
-            var nlModel = symbols?.DataModel;
-            var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
-            if (coreModel is { } cm && nlModel is { } nm && cm != nm)
-                throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
-            if (live && model != options.ProcessModel)
-                throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
-            var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
-            if (supported is not null && !supported.Contains(model))
-            {
-                var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
-                throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
-            }
-            var machine = KernelArchitecture.Decide(core.Machine, symbols, core.VmcoreInfo, model, corePath);
-
-            var vmi = core.VmcoreInfo;
-            if (symbols is null)
-            {
-                symbols = OpenDumpSymbols(core, physical, model, machine, corePath);
-                owned.Add(symbols);
-                namelistPath = corePath;
-            }
-            var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
-            if (symbols.Kind == "kallsyms" && model == DataModel.LP64)
-            {
-                // kallsyms shows running addresses: the layout takes link addresses and applies the slide itself.
-                var linked = LiveKernel.AtLinkAddresses(symbols, vmi, model, KernelLayout.StartKernelMap);
-                owned[owned.IndexOf(symbols)] = linked;
-                symbols = linked;
-            }
-            IKernelImageLayout layout;
-            if (KernelArchitecture.HasOwnLayout(machine))
-                layout = KernelArchitecture.Detect(machine, physical, vmi, symbols, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
-            else if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
-            {
-                // The namelist can name the kernel's page tables: find the kernel properly, and check the
-                // namelist belongs to this dump (release, banner, VMCOREINFO symbols).
-                layout = KernelLayout.Detect(physical, vmi, symbols, model, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
-            }
-            else
-            {
-                core.Warnings.Add($"{namelistPath} names no kernel page table (init_top_pgt, swapper_pg_dir): only the kernel text mapping and the core's own virtual addresses can be read");
-                layout = X86TextLayout.Create(model, vmi, symbols, core.VirtualMaps);
-            }
-
-            return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
-                flags, live, namelistPath, corePath, swapfile, sections, live ? 0 : core.CpuCount, core.Warnings, options.TypesPath, core.Truncation);
+            symbols = LiveKernel.OpenSymbols(options.LiveSymbolsPath, core.Memory, core.VmcoreInfo, core.Model, corePath, core.Warnings);
+            owned.Add(symbols);
         }
+
+        var sections = new List<SectionFileReference>();
+        IPhysicalMemory physical = core.Memory;
+        if (core.SectionRefs.Count > 0)
+        {
+            var dir = Path.GetDirectoryName(Path.GetFullPath(corePath)) ?? ".";
+            var opened = new List<(SectionFileReference, RandomAccessFile?)>();
+            foreach (var r in core.SectionRefs)
+            {
+                var p = Path.Combine(dir, r.FileName);
+                if (!File.Exists(p))
+                {
+                    if ((flags & KvmOpenFlags.NoSearch) == 0)
+                        throw new KvmOpenException($"{corePath}: section file {r.FileName} is missing (looked in {dir})");
+                    opened.Add((r, null));
+                    sections.Add(r with { Present = false });
+                    continue;
+                }
+                var f = RandomAccessFile.Open(p, writable);
+                owned.Add(f);
+                if ((ulong)f.Length < r.Size)
+                    throw new KvmOpenException($"{p}: section file holds {f.Length} bytes, but {corePath} says its section has {r.Size}");
+                opened.Add((r, f));
+                sections.Add(r with { Present = true });
+            }
+            physical = new SectionedPhysicalMemory(core.Memory, opened);
+            owned.Clear();
+            if (symbols is not null)
+                owned.Add(symbols);
+            owned.Add(physical);
+        }
+
+        SwapFile? swap = null;
+        if (swapfile is not null)
+        {
+            swap = SwapFile.Open(swapfile);
+            owned.Add(swap);
+        }
+
+        // Data-model rules (DESIGN.md): the kernel's model, from each file; they must agree.
+        var coreModel = core.Model ?? ModelFromVmcoreInfo(core.VmcoreInfo);
+        var nlModel = symbols?.DataModel;
+        var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
+        if (coreModel is { } cm && nlModel is { } nm && cm != nm)
+            throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
+        if (live && model != options.ProcessModel)
+            throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
+        var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
+        if (supported is not null && !supported.Contains(model))
+        {
+            var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
+            throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
+        }
+        var machine = KernelArchitecture.Decide(core.Machine, symbols, core.VmcoreInfo, model, corePath);
+
+        var vmi = core.VmcoreInfo;
+        if (symbols is null)
+        {
+            symbols = OpenDumpSymbols(core, physical, model, machine, corePath);
+            owned.Add(symbols);
+            namelistPath = corePath;
+        }
+        var pageSize = vmi?.PageSize ?? core.PageSize ?? 4096;
+        if (symbols.Kind == "kallsyms" && model == DataModel.LP64)
+        {
+            // kallsyms shows running addresses: the layout takes link addresses and applies the slide itself.
+            var linked = LiveKernel.AtLinkAddresses(symbols, vmi, model, KernelLayout.StartKernelMap);
+            owned[owned.IndexOf(symbols)] = linked;
+            symbols = linked;
+        }
+        IKernelImageLayout layout;
+        if (KernelArchitecture.HasOwnLayout(machine))
+            layout = KernelArchitecture.Detect(machine, physical, vmi, symbols, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
+        else if (symbols.TryLookup("init_top_pgt", out _) || symbols.TryLookup("swapper_pg_dir", out _))
+        {
+            // The namelist can name the kernel's page tables: find the kernel properly, and check the
+            // namelist belongs to this dump (release, banner, VMCOREINFO symbols).
+            layout = KernelLayout.Detect(physical, vmi, symbols, model, corePath, (symbols as ElfSymbolTable)?.ReadBanner());
+        }
+        else
+        {
+            core.Warnings.Add($"{namelistPath} names no kernel page table (init_top_pgt, swapper_pg_dir): only the kernel text mapping and the core's own virtual addresses can be read");
+            layout = X86TextLayout.Create(model, vmi, symbols, core.VirtualMaps);
+        }
+
+        return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), physical, layout, swap, model, machine, vmi, pageSize,
+            flags, live, namelistPath, corePath, swapfile, sections, live ? 0 : core.CpuCount, core.Warnings, options.TypesPath, core.Truncation);
     }
 
     /// <summary>The kernel's symbols from the dump itself: kallsyms located by VMCOREINFO (Linux 6.0 on), read through
