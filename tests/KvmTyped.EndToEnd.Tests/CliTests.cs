@@ -1,19 +1,12 @@
 using System.Text.Json;
 using KvmTyped.Cli;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests;
 
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static string[] Amd64(params string[] args) =>
         [.. args, "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(Dumps.NoKaslrElf)];
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using KvmTyped.Cli;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Cli;
 
@@ -11,14 +11,6 @@ public sealed class CampaignFindingsTests : IDisposable
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("kvmtyped-findings-");
 
     public void Dispose() => _dir.Delete(recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     private string Write(string name, byte[] bytes)
     {

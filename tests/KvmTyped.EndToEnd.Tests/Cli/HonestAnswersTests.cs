@@ -1,7 +1,7 @@
 using System.Text.Json;
-using KvmTyped.Cli;
 using KvmTyped.Compat;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Cli;
 
@@ -15,14 +15,6 @@ public sealed class HonestAnswersTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("kvmtyped-honest-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     /// <summary>The first <paramref name="bytes"/> bytes of the sample, as a copy that stopped early leaves it.</summary>
     private string Head(long bytes)

@@ -1,6 +1,6 @@
-using KvmTyped.Cli;
 using KvmTyped.IO;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Cli;
 
@@ -11,14 +11,6 @@ public class OtherPlatformsTests
 {
     private static readonly string Folder = Path.Combine(Fixtures.RepoRoot, "samples", "linux-amd64");
     private static readonly string[] Files = ["-n", Path.Combine(Folder, "System.map-6.1.0-56-amd64"), "-c", Path.Combine(Folder, "vmcore.kdump")];
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void The_sample_reads_the_same_without_the_linux_only_files()

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using KvmTyped.Cli;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Cli;
 
@@ -14,14 +14,6 @@ public sealed class PolishTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("kvmtyped-polish-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void Usage_lines_name_the_tool_kvmtyped()

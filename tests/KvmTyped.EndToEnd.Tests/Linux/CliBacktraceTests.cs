@@ -1,20 +1,12 @@
 using System.Text.Json;
-using KvmTyped.Cli;
 using KvmTyped.TestSupport;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Linux;
 
 /// <summary>`bt`, `mod`, and module-aware `sym`/`nlist` on the panicked QEMU dump and the kdumps.</summary>
 public class CliBacktraceTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static string[] Panic(params string[] args) => [.. args, "-n", Fixtures.Get(Dumps.Amd64Map), "-c", Fixtures.Get(BacktraceTruthTests.PanicDump)];
 
     private static string[] I386(params string[] args) =>

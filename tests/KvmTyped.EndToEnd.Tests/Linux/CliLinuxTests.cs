@@ -1,18 +1,11 @@
 using System.Text.Json;
 using KvmTyped.Cli;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Linux;
 
 public class CliLinuxTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static readonly DumpCase Nokaslr = DumpCase.Cases.First(d => d.Core == Dumps.NoKaslrElf);
 
     private static readonly DumpCase I386 = DumpCase.Cases.First(d => d.Core == Dumps.I386Kdump);

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
 using KvmTyped.Btf;
-using KvmTyped.Cli;
 using KvmTyped.EndToEnd.Tests.Linux;
 using KvmTyped.TestSupport;
 using KvmTyped.Tools;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Relocation;
 
@@ -28,14 +28,6 @@ public class SchemaImportTests
     };
 
     private static string Source(string name) => name.StartsWith('/') ? name : Fixtures.Get(name);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Theory]
     [MemberData(nameof(Sources))]

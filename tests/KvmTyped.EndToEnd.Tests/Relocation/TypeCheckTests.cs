@@ -1,24 +1,16 @@
 using System.Text.Json;
-using KvmTyped.Cli;
 using KvmTyped.EndToEnd.Tests.Kernel;
 using KvmTyped.EndToEnd.Tests.Linux;
 using KvmTyped.Linux;
 using KvmTyped.TestSupport;
 using KvmTyped.Types;
+using static KvmTyped.EndToEnd.Tests.Tool;
 
 namespace KvmTyped.EndToEnd.Tests.Relocation;
 
 /// <summary>Complete (computed) structs checked against each fixture kernel's BTF.</summary>
 public class TypeCheckTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Theory]
     [MemberData(nameof(DumpCase.All), MemberType = typeof(DumpCase))]
     public void The_generated_complete_views_agree_with_every_fixture_kernel(DumpCase c)
