@@ -1,5 +1,7 @@
-using System.Collections.Concurrent;
 using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using KvmTyped.IO;
 
@@ -16,19 +18,11 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>The longest symbol name accepted (KSYM_NAME_LEN is 512 since Linux 6.1).</summary>
     public const int MaxNameLength = 4096;
 
-    /// <summary>The most name lookups a System.map answers by scanning its text before it indexes every line: a
-    /// command asks for a few dozen names (ps about ten), which a scan answers in far less time and memory than
-    /// parsing 130,000 lines into an index; a caller asking for many names gets the index.</summary>
-    public const int MaxScannedLookups = 64;
-
     private readonly Lazy<SymbolIndex> _index;
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
-    private readonly ConcurrentDictionary<string, KernelSymbol?>? _scanned;
-    private readonly Lazy<int> _checked;
-    private int _scans;
-
-    private static readonly System.Buffers.SearchValues<byte> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF"u8);
+    private readonly bool _byLine;
+    private readonly Lazy<CheckedLines> _checked;
 
     private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model)
     {
@@ -39,25 +33,32 @@ internal sealed class TextSymbolTable : ISymbolTable
         DataModel = model;
         _index = new Lazy<SymbolIndex>(Build, LazyThreadSafetyMode.ExecutionAndPublication);
         // kallsyms text is the kernel's own and is indexed whole (its lines are checked at first use); a System.map
-        // answers its first name lookups from the lines that hold the name.
-        if (kind == "System.map")
-            _scanned = new ConcurrentDictionary<string, KernelSymbol?>(StringComparer.Ordinal);
-        _checked = new Lazy<int>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
+        // answers name lookups from the line that holds the name, found through a table of names filled while every
+        // line is checked: a command asks for a few dozen names, and parsing 130,000 lines into symbols costs far more
+        // time and memory than that. An address lookup needs every symbol and builds the index.
+        _byLine = kind == "System.map";
+        _checked = new Lazy<CheckedLines>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
+    /// <summary>What checking every line found: how many symbols the lines hold (one a line, as <see cref="Build"/>
+    /// indexes them), and, for a System.map, where each name's line is.</summary>
+    private sealed record CheckedLines(int Count, LineNameTable? Names);
+
     /// <summary>Checks every line as <see cref="Build"/> does, with the same messages, without building anything: a
-    /// damaged namelist is refused at its first use whichever way its names are looked up.</summary>
-    /// <returns>How many symbols the lines hold (one a line, as <see cref="Build"/> indexes them).</returns>
-    private int CheckLines()
+    /// damaged namelist is refused at its first use whichever way its names are looked up. A System.map's names go
+    /// into a <see cref="LineNameTable"/> on the way.</summary>
+    private CheckedLines CheckLines()
     {
-        var lines = new Lines(Text);
+        var text = Text;
+        var names = _byLine ? new LineNameTable(text.Length) : null;
+        var lines = new LineReader(text, Source);
         int count = 0;
-        while (lines.Next(out var line))
+        while (lines.Next(out _, out _, out var name))
         {
-            _ = SplitLine(line, lines.Number, out _, out _);
+            names?.Add(lines.Start, name);
             count++;
         }
-        return count;
+        return new CheckedLines(count, names);
     }
 
     /// <inheritdoc />
@@ -73,7 +74,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     public KernelMachine Machine => KernelMachine.Unknown;
 
     /// <inheritdoc />
-    public int Count => _scanned is null || _index.IsValueCreated ? _index.Value.Count : _checked.Value;
+    public int Count => !_byLine || _index.IsValueCreated ? _index.Value.Count : _checked.Value.Count;
 
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     internal static TextSymbolTable OpenMap(RandomAccessFile file)
@@ -167,61 +168,94 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <summary>The whole text: the bytes read from a stream, or the mapped file.</summary>
     private ReadOnlySpan<byte> Text => _text ?? _file!.Unchecked(0, (int)_file.Length);
 
-    /// <summary>The non-empty lines of a text, with their 1-based line numbers (empty lines counted).</summary>
-    private ref struct Lines(ReadOnlySpan<byte> text)
+    /// <summary>The non-empty lines of a namelist text, each checked and split into its fields: an address of 1 to 16
+    /// hex digits, a one-letter type, a name of 1 to <see cref="MaxNameLength"/> bytes (a module after a tab or a
+    /// space, and a carriage return before the line's end, are dropped). Line numbers count empty lines too.</summary>
+    /// <remarks>One pass over the text: a line's end is found with its name's, and its address is checked sixteen
+    /// bytes at a time (a namelist has over a hundred thousand lines, each read once at first use).</remarks>
+    private ref struct LineReader(ReadOnlySpan<byte> text, string source)
     {
-        private ReadOnlySpan<byte> _rest = text;
+        private readonly ReadOnlySpan<byte> _text = text;
+        private int _pos;
 
         /// <summary>The number of the line <see cref="Next"/> gave last.</summary>
         public int Number { get; private set; }
 
-        /// <summary>The next non-empty line (without its newline), or false at the end.</summary>
-        public bool Next(out ReadOnlySpan<byte> line)
+        /// <summary>The offset in the text of the line <see cref="Next"/> gave last.</summary>
+        public int Start { get; private set; }
+
+        /// <summary>The next non-empty line's fields; false at the end.</summary>
+        /// <exception cref="KvmFormatException">The line is not "ADDRESS TYPE NAME".</exception>
+        public bool Next(out ReadOnlySpan<byte> address, out char type, out ReadOnlySpan<byte> name)
         {
-            while (!_rest.IsEmpty)
+            var text = _text;
+            while (_pos < text.Length)
             {
                 Number++;
-                var nl = _rest.IndexOf((byte)'\n');
-                line = nl >= 0 ? _rest[..nl] : _rest;
-                _rest = nl >= 0 ? _rest[(nl + 1)..] : default;
-                if (!line.IsEmpty)
-                    return true;
+                var start = _pos;
+                if (text[start] == (byte)'\n')
+                {
+                    _pos++;
+                    continue;
+                }
+                Start = start;
+                var sp = HexDigits(text, start);
+                var nameAt = start + sp + 3;
+                if (sp is 0 or > 16 || nameAt >= text.Length || text[start + sp] != (byte)' ' || text[start + sp + 1] == (byte)'\n'
+                    || text[start + sp + 2] != (byte)' ' || text[nameAt] == (byte)'\n')
+                    throw new KvmFormatException(source, null, $"line {Number}: not \"ADDRESS TYPE NAME\"");
+                var end = text[nameAt..].IndexOfAny((byte)'\t', (byte)' ', (byte)'\n');
+                var nameEnd = end < 0 ? text.Length : nameAt + end;
+                var lineEnd = nameEnd;
+                if (end >= 0 && text[nameEnd] != (byte)'\n')
+                {
+                    var nl = text[nameEnd..].IndexOf((byte)'\n');
+                    lineEnd = nl < 0 ? text.Length : nameEnd + nl;
+                }
+                _pos = lineEnd + 1;
+                name = text[nameAt..nameEnd];
+                if (name.Length > 0 && name[^1] == (byte)'\r')
+                    name = name[..^1];
+                if (name.IsEmpty)
+                    throw new KvmFormatException(source, null, $"line {Number}: empty symbol name");
+                if (name.Length > MaxNameLength)
+                    throw new KvmFormatException(source, null, $"line {Number}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
+                address = text[start..(start + sp)];
+                type = (char)text[start + sp + 1];
+                return true;
             }
-            line = default;
+            address = name = default;
+            type = default;
             return false;
         }
-    }
 
-    /// <summary>One line's fields, checked: an address of 1 to 16 hex digits, a one-letter type, a name of 1 to
-    /// <see cref="MaxNameLength"/> bytes (a module or a carriage return after it is dropped).</summary>
-    /// <exception cref="KvmFormatException">The line is not "ADDRESS TYPE NAME".</exception>
-    private ReadOnlySpan<byte> SplitLine(ReadOnlySpan<byte> line, int lineNo, out ReadOnlySpan<byte> address, out char type)
-    {
-        var sp = line.IndexOf((byte)' ');
-        if (sp <= 0 || sp > 16 || line.Length < sp + 4 || line[sp + 2] != (byte)' ' || line[..sp].ContainsAnyExcept(HexDigits))
-            throw new KvmFormatException(Source, null, $"line {lineNo}: not \"ADDRESS TYPE NAME\"");
-        address = line[..sp];
-        type = (char)line[sp + 1];
-        var rest = line[(sp + 3)..];
-        var tab = rest.IndexOfAny((byte)'\t', (byte)' ');
-        var name = tab >= 0 ? rest[..tab] : rest;
-        if (name.Length > 0 && name[^1] == (byte)'\r')
-            name = name[..^1];
-        if (name.IsEmpty)
-            throw new KvmFormatException(Source, null, $"line {lineNo}: empty symbol name");
-        if (name.Length > MaxNameLength)
-            throw new KvmFormatException(Source, null, $"line {lineNo}: a symbol name of {name.Length} bytes, longer than {MaxNameLength}");
-        return name;
+        /// <summary>How many hex digits the text has from <paramref name="at"/> on, counted up to 17.</summary>
+        private static int HexDigits(ReadOnlySpan<byte> text, int at)
+        {
+            if (at + 16 < text.Length)
+            {
+                var v = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(text), (nuint)at);
+                var digit = Vector128.LessThan(v - Vector128.Create((byte)'0'), Vector128.Create((byte)10));
+                var letter = Vector128.LessThan((v | Vector128.Create((byte)0x20)) - Vector128.Create((byte)'a'), Vector128.Create((byte)6));
+                var hex = (digit | letter).ExtractMostSignificantBits();
+                if (hex != 0xFFFF)
+                    return BitOperations.TrailingZeroCount(~hex);
+                return char.IsAsciiHexDigit((char)text[at + 16]) ? 17 : 16;
+            }
+            var n = 0;
+            while (at + n < text.Length && n <= 16 && char.IsAsciiHexDigit((char)text[at + n]))
+                n++;
+            return n;
+        }
     }
 
     private SymbolIndex Build()
     {
         var text = Text;
         var list = new List<KernelSymbol>(text.Length / 36);
-        var lines = new Lines(text);
-        while (lines.Next(out var line))
+        var lines = new LineReader(text, Source);
+        while (lines.Next(out var address, out var type, out var name))
         {
-            var name = SplitLine(line, lines.Number, out var address, out var type);
             var addr = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
             list.Add(new KernelSymbol(Encoding.UTF8.GetString(name), addr, type));
         }
@@ -231,23 +265,27 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <inheritdoc />
     public bool TryLookup(string name, out KernelSymbol symbol)
     {
-        if (_scanned is null || _index.IsValueCreated || !IsScannable(name))
+        if (!_byLine || _index.IsValueCreated || !IsPlainName(name) || _checked.Value.Names is not { } names)
             return _index.Value.TryLookup(name, out symbol);
-        if (!_scanned.TryGetValue(name, out var found))
+        var text = Text;
+        Span<byte> bytes = name.Length <= 256 ? stackalloc byte[name.Length] : new byte[name.Length];
+        Encoding.ASCII.GetBytes(name, bytes);
+        var at = names.Find(text, bytes);
+        if (at < 0)
         {
-            if (Interlocked.Increment(ref _scans) > MaxScannedLookups)
-                return _index.Value.TryLookup(name, out symbol);
-            _ = _checked.Value; // every line is checked once, as the index checks them, before the first answer
-            found = Scan(name);
-            _scanned[name] = found;
+            symbol = default;
+            return false;
         }
-        symbol = found.GetValueOrDefault();
-        return found.HasValue;
+        // "ADDRESS T NAME": the address runs back from the type letter to the line's start (every line was checked).
+        var lineStart = text[..(at - 3)].LastIndexOf((byte)'\n') + 1;
+        var address = ulong.Parse(text[lineStart..(at - 3)], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+        symbol = new KernelSymbol(name, address, (char)text[at - 2]);
+        return true;
     }
 
-    /// <summary>A name the scan finds exactly as the index would: printable ASCII without the separators that end a
+    /// <summary>A name the table finds exactly as the index would: printable ASCII without the separators that end a
     /// name field (the index decodes names as UTF-8; ASCII bytes compare the same either way).</summary>
-    private static bool IsScannable(string name)
+    private static bool IsPlainName(string name)
     {
         if (name.Length is 0 or > MaxNameLength)
             return false;
@@ -257,46 +295,6 @@ internal sealed class TextSymbolTable : ISymbolTable
                 return false;
         }
         return true;
-    }
-
-    /// <summary>The symbol <see cref="Build"/> would index under <paramref name="name"/>, found from the lines whose
-    /// name field is <paramref name="name"/>: the first such line, or the first global one after it when the first is
-    /// local. Called once every line has been checked (<see cref="CheckLines"/>).</summary>
-    private KernelSymbol? Scan(string name)
-    {
-        var text = Text;
-        Span<byte> needle = name.Length <= 256 ? stackalloc byte[name.Length] : new byte[name.Length];
-        Encoding.ASCII.GetBytes(name, needle);
-        KernelSymbol? first = null; // the first line with the name, while it is a local one
-        var from = 0;
-        while (from < text.Length)
-        {
-            var hit = text[from..].IndexOf(needle);
-            if (hit < 0)
-                break;
-            var at = from + hit;
-            from = at + 1;
-            // The name field starts after "ADDRESS T " and ends at a tab, a space, a line end or the end of the text
-            // (a \r before those is dropped, as Build drops it).
-            if (at < 3 || text[at - 1] != (byte)' ' || text[at - 3] != (byte)' ')
-                continue;
-            var end = at + needle.Length;
-            if (end < text.Length && text[end] == (byte)'\r')
-                end++;
-            if (end < text.Length && text[end] is not ((byte)'\n' or (byte)'\t' or (byte)' '))
-                continue;
-            var lineStart = text[..(at - 3)].LastIndexOf((byte)'\n') + 1;
-            var address = text[lineStart..(at - 3)];
-            if (address.Contains((byte)' '))
-                continue; // the name is a later word of another line's name field
-            // The line's first field, checked with every line before the first scan (CheckLines): 1 to 16 hex digits.
-            var addr = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
-            var symbol = new KernelSymbol(name, addr, (char)text[at - 2]);
-            if (char.IsAsciiLetterUpper(symbol.Type))
-                return symbol; // the first global line: the index keeps it whether or not a local one came before
-            first ??= symbol;
-        }
-        return first;
     }
 
     /// <inheritdoc />
