@@ -13,6 +13,21 @@ internal static class Program
                 Console.Error.WriteLine(e.ExceptionObject.ToString());
             Environment.Exit(CommandLine.InternalError);
         };
-        return CommandLine.Run(args, Console.Out, Console.Error);
+        // Redirected output is written in large blocks, as C's stdio does for a pipe or a file (a line a write
+        // system call costs more than a short command's work); a terminal gets each line as it is written.
+        var stdout = Console.IsOutputRedirected
+            ? new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false), 1 << 16) { AutoFlush = false }
+            : Console.Out;
+        var code = CommandLine.Run(args, stdout, Console.Error);
+        try
+        {
+            stdout.Flush();
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"kvmtyped: standard output: {e.Message}");
+            return CommandLine.Failure;
+        }
+        return code;
     }
 }
