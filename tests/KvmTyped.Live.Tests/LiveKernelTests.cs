@@ -92,6 +92,34 @@ public partial class LiveKernelTests(NativeBuilds builds, ITestOutputHelper outp
         output.WriteLine($"LiME file of the guest: {new FileInfo(file).Length} bytes, {pids.Count} processes as /proc listed them");
     }
 
+    [LiveGuestFact]
+    public void The_native_tool_writes_redirected_output_in_blocks_and_reports_a_failed_write()
+    {
+        // On the host, on the repository's sample: ps's table (about 4 KiB) to a file is one write system call, not
+        // one a line; to a full device the failed write is named and the exit status is 1.
+        const string map = "samples/linux-amd64/System.map-6.1.0-56-amd64", core = "samples/linux-amd64/vmcore.kdump";
+        using var dir = new TempFolder();
+        var (out1, trace) = (Path.Combine(dir.Path, "ps.txt"), Path.Combine(dir.Path, "write.trace"));
+        var (code, log) = LiveGuest.Run("bash", ["-c", "strace -f -e trace=write -o \"$1\" \"$0\" ps -n \"$2\" -c \"$3\" > \"$4\"", builds.Cli, trace, map, core, out1]);
+        Assert.True(code == 0, log);
+        var table = File.ReadAllText(out1);
+        Assert.Contains("swapper/0", table);
+        Assert.True(table.Split('\n').Length > 40, table);
+        // Standard output is written through a duplicate of descriptor 1; nothing else is written on success.
+        var writes = File.ReadAllLines(trace).Where(l => l.Contains(" write(", StringComparison.Ordinal)).ToList();
+        Assert.True(writes.Count == 1, string.Join('\n', writes));
+        (code, log) = LiveGuest.Run("bash", ["-c", "\"$0\" ps -n \"$1\" -c \"$2\" > /dev/full", builds.Cli, map, core]);
+        Assert.Equal(1, code);
+        Assert.Contains("kvmtyped: standard output: No space left on device", log);
+    }
+
+    private sealed class TempFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("kvmtyped-out-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+
     /// <summary>strace -c's last line: "100.00 seconds usecs/call CALLS [ERRORS] total".</summary>
     [GeneratedRegex(@"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", RegexOptions.Multiline)]
     private static partial Regex Total();
