@@ -73,7 +73,11 @@ internal static class PageCompression
         }
     }
 
-    private static unsafe bool DecodeZlib(ReadOnlySpan<byte> source, Span<byte> page, out string? error)
+    private static bool DecodeZlib(ReadOnlySpan<byte> source, Span<byte> page, out string? error) =>
+        ZlibPageDecoder.TryDecode(source, page, out error) ?? DecodeZlibStream(source, page, out error);
+
+    /// <summary>The managed way to decode a zlib page, where <see cref="ZlibPageDecoder"/> cannot be used.</summary>
+    internal static unsafe bool DecodeZlibStream(ReadOnlySpan<byte> source, Span<byte> page, out string? error)
     {
         fixed (byte* p = source)
         {

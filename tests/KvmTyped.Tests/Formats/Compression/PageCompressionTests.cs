@@ -97,4 +97,73 @@ public class PageCompressionTests
         Assert.False(PageCompression.TryDecode(PageCodec.Raw, new byte[100], new byte[4096], out var error));
         Assert.Contains("100", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_reused_native_zlib_stream_and_a_zlib_stream_a_page_give_the_same_pages_and_refusals()
+    {
+        // The native decoder keeps one stream per thread and resets it between pages: pages that decode, fail, then
+        // decode again must each give what a fresh ZLibStream gives (and the same page bytes).
+        var rnd = new Random(3);
+        var good = Enumerable.Range(0, 20).Select(i => Compress(PageCodec.Zlib, Lzo1xTests.Sample(20 + i, 4096))).ToArray();
+        var inputs = new List<byte[]>();
+        foreach (var g in good)
+        {
+            inputs.Add(g);
+            var bad = (byte[])g.Clone();
+            bad[rnd.Next(2, bad.Length)] ^= (byte)rnd.Next(1, 256);
+            inputs.Add(bad);
+            inputs.Add(g[..(g.Length / 2)]);
+        }
+        inputs.Add(Compress(PageCodec.Zlib, Lzo1xTests.Sample(8, 2048)));
+        inputs.Add(Compress(PageCodec.Zlib, Lzo1xTests.Sample(8, 8192)));
+        inputs.Add([]);
+        int decoded = 0;
+        foreach (var input in inputs)
+        {
+            var (native, managed) = (new byte[4096], new byte[4096]);
+            var byNative = ZlibPageDecoder.TryDecode(input, native, out var nativeError);
+            Assert.NotNull(byNative); // the test host runs on the shared framework, which has the native library
+            var byStream = Managed(input, managed, out var streamError);
+            Assert.Equal(byStream, byNative.Value);
+            if (byStream)
+            {
+                Assert.Equal(managed, native);
+                decoded++;
+            }
+            else
+            {
+                Assert.False(string.IsNullOrEmpty(nativeError));
+                if (streamError!.Contains("decodes to", StringComparison.Ordinal))
+                    Assert.Equal(streamError, nativeError);
+            }
+        }
+        Assert.True(decoded >= 20, $"{decoded} pages decoded");
+    }
+
+    /// <summary>The ZLibStream path as TryDecode calls it (which turns its exceptions into a refusal).</summary>
+    private static bool Managed(byte[] input, byte[] output, out string? error)
+    {
+        try
+        {
+            return PageCompression.DecodeZlibStream(input, output, out error);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+
+    [Fact]
+    public void Threads_decode_zlib_pages_each_with_their_own_stream()
+    {
+        var pages = Enumerable.Range(0, 16).Select(i => Lzo1xTests.Sample(40 + i, 4096)).ToArray();
+        var packed = pages.Select(p => Compress(PageCodec.Zlib, p)).ToArray();
+        Parallel.For(0, 4_000, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var output = new byte[4096];
+            Assert.True(PageCompression.TryDecode(PageCodec.Zlib, packed[i % 16], output, out var error), error);
+            Assert.Equal(pages[i % 16], output);
+        });
+    }
 }
