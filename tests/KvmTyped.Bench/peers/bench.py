@@ -8,7 +8,8 @@ usage: bench.py --native BIN --vmlinux VMLINUX --cache DIR [--rounds N] [--dump 
 For each dump and job: every tool runs once untimed (warm-up and check), its output is normalised and
 compared with kvmtyped's; a difference is shown, and either explained (a known limit of that peer, named)
 or it stops the benchmark. Then the tools run alternately, a b c a b c ..., ROUNDS times; each run's
-wall time, CPU time and peak RSS come from wait4(2). Every timed run must print what its check run printed.
+wall time and CPU time come from wait4(2), and a second run of the same command under GNU time gives its
+peak RSS. Every run must print what its check run printed.
 """
 import argparse
 import difflib
@@ -353,25 +354,26 @@ def jobs(native, vmlinux):
 TOOLS = ["kvmtyped", "libkdumpfile", "drgn"]
 
 
-# Peak RSS is taken by GNU time around the command: a process forked from this script inherits its peak RSS
-# (the kernel carries the pre-exec image's high-water mark across exec), so wait4's ru_maxrss would never be
-# below this script's own ~18 MiB. time itself is ~2 MiB, and its fork and exec cost every tool the same.
+# Peak RSS is taken by GNU time around a second run of the command: a process forked from this script
+# inherits its peak RSS across exec (the kernel keeps the pre-exec image's high-water mark), so wait4 would
+# report nothing below this script's own ~18 MiB. The timed run is not wrapped: time's own fork, exec and
+# start-up cost about 4 ms of CPU, which would be added to every tool alike and pull every ratio towards 1.
 GNU_TIME = "/usr/bin/time"
 
 
-def run(cmd, out_path):
-    """One whole-process run: (exit status, wall s, cpu s, peak RSS KiB)."""
-    if not os.access(GNU_TIME, os.X_OK):
+def run(cmd, out_path, rss=False):
+    """One whole-process run: (exit status, wall s, cpu s, peak RSS KiB, or 0 unless rss)."""
+    if rss and not os.access(GNU_TIME, os.X_OK):
         sys.exit(f"bench.py: needs GNU time ({GNU_TIME}: apt-get install time, or install.sh)")
     rss_path = f"{out_path}.rss"
+    wrap = [GNU_TIME, "-f", "%M", "-o", rss_path] if rss else []
     with open(out_path, "wb") as out, open(f"{out_path}.err", "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss_path] + [str(c) for c in cmd],
-                             stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(wrap + [str(c) for c in cmd], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
-    lines = Path(rss_path).read_text().split()
+    lines = Path(rss_path).read_text().split() if rss else []
     return p.returncode, wall, ru.ru_utime + ru.ru_stime, int(lines[-1]) if lines else 0
 
 
@@ -457,9 +459,12 @@ def main():
             for _ in range(a.rounds):
                 for tool, cmd in timed:
                     out = work / f"{name}.{jname}.{tool}.run"
-                    rc, wall, cpu, rss = run(cmd, out)
+                    rc, wall, cpu, _ = run(cmd, out)
                     if rc != 0 or digest(out) != expect[tool]:
                         raise SystemExit(f"{tool} {jname} on {name}: a timed run printed something else (exit {rc})")
+                    rc, _, _, rss = run(cmd, out, rss=True)
+                    if rc != 0 or digest(out) != expect[tool]:
+                        raise SystemExit(f"{tool} {jname} on {name}: a run under GNU time printed something else (exit {rc})")
                     samples[tool].append((wall, cpu, rss))
             for tool in TOOLS:
                 table.append((name, jname, tool, samples.get(tool), notes.get(tool, "")))

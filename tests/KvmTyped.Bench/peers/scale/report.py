@@ -94,9 +94,12 @@ def main():
             for _ in range(a.rounds):
                 for name, cmd in commands.items():
                     out = work / name.replace(" ", "-")
-                    rc, wall, cpu, rss = bench.run(cmd, out)
+                    rc, wall, cpu, _ = bench.run(cmd, out)
                     if rc != 0 or bench.digest(out) != expect[name]:
                         raise SystemExit(f"{name} on {dump}: a timed run printed something else")
+                    rc, _, _, rss = bench.run(cmd, out, rss=True)  # peak RSS from a second run, under GNU time
+                    if rc != 0 or bench.digest(out) != expect[name]:
+                        raise SystemExit(f"{name} on {dump}: a run under GNU time printed something else")
                     samples[name].append((wall, cpu, rss / 1024))
             tasks = len(rows["ps"])
             cells, med = [], {}
