@@ -25,11 +25,10 @@ internal sealed class KdumpFile : IPhysicalMemory
     private readonly KdumpPart[] _parts;
     private readonly KdumpPart[] _lookup;       // parts with a non-empty pfn range, in pfn order
     private readonly ulong[] _partStarts;
-    private readonly PageCache _cache;
+    private readonly PageArena _cache;
     private readonly KdumpOptions _options;
     private readonly int _pageShift;
     private readonly ulong _pageMask;
-    private readonly byte[] _zeroPage;
     private readonly Lazy<IReadOnlyList<PhysicalRange>> _ranges;
     private readonly object _writeLock = new();
     private int _disposed;
@@ -45,8 +44,7 @@ internal sealed class KdumpFile : IPhysicalMemory
         PageSize = h.BlockSize;
         _pageShift = BitOperations.Log2((uint)h.BlockSize);
         _pageMask = (ulong)h.BlockSize - 1;
-        _zeroPage = new byte[h.BlockSize];
-        _cache = new PageCache(Math.Max(1, options.CachePages));
+        _cache = new PageArena(Math.Max(1, options.CachePages), h.BlockSize);
         _ranges = new Lazy<IReadOnlyList<PhysicalRange>>(ComputeRanges, LazyThreadSafetyMode.ExecutionAndPublication);
         (VmcoreInfoBytes, NoteBytes) = ReadNotes(parts[0]);
         VmcoreInfo = VmcoreInfoBytes.Length > 0 ? VmcoreInfo.Parse(VmcoreInfoBytes.Span) : null;
@@ -322,24 +320,20 @@ internal sealed class KdumpFile : IPhysicalMemory
             ulong pfn = address >> _pageShift;
             int inPage = (int)(address & _pageMask);
             int n = Math.Min(destination.Length, PageSize - inPage);
-            var page = _cache.TryGet(pfn);
-            if (page is null && n == PageSize)
+            if (!_cache.TryCopy(pfn, inPage, destination[..n]))
             {
-                // A whole page asked for and not cached (a large read: the kernel's BTF, a stack, a log ring): decoded
-                // straight into the destination, neither allocated nor cached, as such reads rarely come back.
-                if (!TryReadPage(pfn, address, destination[..n], out failure, out _))
-                    return false;
-            }
-            else if (page is null)
-            {
-                page = LoadPage(pfn, address, out failure);
-                if (page is null)
+                if (n == PageSize)
                 {
-                    failure ??= "unreadable";
+                    // A whole page asked for and not cached (a large read: the kernel's BTF, a stack, a log ring):
+                    // decoded straight into the destination, not cached, as such reads rarely come back.
+                    if (!TryReadPage(pfn, address, destination[..n], out failure))
+                        return false;
+                }
+                else if (!LoadPage(pfn, address, inPage, destination[..n], out failure))
+                {
                     return false;
                 }
             }
-            page?.AsSpan(inPage, n).CopyTo(destination);
             destination = destination[n..];
             if (destination.Length > 0 && address > ulong.MaxValue - (ulong)n)
             {
@@ -352,26 +346,45 @@ internal sealed class KdumpFile : IPhysicalMemory
         return true;
     }
 
-    /// <summary>Reads the page of <paramref name="pfn"/> (decoded) or says why not; pages are cached.</summary>
-    /// <summary>The page of <paramref name="pfn"/>, decoded and cached (the shared zero page for one the dump stores as
-    /// zeros), or null with the reason.</summary>
-    private byte[]? LoadPage(ulong pfn, ulong address, out string? failure)
+    /// <summary>Decodes the page of <paramref name="pfn"/> into its cache slot and copies <paramref name="destination"/>
+    /// from <paramref name="inPage"/> on; when another thread holds the slot, decodes into a buffer of its own.</summary>
+    private bool LoadPage(ulong pfn, ulong address, int inPage, Span<byte> destination, [NotNullWhen(false)] out string? failure)
     {
         long generation = _cache.Generation;
-        var page = GC.AllocateUninitializedArray<byte>(PageSize);
-        if (!TryReadPage(pfn, address, page, out failure, out bool zero))
-            return null;
-        if (zero)
-            return _zeroPage;
-        _cache.Add(pfn, page, generation);
-        return page;
+        if (_cache.TryBeginFill(pfn, out var fill))
+        {
+            var decoded = false;
+            try
+            {
+                var page = _cache.Page(fill);
+                decoded = TryReadPage(pfn, address, page, out failure);
+                if (decoded)
+                    page.Slice(inPage, destination.Length).CopyTo(destination);
+                return decoded;
+            }
+            finally
+            {
+                _cache.EndFill(fill, decoded, generation);
+            }
+        }
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(PageSize);
+        try
+        {
+            if (!TryReadPage(pfn, address, buffer.AsSpan(0, PageSize), out failure))
+                return false;
+            buffer.AsSpan(inPage, destination.Length).CopyTo(destination);
+            return true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Decodes the page of <paramref name="pfn"/> into <paramref name="page"/> (a page long), uncached;
-    /// <paramref name="zero"/> says the dump stores it as zeros (excluded zero pages).</summary>
-    private bool TryReadPage(ulong pfn, ulong address, Span<byte> page, [NotNullWhen(false)] out string? failure, out bool zero)
+    /// a page the dump excluded reads as zeros when the options say so.</summary>
+    private bool TryReadPage(ulong pfn, ulong address, Span<byte> page, [NotNullWhen(false)] out string? failure)
     {
-        zero = false;
         try
         {
             if (!Locate(pfn, address, out var part, out var desc, out failure))
@@ -382,7 +395,6 @@ internal sealed class KdumpFile : IPhysicalMemory
                     return false;
                 }
                 page.Clear();
-                zero = true;
                 failure = null;
                 return true;
             }

@@ -1,0 +1,129 @@
+namespace KvmTyped.Formats.Kdump;
+
+/// <summary>A bounded, thread-safe cache of decoded pages whose pages live in one array, allocated once: a direct-mapped
+/// table of slots, each guarded by a sequence number. Nothing is allocated per page, and a slot's memory is reused when
+/// another page takes it.</summary>
+/// <remarks>
+/// <para>A filler takes a slot by making its sequence number odd (compare-and-swap), decodes into it, publishes which
+/// page it holds and makes the number even again. A reader reads the number, checks the slot holds its page, copies,
+/// and reads the number again: if it moved (or was odd), the copy may mix two pages and is not used — the reader
+/// decodes the page itself. A reader never waits, and a filler that finds a slot taken decodes elsewhere.</para>
+/// <para>The array is allocated uninitialized: only slots that were filled are ever touched (a page of fresh memory
+/// costs a page fault, which is most of what caching a page cost when each page was its own array), and a slot is read
+/// only once a page was published in it.</para>
+/// </remarks>
+internal sealed class PageArena
+{
+    /// <summary>The most memory the pages may take.</summary>
+    public const long MaxBytes = 256L << 20;
+
+    private readonly byte[] _pages;
+    private readonly ulong[] _keys;
+    private readonly int[] _sequence;
+    private readonly int _mask;
+    private readonly int _pageSize;
+    private long _generation;
+
+    /// <param name="pages">Pages kept: rounded up to a power of two, at most <see cref="MaxBytes"/> of them.</param>
+    /// <param name="pageSize">Bytes in a page.</param>
+    public PageArena(int pages, int pageSize)
+    {
+        var size = 1;
+        while (size < pages && (long)size * 2 * pageSize <= MaxBytes)
+            size <<= 1;
+        _pages = GC.AllocateUninitializedArray<byte>(size * pageSize);
+        _keys = new ulong[size];
+        _sequence = new int[size];
+        _mask = size - 1;
+        _pageSize = pageSize;
+    }
+
+    /// <summary>Capacity in pages.</summary>
+    public int Capacity => _keys.Length;
+
+    /// <summary>Bumped by every invalidation; a page read from the file before a write must not be published
+    /// after it.</summary>
+    public long Generation => Volatile.Read(ref _generation);
+
+    /// <summary>Copies <paramref name="destination"/>.Length bytes from <paramref name="offset"/> of the page
+    /// <paramref name="pfn"/>; false when it is not cached or was being replaced (the destination may then have been
+    /// written, with bytes to be overwritten).</summary>
+    public bool TryCopy(ulong pfn, int offset, Span<byte> destination)
+    {
+        var slot = (int)pfn & _mask;
+        var sequence = Volatile.Read(ref _sequence[slot]);
+        if ((sequence & 1) != 0 || Volatile.Read(ref _keys[slot]) != pfn + 1)
+            return false;
+        _pages.AsSpan(slot * _pageSize + offset, destination.Length).CopyTo(destination);
+        Interlocked.MemoryBarrier(); // the copy's reads complete before the number is read again
+        return Volatile.Read(ref _sequence[slot]) == sequence;
+    }
+
+    /// <summary>Takes the slot of <paramref name="pfn"/> to decode the page into; false when another thread holds it.
+    /// Every fill taken ends with <see cref="EndFill"/>.</summary>
+    public bool TryBeginFill(ulong pfn, out Fill fill)
+    {
+        var slot = (int)pfn & _mask;
+        var sequence = Volatile.Read(ref _sequence[slot]);
+        if ((sequence & 1) != 0 || Interlocked.CompareExchange(ref _sequence[slot], sequence + 1, sequence) != sequence)
+        {
+            fill = default;
+            return false;
+        }
+        Volatile.Write(ref _keys[slot], 0);
+        fill = new Fill(slot, sequence + 1, pfn);
+        return true;
+    }
+
+    /// <summary>The memory of a slot being filled.</summary>
+    public Span<byte> Page(in Fill fill) => _pages.AsSpan(fill.Slot * _pageSize, _pageSize);
+
+    /// <summary>Releases a slot; the page it now holds is published when <paramref name="decoded"/> and no invalidation
+    /// happened since <paramref name="generation"/> (read before the page was read from the file).</summary>
+    public void EndFill(in Fill fill, bool decoded, long generation)
+    {
+        if (decoded && Generation == generation)
+            Volatile.Write(ref _keys[fill.Slot], fill.Pfn + 1);
+        Volatile.Write(ref _sequence[fill.Slot], fill.Sequence + 1);
+    }
+
+    /// <summary>Drops <paramref name="pfn"/> (after a write changed its bytes in the file).</summary>
+    public void Invalidate(ulong pfn)
+    {
+        Interlocked.Increment(ref _generation);
+        Drop((int)pfn & _mask, pfn + 1);
+    }
+
+    /// <summary>Drops everything.</summary>
+    public void Clear()
+    {
+        Interlocked.Increment(ref _generation);
+        for (var slot = 0; slot < _keys.Length; slot++)
+        {
+            if (Volatile.Read(ref _keys[slot]) != 0)
+                Drop(slot, 0);
+        }
+    }
+
+    /// <summary>Empties a slot (if it holds <paramref name="key"/>, or anything when 0), waiting for a fill in progress
+    /// to end: that fill saw the generation move and does not publish.</summary>
+    private void Drop(int slot, ulong key)
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            var sequence = Volatile.Read(ref _sequence[slot]);
+            if ((sequence & 1) == 0 && Interlocked.CompareExchange(ref _sequence[slot], sequence + 1, sequence) == sequence)
+            {
+                if (key == 0 || Volatile.Read(ref _keys[slot]) == key)
+                    Volatile.Write(ref _keys[slot], 0);
+                Volatile.Write(ref _sequence[slot], sequence + 2);
+                return;
+            }
+            spin.SpinOnce();
+        }
+    }
+
+    /// <summary>A slot taken for filling.</summary>
+    public readonly record struct Fill(int Slot, int Sequence, ulong Pfn);
+}
