@@ -98,11 +98,10 @@ internal sealed class PageArena
     public void Clear()
     {
         Interlocked.Increment(ref _generation);
+        // Every slot, even one that holds nothing yet: a fill in progress may have checked the generation before it
+        // moved and be about to publish; Drop waits for it to end and empties the slot after it.
         for (var slot = 0; slot < _keys.Length; slot++)
-        {
-            if (Volatile.Read(ref _keys[slot]) != 0)
-                Drop(slot, 0);
-        }
+            Drop(slot, 0);
     }
 
     /// <summary>Empties a slot (if it holds <paramref name="key"/>, or anything when 0), waiting for a fill in progress

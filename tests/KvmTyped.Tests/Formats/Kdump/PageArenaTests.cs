@@ -162,4 +162,21 @@ public class PageArenaTests
         writer.Join();
         Assert.True(refused > 0 && copies > 0, $"{copies} copies, {refused} refused");
     }
+
+    [Fact]
+    public void Clear_waits_for_a_fill_in_progress_and_drops_what_it_filled()
+    {
+        // The fill read the generation before Clear moved it; Clear must not return before that fill ends, and the
+        // page must not be cached afterwards.
+        var arena = new PageArena(16, PageSize);
+        var before = arena.Generation;
+        Assert.True(arena.TryBeginFill(7, out var fill));
+        Content(7, arena.Page(fill));
+        var clearing = new Thread(arena.Clear);
+        clearing.Start();
+        Assert.False(clearing.Join(200), "Clear returned while a fill was in progress");
+        arena.EndFill(fill, decoded: true, before);
+        clearing.Join();
+        Assert.False(arena.TryCopy(7, 0, new byte[8]));
+    }
 }
