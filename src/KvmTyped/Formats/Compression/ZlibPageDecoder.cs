@@ -61,7 +61,16 @@ internal static unsafe class ZlibPageDecoder
 
         ~Stream()
         {
-            InflateEnd(Native);
+            try
+            {
+                InflateEnd(Native);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // A library without it never gets here in practice (InflateInit2 and Inflate bound before); zlib's
+                // state is then left to the process's end rather than ending the process from a finalizer.
+                return;
+            }
             NativeMemory.Free(Native);
         }
     }
@@ -74,16 +83,23 @@ internal static unsafe class ZlibPageDecoder
         error = null;
         if (s_unavailable)
             return null;
-        Stream? stream;
         try
         {
-            stream = t_stream ??= Create();
+            return Decode(source, page, out error);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
+            // An entry point is bound at its first call: any of them may be the one missing.
             s_unavailable = true;
+            error = null;
             return null;
         }
+    }
+
+    private static bool? Decode(ReadOnlySpan<byte> source, Span<byte> page, out string? error)
+    {
+        error = null;
+        var stream = t_stream ??= Create();
         if (stream is null)
             return null;
         var z = stream.Native;
@@ -102,6 +118,7 @@ internal static unsafe class ZlibPageDecoder
             z->AvailOut = (uint)page.Length;
             var rc = Inflate(z, ZFinish);
             var written = page.Length - (int)z->AvailOut;
+            var unread = z->AvailIn;
             z->NextIn = z->NextOut = null;
             switch (rc)
             {
@@ -109,6 +126,9 @@ internal static unsafe class ZlibPageDecoder
                     return true;
                 case ZStreamEnd:
                     error = $"zlib data decodes to {written} bytes, not {page.Length}";
+                    return false;
+                case ZOk or ZBufError when written == page.Length && unread == 0:
+                    error = $"zlib data ends after {page.Length} bytes without the end of its stream (truncated before its checksum)";
                     return false;
                 case ZOk or ZBufError when written == page.Length:
                     error = $"zlib data decodes to more than {page.Length} bytes";

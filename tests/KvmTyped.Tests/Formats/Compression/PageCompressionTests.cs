@@ -140,6 +140,22 @@ public class PageCompressionTests
         Assert.True(decoded >= 20, $"{decoded} pages decoded");
     }
 
+    [Fact]
+    public void A_zlib_page_cut_inside_its_checksum_is_refused_as_truncated()
+    {
+        // compress2 ends a stream with a 4-byte Adler-32: a page whose data ends inside it decoded all its bytes but
+        // cannot be checked, which makedumpfile's and libkdumpfile's uncompress() refuse too.
+        var page = Lzo1xTests.Sample(30, 4096);
+        var packed = Compress(PageCodec.Zlib, page);
+        for (var cut = 1; cut <= 4; cut++)
+        {
+            Assert.False(PageCompression.TryDecode(PageCodec.Zlib, packed.AsSpan(0, packed.Length - cut), new byte[4096], out var error));
+            Assert.Contains("truncated before its checksum", error, StringComparison.Ordinal);
+        }
+        var more = packed.Concat(new byte[] { 1, 2, 3 }).ToArray();   // bytes after the stream's end are not read
+        Assert.True(PageCompression.TryDecode(PageCodec.Zlib, more, new byte[4096], out _));
+    }
+
     /// <summary>The ZLibStream path as TryDecode calls it (which turns its exceptions into a refusal).</summary>
     private static bool Managed(byte[] input, byte[] output, out string? error)
     {
