@@ -9,8 +9,8 @@ namespace KvmTyped.Symbols;
 /// line.</summary>
 /// <remarks>Both arrays are written in line order, never at random (a hash table over 130,000 names misses the cache
 /// at nearly every insertion), and are small: fresh memory costs a page fault a page, which is most of what filling
-/// them costs. Tags that collide (by chance or on purpose) only mean more lines compared; a lookup never reads more
-/// than every line once.</remarks>
+/// them costs. Tags that collide (by chance or on purpose) only mean more lines compared: a lookup walks each line at
+/// most once, so even a text whose names all share one tag costs a lookup one pass over it.</remarks>
 internal sealed class LineNameTable
 {
     /// <summary>One line in this many has its offset kept.</summary>
@@ -77,16 +77,23 @@ internal sealed class LineNameTable
     }
 
     /// <summary>The offset of the name field of the <paramref name="ordinal"/>th non-empty line (from 0), walking
-    /// from the nearest line whose offset is kept. Lines are "ADDRESS T NAME", as checked when they were added.</summary>
-    private int NameOffset(ReadOnlySpan<byte> text, int ordinal)
+    /// forward from the line a lookup reached last (<paramref name="reached"/>, <paramref name="reachedAt"/>) when it
+    /// is in the same stride and not past it, else from the nearest line whose offset is kept: the lines a lookup
+    /// matches come in order, so it walks each line at most once. Lines are "ADDRESS T NAME", as checked when added.</summary>
+    private int NameOffset(ReadOnlySpan<byte> text, int ordinal, ref int reached, ref int reachedAt)
     {
-        var at = _lineStarts[ordinal / Stride];
-        for (var skip = ordinal % Stride; skip > 0; skip--)
+        int from, at;
+        if (reached >= 0 && reached <= ordinal && reached / Stride == ordinal / Stride)
+            (from, at) = (reached, reachedAt);
+        else
+            (from, at) = (ordinal / Stride * Stride, _lineStarts[ordinal / Stride]);
+        for (; from < ordinal; from++)
         {
             at += text[at..].IndexOf((byte)'\n') + 1;
             while (text[at] == (byte)'\n')
                 at++;
         }
+        (reached, reachedAt) = (ordinal, at);
         return at + text[at..].IndexOf((byte)' ') + 3;
     }
 
@@ -97,9 +104,10 @@ internal sealed class LineNameTable
         var tag = Tag(name);
         var tags = _tags.AsSpan(0, _count);
         var first = -1;
+        var (reached, reachedAt) = (-1, 0);
         for (var i = tags.IndexOf(tag); i >= 0;)
         {
-            var at = NameOffset(text, i);
+            var at = NameOffset(text, i, ref reached, ref reachedAt);
             if (NameAt(text, at).SequenceEqual(name))
             {
                 if (IsGlobal(text, at))

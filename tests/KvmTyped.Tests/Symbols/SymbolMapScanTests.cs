@@ -98,6 +98,16 @@ public class SymbolMapScanTests
     }
 
     [Fact]
+    public void Names_that_share_their_tag_are_told_apart_by_comparing_them()
+    {
+        // A name's tag is made from its length and its first and last eight bytes: these 5,000 names share all three,
+        // so every lookup compares every line, walking each from the nearest kept offset or the line before.
+        var text = string.Concat(Enumerable.Range(0, 5_000).Select(i =>
+            $"{0xffffffff81000000 + (ulong)i * 16:x16} {(i % 4 == 0 ? 't' : 'T')} prefix__{i % 4_000:d4}__suffix\n" + (i % 9 == 1 ? "\n" : "")));
+        SameAsIndex(text, Enumerable.Range(0, 300).Select(i => $"prefix__{i * 13 % 4_100:d4}__suffix"));
+    }
+
+    [Fact]
     public void Non_ascii_and_separator_names_are_answered_by_the_index()
     {
         const string text = "ffffffff81000000 T _text\nffffffff81000010 T caf\u00e9\nffffffff81000020 t a\u00a0b\n";
