@@ -22,10 +22,11 @@ internal sealed class PageArena
     private readonly int[] _sequence;
     private readonly int _mask;
     private readonly int _pageSize;
+    private readonly int _pageShift;
     private long _generation;
 
     /// <param name="pages">Pages kept: rounded up to a power of two, at most <see cref="MaxBytes"/> of them.</param>
-    /// <param name="pageSize">Bytes in a page.</param>
+    /// <param name="pageSize">Bytes in a page: a power of two (a kdump's block size is checked to be one).</param>
     public PageArena(int pages, int pageSize)
     {
         var size = 1;
@@ -36,6 +37,7 @@ internal sealed class PageArena
         _sequence = new int[size];
         _mask = size - 1;
         _pageSize = pageSize;
+        _pageShift = System.Numerics.BitOperations.Log2((uint)pageSize);
     }
 
     /// <summary>Capacity in pages.</summary>
@@ -54,8 +56,12 @@ internal sealed class PageArena
         var sequence = Volatile.Read(ref _sequence[slot]);
         if ((sequence & 1) != 0 || Volatile.Read(ref _keys[slot]) != pfn + 1)
             return false;
-        _pages.AsSpan(slot * _pageSize + offset, destination.Length).CopyTo(destination);
-        Interlocked.MemoryBarrier(); // the copy's reads complete before the number is read again
+        _pages.AsSpan((slot << _pageShift) + offset, destination.Length).CopyTo(destination);
+        // The copy's reads must complete before the number is read again. x86 and x64 keep loads in order and the copy
+        // is a call the compiler does not move loads across; elsewhere (arm64) a load barrier does it. (The barrier
+        // costs a fence on x64: 6 ns of a 7 ns cached read, in the random-read benchmark.)
+        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported)
+            Volatile.ReadBarrier();
         return Volatile.Read(ref _sequence[slot]) == sequence;
     }
 
@@ -76,7 +82,7 @@ internal sealed class PageArena
     }
 
     /// <summary>The memory of a slot being filled.</summary>
-    public Span<byte> Page(in Fill fill) => _pages.AsSpan(fill.Slot * _pageSize, _pageSize);
+    public Span<byte> Page(in Fill fill) => _pages.AsSpan(fill.Slot << _pageShift, _pageSize);
 
     /// <summary>Releases a slot; the page it now holds is published when <paramref name="decoded"/> and no invalidation
     /// happened since <paramref name="generation"/> (read before the page was read from the file).</summary>
