@@ -80,6 +80,25 @@ internal static class ImageOpener
         }
     }
 
+    /// <summary>The data-model rules of every open (DESIGN.md): the running kernel is examined only by a process of its
+    /// model, and a program that names the models it supports (the options, or <see cref="KvmDataModelsAttribute"/> on
+    /// its entry assembly) examines only those.</summary>
+    /// <param name="model">The kernel's data model.</param>
+    /// <param name="live">Whether the kernel is the running one.</param>
+    /// <param name="options">The open's options (the process's model, the supported models).</param>
+    /// <param name="subject">What the message says of the kernel, e.g. "vmcore is a 64-bit core file".</param>
+    internal static void CheckModel(DataModel model, bool live, KvmOpenOptions options, string subject)
+    {
+        if (live && model != options.ProcessModel)
+            throw new KvmOpenException($"{subject} - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
+        var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
+        if (supported is not null && !supported.Contains(model))
+        {
+            var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
+            throw new KvmOpenException($"{subject} - cannot examine with {other.BitsWord()} libkvm");
+        }
+    }
+
     /// <summary>The open once the corefile is read: the live kernel's symbols, section files, the swapfile, the
     /// data-model rules, the kernel's place. Files it opens are added to <paramref name="owned"/>.</summary>
     private static OpenedImage OpenOnCore(string? namelist, string corePath, string namelistPath, string? swapfile, KvmOpenFlags flags,
@@ -135,14 +154,7 @@ internal static class ImageOpener
         var model = coreModel ?? nlModel ?? throw new KvmOpenException($"{corePath}: cannot tell the kernel's data model from the core or the namelist");
         if (coreModel is { } cm && nlModel is { } nm && cm != nm)
             throw new KvmOpenException($"{corePath} is a {cm.BitsWord()} core file - cannot examine with a {nm.BitsWord()} namelist");
-        if (live && model != options.ProcessModel)
-            throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
-        var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
-        if (supported is not null && !supported.Contains(model))
-        {
-            var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
-            throw new KvmOpenException($"{corePath} is a {model.BitsWord()} core file - cannot examine with {other.BitsWord()} libkvm");
-        }
+        CheckModel(model, live, options, $"{corePath} is a {model.BitsWord()} core file");
         var machine = KernelArchitecture.Decide(core.Machine, symbols, core.VmcoreInfo, model, corePath);
 
         var vmi = core.VmcoreInfo;

@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Reflection;
 using KvmTyped.Arch;
 using KvmTyped.Formats;
 using KvmTyped.Symbols;
@@ -33,14 +32,7 @@ internal static class SymbolsOnlyImage
             var model = symbols.DataModel
                 ?? (symbols.Machine != KernelMachine.Unknown ? symbols.Machine.DataModel() : null)
                 ?? throw new KvmOpenException($"{namelistPath}: cannot tell the kernel's data model from the namelist");
-            if (live && model != options.ProcessModel)
-                throw new KvmOpenException($"{namelistPath} names a {model.BitsWord()} kernel - the live kernel cannot be examined by a {options.ProcessModel.BitsWord()} process");
-            var supported = options.SupportedModels ?? Assembly.GetEntryAssembly()?.GetCustomAttribute<KvmDataModelsAttribute>()?.Models;
-            if (supported is not null && !supported.Contains(model))
-            {
-                var other = supported.Count == 1 ? supported.First() : (model == DataModel.LP64 ? DataModel.ILP32 : DataModel.LP64);
-                throw new KvmOpenException($"{namelistPath} names a {model.BitsWord()} kernel - cannot examine with {other.BitsWord()} libkvm");
-            }
+            ImageOpener.CheckModel(model, live, options, $"{namelistPath} names a {model.BitsWord()} kernel");
             var machine = symbols.Machine != KernelMachine.Unknown ? symbols.Machine : model == DataModel.LP64 ? KernelMachine.X86_64 : KernelMachine.X86;
             var layout = new NoMemoryLayout(model);
             return new OpenedImage(new KernelSymbols(symbols, layout.SymbolRelocation), new NoPhysicalMemory(), layout, null, model, machine,
