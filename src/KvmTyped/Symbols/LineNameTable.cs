@@ -33,12 +33,13 @@ internal sealed class LineNameTable
     public int Count => _count;
 
     /// <summary>A name field: from <paramref name="at"/> to the first tab, space or line end, without a carriage
-    /// return before that end (as a namelist line's name is read).</summary>
-    public static ReadOnlySpan<byte> NameAt(ReadOnlySpan<byte> text, int at)
+    /// return before that end (as a namelist line's name is read); <paramref name="end"/> is where the field stops (the
+    /// separator's offset, or the text's length).</summary>
+    public static ReadOnlySpan<byte> NameAt(ReadOnlySpan<byte> text, int at, out int end)
     {
-        var rest = text[at..];
-        var end = rest.IndexOfAny((byte)'\t', (byte)' ', (byte)'\n');
-        var name = end >= 0 ? rest[..end] : rest;
+        var stop = text[at..].IndexOfAny((byte)'\t', (byte)' ', (byte)'\n');
+        end = stop < 0 ? text.Length : at + stop;
+        var name = text[at..end];
         return name.Length > 0 && name[^1] == (byte)'\r' ? name[..^1] : name;
     }
 
@@ -108,7 +109,7 @@ internal sealed class LineNameTable
         for (var i = tags.IndexOf(tag); i >= 0;)
         {
             var at = NameOffset(text, i, ref reached, ref reachedAt);
-            if (NameAt(text, at).SequenceEqual(name))
+            if (NameAt(text, at, out _).SequenceEqual(name))
             {
                 if (IsGlobal(text, at))
                     return at;

@@ -204,18 +204,14 @@ internal sealed class TextSymbolTable : ISymbolTable
                 if (sp is 0 or > 16 || nameAt >= text.Length || text[start + sp] != (byte)' ' || text[start + sp + 1] == (byte)'\n'
                     || text[start + sp + 2] != (byte)' ' || text[nameAt] == (byte)'\n')
                     throw new KvmFormatException(source, null, $"line {Number}: not \"ADDRESS TYPE NAME\"");
-                var end = text[nameAt..].IndexOfAny((byte)'\t', (byte)' ', (byte)'\n');
-                var nameEnd = end < 0 ? text.Length : nameAt + end;
+                name = LineNameTable.NameAt(text, nameAt, out var nameEnd);
                 var lineEnd = nameEnd;
-                if (end >= 0 && text[nameEnd] != (byte)'\n')
+                if (nameEnd < text.Length && text[nameEnd] != (byte)'\n')
                 {
                     var nl = text[nameEnd..].IndexOf((byte)'\n');
                     lineEnd = nl < 0 ? text.Length : nameEnd + nl;
                 }
                 _pos = lineEnd + 1;
-                name = text[nameAt..nameEnd];
-                if (name.Length > 0 && name[^1] == (byte)'\r')
-                    name = name[..^1];
                 if (name.IsEmpty)
                     throw new KvmFormatException(source, null, $"line {Number}: empty symbol name");
                 if (name.Length > MaxNameLength)
