@@ -55,7 +55,6 @@ internal static unsafe class ZlibPageDecoder
     private sealed class Stream
     {
         public readonly ShimStream* Native;
-        public bool Fresh = true;
 
         public Stream(ShimStream* native) => Native = native;
 
@@ -103,12 +102,11 @@ internal static unsafe class ZlibPageDecoder
         if (stream is null)
             return null;
         var z = stream.Native;
-        if (!stream.Fresh && InflateReset2(z, WindowBits) != ZOk)
+        if (InflateReset2(z, WindowBits) != ZOk)   // a fresh stream too: it is the same as a new one
         {
             error = "zlib stream could not be reset";
             return false;
         }
-        stream.Fresh = false;
         fixed (byte* input = source)
         fixed (byte* output = page)
         {
