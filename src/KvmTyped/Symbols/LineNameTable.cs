@@ -19,6 +19,7 @@ internal sealed class LineNameTable
     private ushort[] _tags;
     private int[] _lineStarts;
     private int _count;
+    private LineNameTable? _next;
 
     /// <param name="textLength">The length of the text: sizes the arrays for its expected number of lines (a
     /// System.map line is 25 to 40 bytes); they grow if there are more.</param>
@@ -29,8 +30,18 @@ internal sealed class LineNameTable
         _lineStarts = new int[capacity / Stride];
     }
 
-    /// <summary>How many lines the table holds.</summary>
-    public int Count => _count;
+    /// <summary>How many lines the table holds, with those of the tables appended to it.</summary>
+    public int Count => _count + (_next?.Count ?? 0);
+
+    /// <summary>Appends the table of the lines that follow this table's last line in the text (a part of the text
+    /// checked apart); lookups then answer over both, this table's lines first.</summary>
+    public void Append(LineNameTable next)
+    {
+        var last = this;
+        while (last._next is not null)
+            last = last._next;
+        last._next = next;
+    }
 
     /// <summary>A name field: from <paramref name="at"/> to the first tab, space or line end, without a carriage
     /// return before that end (as a namelist line's name is read); <paramref name="end"/> is where the field stops (the
@@ -103,21 +114,24 @@ internal sealed class LineNameTable
     public int Find(ReadOnlySpan<byte> text, ReadOnlySpan<byte> name)
     {
         var tag = Tag(name);
-        var tags = _tags.AsSpan(0, _count);
         var first = -1;
-        var (reached, reachedAt) = (-1, 0);
-        for (var i = tags.IndexOf(tag); i >= 0;)
+        for (var part = this; part is not null; part = part._next)
         {
-            var at = NameOffset(text, i, ref reached, ref reachedAt);
-            if (NameAt(text, at, out _).SequenceEqual(name))
+            var tags = part._tags.AsSpan(0, part._count);
+            var (reached, reachedAt) = (-1, 0);
+            for (var i = tags.IndexOf(tag); i >= 0;)
             {
-                if (IsGlobal(text, at))
-                    return at;
-                if (first < 0)
-                    first = at;
+                var at = part.NameOffset(text, i, ref reached, ref reachedAt);
+                if (NameAt(text, at, out _).SequenceEqual(name))
+                {
+                    if (IsGlobal(text, at))
+                        return at;
+                    if (first < 0)
+                        first = at;
+                }
+                var next = tags[(i + 1)..].IndexOf(tag);
+                i = next < 0 ? -1 : i + 1 + next;
             }
-            var next = tags[(i + 1)..].IndexOf(tag);
-            i = next < 0 ? -1 : i + 1 + next;
         }
         return first;
     }

@@ -23,8 +23,14 @@ internal sealed class TextSymbolTable : ISymbolTable
     private readonly RandomAccessFile? _file;
     private readonly bool _byLine;
     private readonly Lazy<CheckedLines> _checked;
+    private readonly LaterLines? _later;
 
-    private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model)
+    /// <summary>The size from which a System.map's lines are checked in two parts at once: the later half on a thread
+    /// of its own from the open on, the first at first use (a Debian map is 4 MiB, and checking it was a tenth of a
+    /// `ps`).</summary>
+    internal const int SplitCheckBytes = 1 << 20;
+
+    private TextSymbolTable(string source, string kind, RandomAccessFile? file, byte[]? text, DataModel? model, int splitBytes = int.MaxValue)
     {
         Source = source;
         Kind = kind;
@@ -38,6 +44,8 @@ internal sealed class TextSymbolTable : ISymbolTable
         // time and memory than that. An address lookup needs every symbol and builds the index.
         _byLine = kind == "System.map";
         _checked = new Lazy<CheckedLines>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
+        if (_byLine && Text.Length >= splitBytes && Environment.ProcessorCount > 1 && LaterLines.Boundary(Text) is > 0 and var boundary)
+            _later = LaterLines.Start(this, boundary);
     }
 
     /// <summary>What checking every line found: how many symbols the lines hold (one a line, as <see cref="Build"/>
@@ -50,15 +58,113 @@ internal sealed class TextSymbolTable : ISymbolTable
     private CheckedLines CheckLines()
     {
         var text = Text;
-        var names = _byLine ? new LineNameTable(text.Length) : null;
-        var lines = new LineReader(text, Source);
+        var end = _later?.From ?? text.Length;
+        var names = _byLine ? new LineNameTable(end) : null;
         int count = 0;
-        while (lines.Next(out _, out _, out var name))
+        try
         {
-            names?.Add(lines.Start, name);
-            count++;
+            var lines = new LineReader(text[..end], Source);
+            while (lines.Next(out _, out _, out var name))
+            {
+                names?.Add(lines.Start, name);
+                count++;
+            }
+        }
+        catch
+        {
+            // A damaged line in this part is the first: the later part's result is not needed (and its thread reads the
+            // text no more once this throws).
+            _later?.Cancel();
+            throw;
+        }
+        if (_later is { } later)
+        {
+            later.Wait();
+            var (laterNames, laterCount) = later.Result();
+            names!.Append(laterNames);
+            count += laterCount;
         }
         return new CheckedLines(count, names);
+    }
+
+    /// <summary>The later half of a System.map's lines, checked on a thread of its own into a table of their names.</summary>
+    private sealed class LaterLines
+    {
+        private readonly TextSymbolTable _owner;
+        private readonly Thread _thread;
+        private volatile bool _cancelled;
+        private LineNameTable? _names;
+        private int _count;
+        private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _failure;
+
+        private LaterLines(TextSymbolTable owner, int from)
+        {
+            _owner = owner;
+            From = from;
+            _thread = new Thread(Run, 256 << 10) { IsBackground = true, Name = "kvmtyped: System.map check" };
+        }
+
+        /// <summary>Where the later part starts: the first line start from the middle of the text on, or 0 when there is
+        /// none. Every line ends at the first line feed after its start, so the two parts hold the lines one pass
+        /// would read, each whole.</summary>
+        public static int Boundary(ReadOnlySpan<byte> text)
+        {
+            var nl = text[(text.Length / 2)..].IndexOf((byte)'\n');
+            var from = nl < 0 ? 0 : text.Length / 2 + nl + 1;
+            return from < text.Length ? from : 0;
+        }
+
+        public static LaterLines Start(TextSymbolTable owner, int from)
+        {
+            var later = new LaterLines(owner, from);
+            later._thread.Start();
+            return later;
+        }
+
+        /// <summary>Where the later part starts in the text.</summary>
+        public int From { get; }
+
+        private void Run()
+        {
+            try
+            {
+                var text = _owner.Text;
+                // Line numbers in messages count from the text's start: the lines before this part each end in a line feed.
+                var lines = new LineReader(text[From..], _owner.Source, From, text[..From].Count((byte)'\n'));
+                var names = new LineNameTable(text.Length - From);
+                int count = 0;
+                while (lines.Next(out _, out _, out var name))
+                {
+                    if ((count & 1023) == 0 && _cancelled)
+                        return;
+                    names.Add(lines.Start, name);
+                    count++;
+                }
+                (_names, _count) = (names, count);
+            }
+            catch (Exception e)
+            {
+                _failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }
+
+        /// <summary>Waits until the thread no longer reads the text.</summary>
+        public void Wait() => _thread.Join();
+
+        /// <summary>Stops the check early (the table is closed) and waits for it.</summary>
+        public void Cancel()
+        {
+            _cancelled = true;
+            _thread.Join();
+        }
+
+        /// <summary>The later part's names and line count, once <see cref="Wait"/> returned; its first damaged line's
+        /// error is thrown.</summary>
+        public (LineNameTable Names, int Count) Result()
+        {
+            _failure?.Throw();
+            return (_names!, _count);
+        }
     }
 
     /// <inheritdoc />
@@ -77,7 +183,10 @@ internal sealed class TextSymbolTable : ISymbolTable
     public int Count => !_byLine || _index.IsValueCreated ? _index.Value.Count : _checked.Value.Count;
 
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
-    internal static TextSymbolTable OpenMap(RandomAccessFile file)
+    /// <param name="file">The System.map.</param>
+    /// <param name="splitBytes">The size from which its lines are checked in two parts at once
+    /// (<see cref="SplitCheckBytes"/>; less in tests).</param>
+    internal static TextSymbolTable OpenMap(RandomAccessFile file, int splitBytes = SplitCheckBytes)
     {
         if (file.Length > MaxTextBytes)
             throw new KvmFormatException(file.Path, null, $"{file.Length} bytes: larger than any namelist ({MaxTextBytes >> 20} MiB)");
@@ -85,7 +194,7 @@ internal sealed class TextSymbolTable : ISymbolTable
         var width = FirstLineWidth(head, out var reason);
         if (width <= 0)
             throw new KvmFormatException(file.Path, 0, $"not a namelist: {reason}");
-        return new TextSymbolTable(file.Path, "System.map", file, null, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32);
+        return new TextSymbolTable(file.Path, "System.map", file, null, width > 8 ? KvmTyped.DataModel.LP64 : KvmTyped.DataModel.ILP32, splitBytes);
     }
 
     /// <summary>Largest kallsyms text read, the cap of every symbol text (a kernel with every module loaded shows a few tens of MiB).</summary>
@@ -173,16 +282,22 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// space, and a carriage return before the line's end, are dropped). Line numbers count empty lines too.</summary>
     /// <remarks>One pass over the text: a line's end is found with its name's, and its address is checked sixteen
     /// bytes at a time (a namelist has over a hundred thousand lines, each read once at first use).</remarks>
-    private ref struct LineReader(ReadOnlySpan<byte> text, string source)
+    /// <param name="text">The lines: a whole text, or a part of one that starts at a line's start and ends after a line feed.</param>
+    /// <param name="source">What to call the text in messages.</param>
+    /// <param name="offset">Where the part starts in the whole text.</param>
+    /// <param name="linesBefore">How many lines the whole text has before the part.</param>
+    private ref struct LineReader(ReadOnlySpan<byte> text, string source, int offset = 0, int linesBefore = 0)
     {
         private readonly ReadOnlySpan<byte> _text = text;
         private int _pos;
 
-        /// <summary>The number of the line <see cref="Next"/> gave last.</summary>
-        public int Number { get; private set; }
+        /// <summary>The number of the line <see cref="Next"/> gave last, in the whole text.</summary>
+        public int Number { get; private set; } = linesBefore;
 
-        /// <summary>The offset in the text of the line <see cref="Next"/> gave last.</summary>
-        public int Start { get; private set; }
+        /// <summary>The offset in the whole text of the line <see cref="Next"/> gave last.</summary>
+        public readonly int Start => offset + _start;
+
+        private int _start;
 
         /// <summary>The next non-empty line's fields; false at the end.</summary>
         /// <exception cref="KvmFormatException">The line is not "ADDRESS TYPE NAME".</exception>
@@ -198,7 +313,7 @@ internal sealed class TextSymbolTable : ISymbolTable
                     _pos++;
                     continue;
                 }
-                Start = start;
+                _start = start;
                 var sp = HexDigits(text, start);
                 var nameAt = start + sp + 3;
                 if (sp is 0 or > 16 || nameAt >= text.Length || text[start + sp] != (byte)' ' || text[start + sp + 1] == (byte)'\n'
@@ -300,5 +415,10 @@ internal sealed class TextSymbolTable : ISymbolTable
     public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNext(address, out symbol);
 
     /// <inheritdoc />
-    public void Dispose() => _file?.Dispose();
+    public void Dispose()
+    {
+        // The later part's thread reads the mapped file: it stops before the file is closed.
+        _later?.Cancel();
+        _file?.Dispose();
+    }
 }

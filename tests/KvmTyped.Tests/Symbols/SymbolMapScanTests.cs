@@ -12,20 +12,27 @@ public class SymbolMapScanTests
     private static TextSymbolTable Map(TempDir d, string name, string text) =>
         TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text(name, text), writable: false));
 
+    /// <summary>A table whose lines are checked in two parts at once, however small its text.</summary>
+    private static TextSymbolTable SplitMap(TempDir d, string name, string text) =>
+        TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text(name, text), writable: false), splitBytes: 1);
+
     /// <summary>The same lookups on two tables over one text: one answering from its lines, one whose index was built
     /// first (an address lookup builds it); the count the first gives from its check of the lines is the index's.</summary>
     private static void SameAsIndex(string text, IEnumerable<string> names)
     {
         using var d = new TempDir();
         using var scanning = Map(d, "scanning", text);
+        using var split = SplitMap(d, "split", text);
         using var indexed = Map(d, "indexed", text);
         indexed.TryFindNearest(ulong.MaxValue, out _);
         Assert.True(indexed.Count > 0);
         Assert.Equal(indexed.Count, scanning.Count);
+        Assert.Equal(indexed.Count, split.Count);
         foreach (var name in names)
         {
             var found = indexed.TryLookup(name, out var expected);
             Assert.Equal((found, expected), (scanning.TryLookup(name, out var got), got));
+            Assert.Equal((found, expected), (split.TryLookup(name, out got), got));
         }
     }
 
@@ -72,9 +79,68 @@ public class SymbolMapScanTests
             var text = "ffffffff81000000 T _text\nffffffff81000010 T fine\n" + bad + "ffffffff81000030 T after\n";
             using var scanning = Map(d, "scanning", text);
             Assert.Contains(message, Assert.Throws<KvmFormatException>(() => scanning.TryLookup("fine", out _)).Message, StringComparison.Ordinal);
+            using var split = SplitMap(d, "split", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => split.TryLookup("fine", out _)).Message, StringComparison.Ordinal);
             using var indexed = Map(d, "indexed", text);
             Assert.Contains(message, Assert.Throws<KvmFormatException>(() => indexed.Count).Message, StringComparison.Ordinal);
         }
+    }
+
+    /// <summary>4,000 good lines with a damaged one at each given line number (from 1).</summary>
+    private static string Damaged(params int[] bad) => string.Concat(Enumerable.Range(1, 4_000).Select(n =>
+        bad.Contains(n) ? $"{0xffffffff81000000 + (ulong)n * 16:x16}  no_type\n" : $"{0xffffffff81000000 + (ulong)n * 16:x16} T sym_{n}\n"));
+
+    [Theory]
+    [InlineData(new[] { 3_500 }, 3_500)]            // in the later part only: numbered from the text's start
+    [InlineData(new[] { 2_001, 2_002 }, 2_001)]     // the later part's first line
+    [InlineData(new[] { 1_999, 3_000 }, 1_999)]     // in both parts: the first
+    [InlineData(new[] { 2, 4_000 }, 2)]
+    public void Lines_checked_in_two_parts_refuse_the_first_damaged_line_by_its_number_in_the_whole_text(int[] bad, int first)
+    {
+        using var d = new TempDir();
+        var path = d.Text("map", Damaged(bad));
+        using var indexed = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false));
+        var expected = Assert.Throws<KvmFormatException>(() => indexed.Count).Message;
+        Assert.Contains($"line {first}: ", expected, StringComparison.Ordinal);
+        using var split = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false), splitBytes: 1);
+        Assert.Equal(expected, Assert.Throws<KvmFormatException>(() => split.TryLookup("sym_2", out _)).Message);
+        // The failure is kept: a second lookup is refused the same way.
+        Assert.Equal(expected, Assert.Throws<KvmFormatException>(() => split.TryLookup("sym_3", out _)).Message);
+    }
+
+    [Fact]
+    public void A_global_line_in_the_later_part_is_preferred_to_a_local_one_before_it()
+    {
+        var lines = Enumerable.Range(0, 4_000).Select(i => $"{0xffffffff81000000 + (ulong)i * 16:x16} t filler_{i}\n").ToArray();
+        lines[10] = "ffffffff81000100 t dup\n";
+        lines[3_900] = "ffffffff8100f000 T dup\n";
+        lines[20] = "ffffffff81000200 t local_twice\n";
+        lines[3_800] = "ffffffff8100e000 t local_twice\n";
+        using var d = new TempDir();
+        using var split = SplitMap(d, "split", string.Concat(lines));
+        Assert.True(split.TryLookup("dup", out var s));
+        Assert.Equal(new KernelSymbol("dup", 0xffffffff8100f000, 'T'), s);
+        Assert.True(split.TryLookup("local_twice", out s));
+        Assert.Equal(0xffffffff81000200UL, s.Address);
+        Assert.True(split.TryLookup("filler_3999", out s));
+        Assert.Equal(4_000, split.Count);
+    }
+
+    [Fact]
+    public void A_table_closed_while_its_later_part_is_being_checked_stops_that_check_first()
+    {
+        // 2 MB of lines: the later part's thread is still reading the mapped file when the table is closed, which
+        // unmaps it; closing waits for the thread, so nothing reads unmapped memory (which would end the process).
+        using var d = new TempDir();
+        var path = d.Text("big", string.Concat(Enumerable.Range(0, 60_000).Select(i => $"{0xffffffff81000000 + (ulong)i * 16:x16} T name_{i}\n")));
+        for (var round = 0; round < 30; round++)
+        {
+            var t = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false), splitBytes: 1);
+            t.Dispose();
+        }
+        using var kept = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false), splitBytes: 1);
+        Assert.True(kept.TryLookup("name_59999", out var s));
+        Assert.Equal(0xffffffff81000000 + 59_999UL * 16, s.Address);
     }
 
     [Fact]
