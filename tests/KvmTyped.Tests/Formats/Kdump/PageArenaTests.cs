@@ -45,6 +45,20 @@ public class PageArenaTests
     }
 
     [Fact]
+    public void Bytes_past_the_page_end_are_refused()
+    {
+        var arena = new PageArena(16, PageSize);
+        Fill(arena, 3);
+        var buffer = new byte[16];
+        Assert.True(arena.TryCopy(3, PageSize - 16, buffer));
+        Assert.Equal(Expected(3, PageSize - 16, 16), buffer);
+        Assert.True(arena.TryCopy(3, PageSize, buffer.AsSpan(0, 0)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryCopy(3, PageSize - 8, buffer));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryCopy(3, PageSize + 1, Span<byte>.Empty));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryCopy(3, -1, buffer.AsSpan(0, 8)));
+    }
+
+    [Fact]
     public void A_slot_being_filled_is_neither_read_nor_taken_and_a_failed_fill_publishes_nothing()
     {
         var arena = new PageArena(16, PageSize);
@@ -87,8 +101,11 @@ public class PageArenaTests
         Assert.Equal(PageArena.MaxBytes / 65536, new PageArena(1 << 20, 65536).Capacity);
     }
 
-    [Fact]
-    public void Eight_threads_on_sixteen_slots_read_only_whole_right_pages()
+    [Theory]
+    [InlineData(PageSize)]
+    [InlineData(8)]     // a word: copied by one load, not a call
+    [InlineData(12)]
+    public void Eight_threads_on_sixteen_slots_read_only_whole_right_pages(int length)
     {
         // Forty pages fight over sixteen slots: every copy that succeeds must be the page asked for, never a mix.
         var arena = new PageArena(16, PageSize);
@@ -96,15 +113,16 @@ public class PageArenaTests
         Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, t =>
         {
             var rnd = new Random(t);
-            var buffer = new byte[PageSize];
+            var buffer = new byte[length];
             var expected = new byte[PageSize];
             for (var i = 0; i < 50_000; i++)
             {
                 var pfn = (ulong)rnd.Next(40);
-                if (arena.TryCopy(pfn, 0, buffer))
+                var offset = rnd.Next(PageSize - length + 1);
+                if (arena.TryCopy(pfn, offset, buffer))
                 {
                     Content(pfn, expected);
-                    Assert.True(buffer.AsSpan().SequenceEqual(expected), $"page {pfn}: a copy mixed two pages");
+                    Assert.True(buffer.AsSpan().SequenceEqual(expected.AsSpan(offset, length)), $"page {pfn}: a copy mixed two pages");
                     Interlocked.Increment(ref copies);
                     continue;
                 }
