@@ -151,7 +151,7 @@ internal sealed class TextSymbolTable : ISymbolTable
         /// <summary>Waits until the thread no longer reads the text.</summary>
         public void Wait() => _thread.Join();
 
-        /// <summary>Stops the check early (the table is closed) and waits for it.</summary>
+        /// <summary>Stops the check early (the table is closed, or the first part has a damaged line) and waits for it.</summary>
         public void Cancel()
         {
             _cancelled = true;

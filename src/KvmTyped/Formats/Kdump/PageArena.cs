@@ -13,7 +13,9 @@ namespace KvmTyped.Formats.Kdump;
 /// decodes the page itself. A reader never waits, and a filler that finds a slot taken decodes elsewhere.</para>
 /// <para>The array is allocated uninitialized: only slots that were filled are ever touched (a page of fresh memory
 /// costs a page fault, which is most of what caching a page cost when each page was its own array), and a slot is read
-/// only once a page was published in it.</para>
+/// only once a page was published in it. On Linux, an arena of 2 MiB or more starts on a 2 MiB boundary and asks for
+/// transparent huge pages (<c>madvise(MADV_HUGEPAGE)</c>): one fault then maps 512 slots at once, where filling 1,024
+/// slots of fresh memory took 1,024 faults (a third of <c>ps</c> on a 1,000-task dump).</para>
 /// </remarks>
 internal sealed class PageArena
 {
@@ -21,6 +23,7 @@ internal sealed class PageArena
     public const long MaxBytes = 256L << 20;
 
     private readonly byte[] _pages;
+    private readonly int _base;
     private readonly ulong[] _keys;
     private readonly int[] _sequence;
     private readonly int _mask;
@@ -35,13 +38,50 @@ internal sealed class PageArena
         var size = 1;
         while (size < pages && (long)size * 2 * pageSize <= MaxBytes)
             size <<= 1;
-        _pages = GC.AllocateUninitializedArray<byte>(size * pageSize);
+        var bytes = size * pageSize;
+        if (bytes >= HugePage && OperatingSystem.IsLinux())
+        {
+            // Pinned, so the boundary found stays one; the 2 MiB more it spans are never touched.
+            _pages = GC.AllocateUninitializedArray<byte>(bytes + HugePage, pinned: true);
+            _base = AskHugePages(_pages, bytes);
+        }
+        else
+        {
+            _pages = GC.AllocateUninitializedArray<byte>(bytes);
+        }
         _keys = new ulong[size];
         _sequence = new int[size];
         _mask = size - 1;
         _pageSize = pageSize;
         _pageShift = System.Numerics.BitOperations.Log2((uint)pageSize);
     }
+
+    /// <summary>The size of a transparent huge page on x64 and on arm64 with 4 KiB pages.</summary>
+    private const int HugePage = 2 << 20;
+
+    /// <summary>Where the first 2 MiB boundary is in <paramref name="pages"/> (pinned); asks the kernel to back the
+    /// <paramref name="bytes"/> from there with huge pages. Where it cannot be asked (no glibc), the pages are small.</summary>
+    private static unsafe int AskHugePages(byte[] pages, int bytes)
+    {
+        var at = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pages));
+        var aligned = (at + HugePage - 1) & ~(nint)(HugePage - 1);
+        try
+        {
+            _ = Madvise(aligned, (nuint)bytes, MadvHugePage);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
+        return (int)(aligned - at);
+    }
+
+    private const int MadvHugePage = 14;
+
+    [DllImport("libc.so.6", EntryPoint = "madvise")]
+    private static extern int Madvise(nint address, nuint length, int advice);
+
+    /// <summary>The address of the first slot's memory (the array is pinned when it is aligned).</summary>
+    internal unsafe nint FirstSlotAddress => (nint)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_pages), _base));
 
     /// <summary>Capacity in pages.</summary>
     public int Capacity => _keys.Length;
@@ -65,7 +105,7 @@ internal sealed class PageArena
         var sequence = Volatile.Read(ref sequenceOf);
         if ((sequence & 1) != 0 || Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_keys), slot)) != pfn + 1)
             return false;
-        ref var source = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_pages), ((nint)slot << _pageShift) + offset);
+        ref var source = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_pages), _base + ((nint)slot << _pageShift) + offset);
         // The copy's reads must complete before the number is read again. x86 and x64 keep loads in order: a word read
         // as volatile (an acquire the compiler does not move later loads above; a plain load on x64, aligned or not) or
         // a copy by a call (which the compiler does not move loads across) is enough there. Elsewhere (arm64) a load
@@ -100,7 +140,7 @@ internal sealed class PageArena
     }
 
     /// <summary>The memory of a slot being filled.</summary>
-    public Span<byte> Page(in Fill fill) => _pages.AsSpan(fill.Slot << _pageShift, _pageSize);
+    public Span<byte> Page(in Fill fill) => _pages.AsSpan(_base + (fill.Slot << _pageShift), _pageSize);
 
     /// <summary>Releases a slot; the page it now holds is published when <paramref name="decoded"/> and no invalidation
     /// happened since <paramref name="generation"/> (read before the page was read from the file).</summary>

@@ -45,6 +45,29 @@ public class PageArenaTests
     }
 
     [Fact]
+    public void A_large_arena_starts_on_a_huge_page_boundary_on_linux_and_every_slot_holds_its_page()
+    {
+        var arena = new PageArena(1024, PageSize);
+        if (OperatingSystem.IsLinux())
+            Assert.Equal(0, arena.FirstSlotAddress & ((2 << 20) - 1));
+        for (ulong pfn = 5000; pfn < 5000 + 1024; pfn++)
+            Fill(arena, pfn);
+        var buffer = new byte[PageSize];
+        for (ulong pfn = 5000; pfn < 5000 + 1024; pfn++)
+        {
+            Assert.True(arena.TryCopy(pfn, 0, buffer));
+            Assert.Equal(Expected(pfn, 0, PageSize), buffer);
+            Assert.True(arena.TryCopy(pfn, PageSize - 8, buffer.AsSpan(0, 8)));
+            Assert.Equal(Expected(pfn, PageSize - 8, 8), buffer[..8]);
+        }
+        // A small arena is not aligned (nor pinned), and works the same.
+        var small = new PageArena(16, PageSize);
+        Fill(small, 7);
+        Assert.True(small.TryCopy(7, 0, buffer));
+        Assert.Equal(Expected(7, 0, PageSize), buffer);
+    }
+
+    [Fact]
     public void Bytes_past_the_page_end_are_refused()
     {
         var arena = new PageArena(16, PageSize);
