@@ -74,16 +74,23 @@ internal sealed class BtfRelocator : IKernelTypeOffsets
         {
             throw new KvmException($"{kindWord} {request.StructName}: {Image} has no {kindWord} {name} in its BTF ({Types.SourceName})");
         }
-        var members = new Dictionary<string, BtfField>(StringComparer.Ordinal);
-        foreach (var f in Types.GetFlattenedMembers(id))
-            members.TryAdd(f.Name, f);
+        var fields = Types.GetFlattenedMembers(id);
         int n = request.FieldNames.Count;
+        // A struct's first member of each name: a view asks for a few of a kernel struct's hundreds of members, found
+        // by comparing names; a table of every name pays when many are asked for.
+        Dictionary<string, BtfField>? members = null;
+        if (n > DirectSearchMembers)
+        {
+            members = new Dictionary<string, BtfField>(fields.Count, StringComparer.Ordinal);
+            foreach (var f in fields)
+                members.TryAdd(f.Name, f);
+        }
         var bitOffsets = new long[n];
         var bitSizes = new int[n];
         for (int i = 0; i < n; i++)
         {
             string member = request.FieldNames[i];
-            if (!members.TryGetValue(member, out var field))
+            if (!(members is null ? TryFirstNamed(fields, member, out var field) : members.TryGetValue(member, out field)))
             {
                 bitOffsets[i] = -1;
                 continue;
@@ -116,6 +123,24 @@ internal sealed class BtfRelocator : IKernelTypeOffsets
             bitSizes[i] = bitSize;
         }
         return new KernelRelocation(request, checked((ulong)Types.SizeOf(id)), bitOffsets, bitSizes, Image);
+    }
+
+    /// <summary>Up to this many members asked for, each is found by comparing names (see <see cref="Compute"/>).</summary>
+    private const int DirectSearchMembers = 16;
+
+    /// <summary>The first of <paramref name="fields"/> named <paramref name="name"/>.</summary>
+    private static bool TryFirstNamed(IReadOnlyList<BtfField> fields, string name, out BtfField field)
+    {
+        for (int i = 0; i < fields.Count; i++)
+        {
+            if (string.Equals(fields[i].Name, name, StringComparison.Ordinal))
+            {
+                field = fields[i];
+                return true;
+            }
+        }
+        field = default;
+        return false;
     }
 
     /// <summary>Widest bitfield a read returns (<see cref="KernelReader.ReadBits"/>).</summary>

@@ -44,6 +44,29 @@ public class RelocatorTests
         Assert.Equal("kernel 9.9.9-test", r.Image);
     }
 
+    [Theory]
+    [InlineData(3)]     // few asked for: each found by comparing names
+    [InlineData(30)]    // many: through a table of every name
+    public void The_first_member_of_a_name_is_taken_however_many_are_asked_for(int asked)
+    {
+        // struct wide { int m0 … m29; union { int dup; long other; }; long dup; } (a name twice: the first wins).
+        var b = new BtfBuilder();
+        int i32 = b.Int("int", 4, encoding: 1);
+        int i64 = b.Int("long int", 8, encoding: 1);
+        int anon = b.Union("", 8, ("dup", i32, 0, 0), ("other", i64, 0, 0));
+        var members = Enumerable.Range(0, 30).Select(i => ($"m{i}", i32, (uint)i * 32, 0)).ToList();
+        members.Add(("", anon, 30 * 32, 0));
+        members.Add(("dup", i64, 30 * 32 + 64, 0));
+        b.Struct("wide", 30 * 4 + 16, members.ToArray());
+        var relocator = new BtfRelocator(BtfTypes.Parse(b.Build(), sourceName: "test.btf"), DataModel.LP64, "kernel 9.9.9-test");
+        var names = new List<string> { "dup", "m29", "absent" };
+        names.AddRange(Enumerable.Range(0, asked - names.Count).Select(i => $"m{i}"));
+        var r = relocator.Relocate(new KernelRelocationRequest("wide", false, [.. names]));
+        Assert.Equal((960L, 928L), (r.BitOffset(0), r.BitOffset(1)));
+        Assert.False(r.Has("absent"));
+        Assert.All(Enumerable.Range(3, asked - 3), i => Assert.Equal((i - 3) * 32L, r.BitOffset(i)));
+    }
+
     [Fact]
     public void A_missing_member_is_recorded_and_fails_only_when_read()
     {
