@@ -107,10 +107,11 @@ internal sealed class PageArena
             return false;
         ref var source = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_pages), _base + ((nint)slot << _pageShift) + offset);
         // The copy's reads must complete before the number is read again. x86 and x64 keep loads in order: a word read
-        // as volatile (an acquire the compiler does not move later loads above; a plain load on x64, aligned or not) or
-        // a copy by a call (which the compiler does not move loads across) is enough there. Elsewhere (arm64) a load
-        // barrier does it, which on x64 would cost a fence: 6 ns of a 7 ns cached read, in the random-read benchmark.
-        if (System.Runtime.Intrinsics.X86.X86Base.IsSupported && destination.Length == sizeof(ulong))
+        // as volatile (an acquire the compiler does not move later loads above; a plain load in a 64-bit process, aligned
+        // or not, where a 32-bit one would use a locked instruction) or a copy by a call (which the compiler does not move
+        // loads across) is enough there. Elsewhere (arm64) a load barrier does it, which on x64 would cost a fence: 6 ns
+        // of a 7 ns cached read, in the random-read benchmark.
+        if (System.Runtime.Intrinsics.X86.X86Base.X64.IsSupported && destination.Length == sizeof(ulong))
         {
             Unsafe.WriteUnaligned(ref MemoryMarshal.GetReference(destination), Volatile.Read(ref Unsafe.As<byte, ulong>(ref source)));
         }
