@@ -362,7 +362,45 @@ public static class FuzzTargets
             {
                 using var kallsyms = TextSymbolTable.OpenKallsyms(path);
                 Lookups(kallsyms);
+            },
+            () =>
+            {
+                // A map of 1 MiB or more has its lines checked in two parts at once: split at any size, it must answer
+                // (and refuse) exactly as one pass does.
+                var whole = MapAnswers(path, int.MaxValue);
+                var split = MapAnswers(path, 1);
+                if (whole != split)
+                    throw new InvalidOperationException($"a map checked in two parts answers otherwise:\n{whole}\n---\n{split}");
             });
+    }
+
+    /// <summary>What a System.map opened with <paramref name="splitBytes"/> answers to a few name lookups (names from
+    /// the text's start, middle and end among them) and its count, or the message it refuses with.</summary>
+    private static string MapAnswers(string path, int splitBytes)
+    {
+        var text = File.ReadAllBytes(path);
+        var names = new List<string> { "init_task", "linux_banner", "_text" };
+        foreach (var at in new[] { 0, text.Length / 2, text.Length - 1 })
+        {
+            var start = at <= 0 ? 0 : Array.LastIndexOf(text, (byte)'\n', at) + 1;
+            var fields = Encoding.ASCII.GetString(text, start, Math.Min(200, text.Length - start)).Split('\n')[0].Split(' ');
+            if (fields.Length >= 3)
+                names.Add(fields[2].TrimEnd('\r'));
+        }
+        var answers = new StringBuilder();
+        using var file = RandomAccessFile.Open(path, writable: false);
+        try
+        {
+            using var map = TextSymbolTable.OpenMap(file, splitBytes);
+            foreach (var name in names)
+                answers.Append(map.TryLookup(name, out var s) ? $"{name}={s}; " : $"{name}: none; ");
+            answers.Append($"count {map.Count}");
+        }
+        catch (KvmException e)
+        {
+            answers.Append($"refused: {e.Message}");
+        }
+        return answers.ToString();
     }
 
     private static void Lookups(ISymbolTable table)
