@@ -61,7 +61,7 @@ internal sealed class SymbolIndex
 
     private static bool IsWeak(KernelSymbol s) => s.Type is 'w' or 'W';
 
-    private static int LeadingUnderscores(string name)
+    internal static int LeadingUnderscores(string name)
     {
         var n = 0;
         while (n < name.Length && name[n] == '_')
@@ -69,7 +69,7 @@ internal sealed class SymbolIndex
         return n;
     }
 
-    private static bool IsLinkerProvided(string name) =>
+    internal static bool IsLinkerProvided(string name) =>
         name.Length >= 8 && name.StartsWith("__", StringComparison.Ordinal)
         && (name.AsSpan(2).StartsWith("start_") || name.AsSpan(2).StartsWith("stop_") || name.AsSpan(2).StartsWith("end_")
             || name.EndsWith("_start", StringComparison.Ordinal) || name.EndsWith("_end", StringComparison.Ordinal));

@@ -19,6 +19,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     public const int MaxNameLength = 4096;
 
     private readonly Lazy<SymbolIndex> _index;
+    private readonly Lazy<LineAddressIndex>? _addresses;
     private readonly byte[]? _text;
     private readonly RandomAccessFile? _file;
     private readonly bool _byLine;
@@ -41,8 +42,10 @@ internal sealed class TextSymbolTable : ISymbolTable
         // kallsyms text is the kernel's own and is indexed whole (its lines are checked at first use); a System.map
         // answers name lookups from the line that holds the name, found through a table of names filled while every
         // line is checked: a command asks for a few dozen names, and parsing 130,000 lines into symbols costs far more
-        // time and memory than that. An address lookup needs every symbol and builds the index.
+        // time and memory than that. Its address lookups go through the lines' addresses, sorted (LineAddressIndex).
         _byLine = kind == "System.map";
+        if (_byLine)
+            _addresses = new Lazy<LineAddressIndex>(BuildAddresses, LazyThreadSafetyMode.ExecutionAndPublication);
         _checked = new Lazy<CheckedLines>(CheckLines, LazyThreadSafetyMode.ExecutionAndPublication);
         if (_byLine && Text.Length >= splitBytes && Environment.ProcessorCount > 1 && LaterLines.Boundary(Text) is > 0 and var boundary)
             _later = LaterLines.Start(this, boundary);
@@ -180,7 +183,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     public KernelMachine Machine => KernelMachine.Unknown;
 
     /// <inheritdoc />
-    public int Count => !_byLine || _index.IsValueCreated ? _index.Value.Count : _checked.Value.Count;
+    public int Count => _byLine ? _checked.Value.Count : _index.Value.Count;
 
     /// <summary>Opens a System.map file; symbols are parsed on first use.</summary>
     /// <param name="file">The System.map.</param>
@@ -360,6 +363,23 @@ internal sealed class TextSymbolTable : ISymbolTable
         }
     }
 
+    /// <summary>A System.map's addresses and line starts, once every line is checked (a damaged map is refused as
+    /// its first name lookup refuses it).</summary>
+    private LineAddressIndex BuildAddresses()
+    {
+        var count = _checked.Value.Count;
+        var text = Text;
+        var addresses = new ulong[count];
+        var lineStarts = new int[count];
+        var lines = new LineReader(text, Source);
+        for (var i = 0; i < count && lines.Next(out var address, out _, out _); i++)
+        {
+            addresses[i] = ulong.Parse(address, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+            lineStarts[i] = lines.Start;
+        }
+        return new LineAddressIndex(text, addresses, lineStarts);
+    }
+
     private SymbolIndex Build()
     {
         var text = Text;
@@ -376,7 +396,7 @@ internal sealed class TextSymbolTable : ISymbolTable
     /// <inheritdoc />
     public bool TryLookup(string name, out KernelSymbol symbol)
     {
-        if (!_byLine || _index.IsValueCreated || !IsPlainName(name) || _checked.Value.Names is not { } names)
+        if (!_byLine || !IsPlainName(name) || _checked.Value.Names is not { } names)
             return _index.Value.TryLookup(name, out symbol);
         var text = Text;
         Span<byte> bytes = name.Length <= 256 ? stackalloc byte[name.Length] : new byte[name.Length];
@@ -409,10 +429,16 @@ internal sealed class TextSymbolTable : ISymbolTable
     }
 
     /// <inheritdoc />
-    public bool TryFindNearest(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNearest(address, out symbol);
+    public bool TryFindNearest(ulong address, out KernelSymbol symbol) =>
+        _addresses is { } byAddress ? byAddress.Value.TryFindNearest(Text, address, out symbol) : _index.Value.TryFindNearest(address, out symbol);
 
     /// <inheritdoc />
-    public bool TryFindNext(ulong address, out KernelSymbol symbol) => _index.Value.TryFindNext(address, out symbol);
+    public bool TryFindNext(ulong address, out KernelSymbol symbol) =>
+        _addresses is { } byAddress ? byAddress.Value.TryFindNext(Text, address, out symbol) : _index.Value.TryFindNext(address, out symbol);
+
+    /// <summary>Every symbol decoded and indexed by name and by address: what a kallsyms text answers from, and a
+    /// System.map only for names that are not plain ASCII (its other lookups read the lines themselves).</summary>
+    internal SymbolIndex FullIndex => _index.Value;
 
     /// <inheritdoc />
     public void Dispose()

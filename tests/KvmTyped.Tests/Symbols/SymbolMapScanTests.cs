@@ -16,23 +16,41 @@ public class SymbolMapScanTests
     private static TextSymbolTable SplitMap(TempDir d, string name, string text) =>
         TextSymbolTable.OpenMap(RandomAccessFile.Open(d.Text(name, text), writable: false), splitBytes: 1);
 
-    /// <summary>The same lookups on two tables over one text: one answering from its lines, one whose index was built
-    /// first (an address lookup builds it); the count the first gives from its check of the lines is the index's.</summary>
+    /// <summary>The same lookups on tables over one text, answering from its lines (in one pass, and in two parts)
+    /// and from every symbol decoded into a <see cref="SymbolIndex"/>: the count the first give from their check of
+    /// the lines is the index's. Address lookups, at every symbol's address, one byte either side and between, are the
+    /// index's too.</summary>
     private static void SameAsIndex(string text, IEnumerable<string> names)
     {
         using var d = new TempDir();
         using var scanning = Map(d, "scanning", text);
         using var split = SplitMap(d, "split", text);
         using var indexed = Map(d, "indexed", text);
-        indexed.TryFindNearest(ulong.MaxValue, out _);
-        Assert.True(indexed.Count > 0);
-        Assert.Equal(indexed.Count, scanning.Count);
-        Assert.Equal(indexed.Count, split.Count);
+        var index = indexed.FullIndex;
+        Assert.True(index.Count > 0);
+        Assert.Equal(index.Count, scanning.Count);
+        Assert.Equal(index.Count, split.Count);
         foreach (var name in names)
         {
-            var found = indexed.TryLookup(name, out var expected);
+            var found = index.TryLookup(name, out var expected);
             Assert.Equal((found, expected), (scanning.TryLookup(name, out var got), got));
             Assert.Equal((found, expected), (split.TryLookup(name, out got), got));
+        }
+        SameAddressAnswers(index, scanning, text);
+    }
+
+    /// <summary>Address lookups of <paramref name="table"/> against <paramref name="index"/>'s.</summary>
+    private static void SameAddressAnswers(SymbolIndex index, TextSymbolTable table, string text)
+    {
+        var addresses = text.Split('\n').Select(l => l.Split(' ')[0]).Where(a => a.Length is > 0 and <= 16 && a.All(char.IsAsciiHexDigit))
+            .Select(a => Convert.ToUInt64(a, 16)).Distinct().ToList();
+        var probes = addresses.SelectMany(a => new[] { a - 1, a, a + 1, a + 0x37 }).Concat(new ulong[] { 0, ulong.MaxValue });
+        foreach (var a in probes)
+        {
+            var found = index.TryFindNearest(a, out var expected);
+            Assert.Equal((found, expected), (table.TryFindNearest(a, out var got), got));
+            found = index.TryFindNext(a, out expected);
+            Assert.Equal((found, expected), (table.TryFindNext(a, out got), got));
         }
     }
 
@@ -82,7 +100,9 @@ public class SymbolMapScanTests
             using var split = SplitMap(d, "split", text);
             Assert.Contains(message, Assert.Throws<KvmFormatException>(() => split.TryLookup("fine", out _)).Message, StringComparison.Ordinal);
             using var indexed = Map(d, "indexed", text);
-            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => indexed.Count).Message, StringComparison.Ordinal);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => indexed.FullIndex).Message, StringComparison.Ordinal);
+            using var byAddress = Map(d, "byAddress", text);
+            Assert.Contains(message, Assert.Throws<KvmFormatException>(() => byAddress.TryFindNearest(0xffffffff81000010, out _)).Message, StringComparison.Ordinal);
         }
     }
 
@@ -100,7 +120,7 @@ public class SymbolMapScanTests
         using var d = new TempDir();
         var path = d.Text("map", Damaged(bad));
         using var indexed = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false));
-        var expected = Assert.Throws<KvmFormatException>(() => indexed.Count).Message;
+        var expected = Assert.Throws<KvmFormatException>(() => indexed.FullIndex).Message;
         Assert.Contains($"line {first}: ", expected, StringComparison.Ordinal);
         using var split = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false), splitBytes: 1);
         Assert.Equal(expected, Assert.Throws<KvmFormatException>(() => split.TryLookup("sym_2", out _)).Message);
@@ -141,6 +161,31 @@ public class SymbolMapScanTests
         using var kept = TextSymbolTable.OpenMap(RandomAccessFile.Open(path, writable: false), splitBytes: 1);
         Assert.True(kept.TryLookup("name_59999", out var s));
         Assert.Equal(0xffffffff81000000 + 59_999UL * 16, s.Address);
+    }
+
+    [Fact]
+    public void Symbols_that_share_an_address_are_ordered_by_address_as_the_index_orders_them()
+    {
+        // At one address: weak after strong, linker-script names (__start_*, __stop_*, __end_*, __*_start, __*_end)
+        // after others, more leading underscores after fewer, then text order; absolute symbols end nothing.
+        var text = string.Concat(
+            "ffffffff81000000 T _text\n",
+            "ffffffff81001000 W weak_first\n", "ffffffff81001000 T __start_section\n", "ffffffff81001000 T ___three\n",
+            "ffffffff81001000 T _one\n", "ffffffff81001000 t plain\n", "ffffffff81001000 T __data_end\n",
+            "ffffffff81002000 w only_weak\n", "ffffffff81002000 w also_weak\n",
+            "ffffffff81003000 A absolute\n", "ffffffff81003000 a absolute_too\n", "ffffffff81003800 T after_absolute\n",
+            "ffffffff81004000 T caf\u00e9_end\n", "ffffffff81004000 T __\u00e9\u00e9_end\n", "ffffffff81004000 T __abc_end\n",
+            "ffffffff81000800 T out_of_order\n");
+        SameAsIndex(text, ["plain", "_one", "only_weak"]);
+        using var d = new TempDir();
+        using var t = Map(d, "map", text);
+        Assert.True(t.TryFindNearest(0xffffffff81001010, out var s));
+        Assert.Equal(new KernelSymbol("plain", 0xffffffff81001000, 't'), s);
+        Assert.True(t.TryFindNext(0xffffffff81002000, out s));
+        Assert.Equal("after_absolute", s.Name);
+        Assert.True(t.TryFindNearest(0xffffffff81000900, out s));
+        Assert.Equal("out_of_order", s.Name);
+        Assert.False(t.TryFindNearest(0xffffffff80000000, out _));
     }
 
     [Fact]
