@@ -395,6 +395,14 @@ public static class FuzzTargets
             foreach (var name in names)
                 answers.Append(map.TryLookup(name, out var s) ? $"{name}={s}; " : $"{name}: none; ");
             answers.Append($"count {map.Count}");
+            // Address lookups read the lines' sorted addresses: they must answer as every symbol decoded does.
+            var index = map.FullIndex;
+            foreach (var a in new[] { 0UL, 0xc1000000, 0xffffffff81000000, 0xffffffff81000001, ulong.MaxValue })
+            {
+                if (index.TryFindNearest(a, out var e) != map.TryFindNearest(a, out var g) || e != g
+                    || index.TryFindNext(a, out e) != map.TryFindNext(a, out g) || e != g)
+                    throw new InvalidOperationException($"address 0x{a:x}: the lines' addresses answer {g}, the decoded symbols {e}");
+            }
         }
         catch (KvmException e)
         {
