@@ -319,16 +319,9 @@ internal sealed class KernelKallsyms
     /// kernel's order.</summary>
     public bool TryFindNearest(ulong address, out KernelSymbol symbol)
     {
-        var i = SymbolIndex.FirstAbove(_addresses, address) - 1;
-        if (i < 0)
-        {
-            symbol = default;
-            return false;
-        }
-        while (i > 0 && _addresses[i - 1] == _addresses[i])
-            i--;
-        symbol = SymbolAt(i);
-        return true;
+        var i = SymbolIndex.Nearest(_addresses, address);
+        symbol = i < 0 ? default : SymbolAt(i);
+        return i >= 0;
     }
 
     /// <summary>The first symbol above <paramref name="address"/>, absolute ones (type A or a) left out: where the

@@ -52,16 +52,9 @@ internal sealed class LineAddressIndex
     /// <summary>The symbol at or below <paramref name="address"/> (the first of those at its address).</summary>
     public bool TryFindNearest(ReadOnlySpan<byte> text, ulong address, out KernelSymbol symbol)
     {
-        var i = SymbolIndex.FirstAbove(_addresses, address) - 1;
-        if (i < 0)
-        {
-            symbol = default;
-            return false;
-        }
-        while (i > 0 && _addresses[i - 1] == _addresses[i])
-            i--;
-        symbol = Read(text, i);
-        return true;
+        var i = SymbolIndex.Nearest(_addresses, address);
+        symbol = i < 0 ? default : Read(text, i);
+        return i >= 0;
     }
 
     /// <summary>The first symbol above <paramref name="address"/> that is not absolute (type A or a), as

@@ -106,16 +106,19 @@ internal sealed class SymbolIndex
 
     public bool TryFindNearest(ulong address, out KernelSymbol symbol)
     {
-        var i = SymbolIndex.FirstAbove(_sortedAddresses, address) - 1;
-        if (i < 0)
-        {
-            symbol = default;
-            return false;
-        }
-        while (i > 0 && _sortedAddresses[i - 1] == _sortedAddresses[i])
+        var i = Nearest(_sortedAddresses, address);
+        symbol = i < 0 ? default : _symbols[_sortedIndex[i]];
+        return i >= 0;
+    }
+
+    /// <summary>Where the nearest symbol at or below <paramref name="address"/> is in ascending <paramref name="sorted"/>
+    /// addresses: the first of those at its address (the one its order puts first), or -1 when none is.</summary>
+    internal static int Nearest(ReadOnlySpan<ulong> sorted, ulong address)
+    {
+        var i = FirstAbove(sorted, address) - 1;
+        while (i > 0 && sorted[i - 1] == sorted[i])
             i--;
-        symbol = _symbols[_sortedIndex[i]];
-        return true;
+        return i;
     }
 
     /// <summary>The index of the first address above <paramref name="address"/> in ascending <paramref name="sorted"/>
