@@ -5,7 +5,7 @@ namespace KvmTyped.Symbols;
 /// <summary>A namelist text's symbols by address, for the address lookups a backtrace makes: each line's address and
 /// where the line starts, in the order a <see cref="SymbolIndex"/> gives (ascending addresses; of several symbols at
 /// one address, the one the kernel's kallsyms prints first). A symbol is read from its line when an answer needs it.</summary>
-/// <remarks>A Debian System.map has 130,000 lines: this takes 12 bytes a line, where decoding every line into a symbol
+/// <remarks>A Debian System.map has about 94,000 lines: this takes 12 bytes a line, where decoding every line into a symbol
 /// with its name (as <see cref="SymbolIndex"/> holds them) took half of <c>bt</c>'s time and 12 MiB.</remarks>
 internal sealed class LineAddressIndex
 {
@@ -45,9 +45,6 @@ internal sealed class LineAddressIndex
         for (var i = 0; i < count; i++)
             _lineStarts[i] = lineStarts[order[i]];
     }
-
-    /// <summary>How many symbols the index holds.</summary>
-    public int Count => _addresses.Length;
 
     /// <summary>The symbol at or below <paramref name="address"/> (the first of those at its address).</summary>
     public bool TryFindNearest(ReadOnlySpan<byte> text, ulong address, out KernelSymbol symbol)
