@@ -74,6 +74,20 @@ internal static class Output
 
         public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
 
+        public override void Write(ReadOnlySpan<char> buffer)
+        {
+            // Text with nothing to escape (nearly all of it) goes on as it is, without a string made of it.
+            foreach (var c in buffer)
+            {
+                if (NeedsEscape(c, keepNewlines: true))
+                {
+                    inner.Write(Escape(new string(buffer), keepNewlines: true));
+                    return;
+                }
+            }
+            inner.Write(buffer);
+        }
+
         public override void WriteLine(string? value) => inner.WriteLine(value is null ? null : Escape(value, keepNewlines: true));
 
         public override void WriteLine() => inner.WriteLine();

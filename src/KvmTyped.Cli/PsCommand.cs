@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
 using KvmTyped.Linux;
 
 namespace KvmTyped.Cli;
@@ -46,14 +47,30 @@ internal static class PsCommand
         var inv = CultureInfo.InvariantCulture;
         var width = kvm.PointerSize * 2;
         o.WriteLine($" {"PID",6} {"PPID",7} {"CPU",3} {"TASK".PadRight(width)} {"ST"} COMM");
+        // Each line is formatted into one reused buffer: a line's strings were most of what ps allocated per task.
+        var line = new StringBuilder(128);
         foreach (var t in tasks)
         {
+            line.Clear();
+            // As crash does: '>' marks the task each CPU was running.
+            line.Append(running.Contains(t.Address) ? '>' : ' ').Append(inv, $"{t.Pid,6} {t.Ppid,7} ");
+            if (t.Cpu < 0)
+                line.Append("  -");
+            else
+                line.Append(inv, $"{t.Cpu,3}");
+            if (width == 16)
+                line.Append(inv, $" {t.Address:x16} ");
+            else
+                line.Append(inv, $" {t.Address:x8} ");
+            line.Append(t.State).Append("  ");
             // As crash does: kernel threads (no mm) in brackets; a zombie has dropped its mm but is no kernel thread.
             var comm = Output.Escape(t.Comm);
-            var display = t.Mm == 0 && t.State is not ('Z' or 'X') ? $"[{comm}]" : comm;
-            // As crash does: '>' marks the task each CPU was running.
-            var mark = running.Contains(t.Address) ? ">" : " ";
-            o.WriteLine($"{mark}{t.Pid.ToString(inv),6} {t.Ppid.ToString(inv),7} {(t.Cpu < 0 ? "-" : t.Cpu.ToString(inv)),3} {t.Address.ToString("x" + width, inv)} {t.State}  {display}");
+            if (t.Mm == 0 && t.State is not ('Z' or 'X'))
+                line.Append('[').Append(comm).Append(']');
+            else
+                line.Append(comm);
+            o.Write(line);
+            o.WriteLine();
         }
     }
 

@@ -15,6 +15,17 @@ public class EscapeTests
     }
 
     [Fact]
+    public void The_escaping_writer_escapes_spans_and_string_builders_as_strings()
+    {
+        var inner = new StringWriter();
+        var w = Output.Escaping(inner);
+        w.Write("plain ".AsSpan());
+        w.Write("a\u001b[31mb\rc\n".AsSpan());
+        w.Write(new System.Text.StringBuilder("x\u009by").Append('\t').Append("z\n"));
+        Assert.Equal("plain a\\x1b[31mb\\x0dc\nx\\x9by\tz\n", inner.ToString());
+    }
+
+    [Fact]
     public void Every_command_prints_through_the_escaping_writers()
     {
         var o = new StringWriter();
