@@ -80,9 +80,9 @@ internal sealed class LineAddressIndex
     /// <summary>The type letter and name of the checked line that starts at <paramref name="lineStart"/>.</summary>
     private static void Fields(ReadOnlySpan<byte> text, int lineStart, out char type, out ReadOnlySpan<byte> name)
     {
-        var typeAt = lineStart + text[lineStart..].IndexOf((byte)' ') + 1;
-        type = (char)text[typeAt];
-        name = LineNameTable.NameAt(text, typeAt + 2, out _);
+        var nameAt = LineNameTable.NameFieldAt(text, lineStart);
+        type = (char)text[nameAt - 2];
+        name = LineNameTable.NameAt(text, nameAt, out _);
     }
 
     /// <summary>The line's place among the symbols at its address, as one key: weak (1 bit), provided by a linker

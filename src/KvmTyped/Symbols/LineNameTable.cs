@@ -7,7 +7,7 @@ namespace KvmTyped.Symbols;
 /// a search of the text reads forty), finds the lines whose tag matches from the nearest offset before them, compares
 /// their names, and answers as a <see cref="SymbolIndex"/> would: the first global line with the name, else the first
 /// line.</summary>
-/// <remarks>Both arrays are written in line order, never at random (a hash table over 130,000 names misses the cache
+/// <remarks>Both arrays are written in line order, never at random (a hash table over 94,000 names misses the cache
 /// at nearly every insertion), and are small: fresh memory costs a page fault a page, which is most of what filling
 /// them costs. Tags that collide (by chance or on purpose) only mean more lines compared: a lookup walks each line at
 /// most once, so even a text whose names all share one tag costs a lookup one pass over it.</remarks>
@@ -106,8 +106,12 @@ internal sealed class LineNameTable
                 at++;
         }
         (reached, reachedAt) = (ordinal, at);
-        return at + text[at..].IndexOf((byte)' ') + 3;
+        return NameFieldAt(text, at);
     }
+
+    /// <summary>Where the name field of the checked line ("ADDRESS T NAME") that starts at <paramref name="lineStart"/>
+    /// begins; its type letter is two bytes before.</summary>
+    public static int NameFieldAt(ReadOnlySpan<byte> text, int lineStart) => lineStart + text[lineStart..].IndexOf((byte)' ') + 3;
 
     /// <summary>The offset of the name field of the line a name lookup answers with (the first global line with the
     /// name, else the first line), or -1 when no line has the name.</summary>

@@ -41,7 +41,7 @@ internal sealed class TextSymbolTable : ISymbolTable
         _index = new Lazy<SymbolIndex>(Build, LazyThreadSafetyMode.ExecutionAndPublication);
         // kallsyms text is the kernel's own and is indexed whole (its lines are checked at first use); a System.map
         // answers name lookups from the line that holds the name, found through a table of names filled while every
-        // line is checked: a command asks for a few dozen names, and parsing 130,000 lines into symbols costs far more
+        // line is checked: a command asks for a few dozen names, and parsing 94,000 lines into symbols costs far more
         // time and memory than that. Its address lookups go through the lines' addresses, sorted (LineAddressIndex).
         _byLine = kind == "System.map";
         if (_byLine)
