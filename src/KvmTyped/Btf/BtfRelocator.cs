@@ -90,7 +90,8 @@ internal sealed class BtfRelocator : IKernelTypeOffsets
         for (int i = 0; i < n; i++)
         {
             string member = request.FieldNames[i];
-            if (!(members is null ? TryFirstNamed(fields, member, out var field) : members.TryGetValue(member, out field)))
+            BtfField? found = members is null ? BtfTypes.FirstNamed(fields, member) : members.TryGetValue(member, out var f) ? f : null;
+            if (found is not { } field)
             {
                 bitOffsets[i] = -1;
                 continue;
@@ -127,21 +128,6 @@ internal sealed class BtfRelocator : IKernelTypeOffsets
 
     /// <summary>Up to this many members asked for, each is found by comparing names (see <see cref="Compute"/>).</summary>
     private const int DirectSearchMembers = 16;
-
-    /// <summary>The first of <paramref name="fields"/> named <paramref name="name"/>.</summary>
-    private static bool TryFirstNamed(IReadOnlyList<BtfField> fields, string name, out BtfField field)
-    {
-        for (int i = 0; i < fields.Count; i++)
-        {
-            if (string.Equals(fields[i].Name, name, StringComparison.Ordinal))
-            {
-                field = fields[i];
-                return true;
-            }
-        }
-        field = default;
-        return false;
-    }
 
     /// <summary>Widest bitfield a read returns (<see cref="KernelReader.ReadBits"/>).</summary>
     private const int MaxBitfieldWidth = 64;

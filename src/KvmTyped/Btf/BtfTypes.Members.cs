@@ -92,10 +92,16 @@ internal sealed partial class BtfTypes
     public BtfField? FindMember(int id, string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        foreach (var f in GetFlattenedMembers(id))
+        return FirstNamed(GetFlattenedMembers(id), name);
+    }
+
+    /// <summary>The first of <paramref name="fields"/> (a struct's flattened members) named <paramref name="name"/>.</summary>
+    public static BtfField? FirstNamed(IReadOnlyList<BtfField> fields, string name)
+    {
+        for (int i = 0; i < fields.Count; i++)
         {
-            if (f.Name == name)
-                return f;
+            if (string.Equals(fields[i].Name, name, StringComparison.Ordinal))
+                return fields[i];
         }
         return null;
     }
