@@ -28,10 +28,8 @@ internal static class Output
     public static string Escape(string text, bool keepNewlines = false)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var i = 0;
-        while (i < text.Length && !NeedsEscape(text[i], keepNewlines))
-            i++;
-        if (i == text.Length)
+        var i = FirstToEscape(text, keepNewlines);
+        if (i < 0)
             return text;
         var sb = new StringBuilder(text.Length + 16);
         sb.Append(text, 0, i);
@@ -44,6 +42,17 @@ internal static class Output
                 sb.Append(c);
         }
         return sb.ToString();
+    }
+
+    /// <summary>Where the first character <see cref="Escape"/> would escape is, or -1.</summary>
+    private static int FirstToEscape(ReadOnlySpan<char> text, bool keepNewlines)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (NeedsEscape(text[i], keepNewlines))
+                return i;
+        }
+        return -1;
     }
 
     private static bool NeedsEscape(char c, bool keepNewlines) =>
@@ -74,18 +83,13 @@ internal static class Output
 
         public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
 
+        // Text with nothing to escape (nearly all of it) goes on as it is, without a string made of it.
         public override void Write(ReadOnlySpan<char> buffer)
         {
-            // Text with nothing to escape (nearly all of it) goes on as it is, without a string made of it.
-            foreach (var c in buffer)
-            {
-                if (NeedsEscape(c, keepNewlines: true))
-                {
-                    inner.Write(Escape(new string(buffer), keepNewlines: true));
-                    return;
-                }
-            }
-            inner.Write(buffer);
+            if (FirstToEscape(buffer, keepNewlines: true) < 0)
+                inner.Write(buffer);
+            else
+                inner.Write(Escape(new string(buffer), keepNewlines: true));
         }
 
         public override void WriteLine(string? value) => inner.WriteLine(value is null ? null : Escape(value, keepNewlines: true));
